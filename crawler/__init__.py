@@ -1,0 +1,1 @@
+"""portalnews crawler: the Scrapy project (settings, items, spiders, registry, family profiles, CLI)."""

@@ -1,0 +1,70 @@
+"""Scrapy settings for portalnews.
+
+Project-specific settings are prefixed ``PORTALNEWS_`` and read by components in
+``from_crawler`` through typed getters; nothing here is read at import time by
+other modules.
+"""
+
+BOT_NAME = "portalnews"
+SPIDER_MODULES = ["crawler.spiders"]
+NEWSPIDER_MODULE = "crawler.spiders"
+
+USER_AGENT = "portalnews/0.1 (+https://github.com/portalnews/portalnews; news archive crawler for public government portals)"
+ROBOTSTXT_OBEY = True
+
+# Politeness: AutoThrottle plus per-host limits are on by default.
+CONCURRENT_REQUESTS = 32
+CONCURRENT_REQUESTS_PER_DOMAIN = 4
+DOWNLOAD_DELAY = 0.25
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = 0.5
+AUTOTHROTTLE_MAX_DELAY = 30.0
+AUTOTHROTTLE_TARGET_CONCURRENCY = 2.0
+DOWNLOAD_TIMEOUT = 30
+DOWNLOAD_MAXSIZE = 16 * 1024 * 1024
+DOWNLOAD_WARNSIZE = 4 * 1024 * 1024
+RETRY_ENABLED = True
+RETRY_TIMES = 2
+REDIRECT_MAX_TIMES = 5
+COOKIES_ENABLED = False
+TELNETCONSOLE_ENABLED = False
+DNS_TIMEOUT = 15
+
+# Breadth-first order keeps memory flat and reaches listings before deep pages.
+DEPTH_PRIORITY = 1
+SCHEDULER_DISK_QUEUE = "scrapy.squeues.PickleFifoDiskQueue"
+SCHEDULER_MEMORY_QUEUE = "scrapy.squeues.FifoMemoryQueue"
+
+TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+FEED_EXPORT_ENCODING = "utf-8"
+LOG_LEVEL = "INFO"
+
+
+ITEM_PIPELINES = {
+    "pipelines.extraction.ExtractionPipeline": 100,
+    "pipelines.validation.ValidationPipeline": 300,
+    "pipelines.dedup.DedupPipeline": 400,
+    "pipelines.storage_pipeline.StoragePipeline": 900,
+}
+
+EXTENSIONS = {
+    "crawler.progress.ProgressReporter": 500,
+}
+
+# --- portalnews settings -------------------------------------------------
+# Registry file; the CLI and `scrapy crawl portal -a portals=FILE` override it.
+PORTALNEWS_PORTALS = "portals.yaml"
+# Store URL: sqlite:///PATH (default), http(s)://, elasticsearch://, opensearch://
+PORTALNEWS_STORE = "sqlite:///data/portalnews.db"
+# Safety bound on pages fetched from one portal in one crawl.
+PORTALNEWS_MAX_PAGES_PER_PORTAL = 20000
+# Incremental crawls: skip pages already known, stop paginating at known articles.
+PORTALNEWS_INCREMENTAL = True
+# Background writer: batch size, queue bound (items) and flush interval (s).
+PORTALNEWS_WRITE_BATCH = 200
+PORTALNEWS_WRITE_QUEUE = 2000
+PORTALNEWS_WRITE_INTERVAL = 1.0
+# Progress line interval in seconds (0 disables).
+PORTALNEWS_PROGRESS_INTERVAL = 10.0
+# Minimum body length (characters) for a document to be stored.
+PORTALNEWS_MIN_BODY_CHARS = 80

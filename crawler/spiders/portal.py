@@ -1,0 +1,248 @@
+"""The ``portal`` spider: navigates every portal in the registry from its home page.
+
+It only navigates: it follows same-host links, listings and their pagination, RSS
+feeds and sitemaps, and hands every fetched (or failed) page to the item pipelines as
+a :class:`crawler.items.PageItem`.  Extraction, classification and storage happen in
+the pipelines.
+
+Incremental crawls: the URLs recorded by earlier crawls (with the kind the pipelines
+gave them) are loaded once at start.  Known articles and static pages are not fetched
+again; known listing pages are fetched again only from the home page, or from a
+listing that still showed something new, so pagination stops at known articles.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from scrapy import Request, Spider
+from scrapy.exceptions import IgnoreRequest, NotConfigured
+from scrapy.http import Response, TextResponse
+from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.python.failure import Failure
+
+from crawler import links
+from crawler.items import PageItem
+from crawler.registry import Portal, RegistryError, load_registry
+from pipelines.storage import StoreError, open_store
+
+logger = logging.getLogger(__name__)
+
+# Kinds whose URLs are never fetched again by an incremental crawl.
+_FINAL_KINDS = frozenset({"article", "other", "blocked", "gone", "rejected", "duplicate"})
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def parse_vars(value: str | dict[str, str] | None) -> dict[str, str]:
+    """``"PORT=18080,HOST=x"`` -> mapping, used to fill ``{NAME}`` placeholders in URLs."""
+    if not value:
+        return {}
+    if isinstance(value, dict):
+        return dict(value)
+    out = {}
+    for part in value.split(","):
+        name, sep, val = part.partition("=")
+        if sep and name.strip():
+            out[name.strip()] = val.strip()
+    return out
+
+
+class PortalSpider(Spider):
+    name = "portal"
+
+    def __init__(self, portals: str | None = None, portal: str | None = None, store: str | None = None,
+                 full: str | bool = False, vars: str | dict[str, str] | None = None,
+                 registry_checked: bool = False, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.registry_path = portals
+        self.portal_ids = [p for p in (portal or "").split(",") if p] if isinstance(portal, str) else list(portal or [])
+        self.store_url = store
+        self.full = str(full).lower() in {"1", "true", "yes"} if not isinstance(full, bool) else full
+        self.url_vars = parse_vars(vars)
+        self.registry_checked = registry_checked
+        self.portals: list[Portal] = []
+        self.registry_problems: list[str] = []
+        self._known: dict[str, dict[str, str]] = {}
+        self._scheduled: Counter[str] = Counter()
+        self.max_pages = 20000
+        self.incremental = True
+
+    @classmethod
+    def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> PortalSpider:
+        spider: PortalSpider = super().from_crawler(crawler, *args, **kwargs)
+        settings = crawler.settings
+        spider.registry_path = spider.registry_path or settings.get("PORTALNEWS_PORTALS")
+        spider.store_url = spider.store_url or settings.get("PORTALNEWS_STORE")
+        spider.max_pages = settings.getint("PORTALNEWS_MAX_PAGES_PER_PORTAL", 20000)
+        spider.incremental = settings.getbool("PORTALNEWS_INCREMENTAL", True) and not spider.full
+        spider._load_portals()
+        return spider
+
+    def _load_portals(self) -> None:
+        try:
+            registry = load_registry(self.registry_path or "portals.yaml", placeholders=self.url_vars)
+            self.portals = registry.select(self.portal_ids)
+        except RegistryError as exc:
+            raise NotConfigured(str(exc)) from None
+        self.registry_problems = registry.problems
+        if not self.registry_checked:
+            for problem in registry.problems:
+                logger.warning("registry: %s (entry skipped)", problem)
+        if not self.portals:
+            raise NotConfigured(f"{self.registry_path}: no valid portal to crawl")
+        self.allowed_domains = sorted({p.hostname for p in self.portals})
+        self._by_host = {p.host: p for p in self.portals}
+
+    def _load_known(self) -> None:
+        if not self.incremental or not self.store_url:
+            return
+        store = open_store(self.store_url)
+        try:
+            store.open()
+            for portal in self.portals:
+                self._known[portal.id] = store.known_pages(portal.id)
+        except StoreError as exc:
+            logger.warning("incremental state unavailable, crawling in full: %s", exc)
+        finally:
+            store.close()
+        total = sum(len(v) for v in self._known.values())
+        if total:
+            logger.info("incremental crawl: %d URLs already known across %d portals", total, len(self._known))
+
+    # --- requests -------------------------------------------------------------
+    async def start(self) -> AsyncIterator[Any]:
+        for request in self.start_requests():
+            yield request
+
+    def start_requests(self) -> Iterator[Request]:
+        self._load_known()
+        for portal in self.portals:
+            urls = [portal.url, *portal.start_urls]
+            base = portal.url.split("/", 3)
+            robots = "/".join(base[:3]) + "/robots.txt"
+            yield Request(robots, callback=self.parse_robots, errback=self.on_error, priority=10,
+                          meta=self._meta(portal, "robots", dont_obey_robotstxt=True), dont_filter=True)
+            for url in urls:
+                yield self._request(portal, url, role="start", priority=5)
+
+    def _meta(self, portal: Portal, role: str, **extra: Any) -> dict[str, Any]:
+        return {"portal_id": portal.id, "role": role, **extra}
+
+    def _request(self, portal: Portal, url: str, role: str, priority: int = 0, **meta: Any) -> Request:
+        self._scheduled[portal.id] += 1
+        return Request(url, callback=self.parse, errback=self.on_error, priority=priority,
+                       meta=self._meta(portal, role, **meta))
+
+    def _portal(self, response: Response) -> Portal:
+        pid = response.meta["portal_id"]
+        for portal in self.portals:
+            if portal.id == pid:
+                return portal
+        raise KeyError(pid)  # pragma: no cover - every request carries a registry id
+
+    # --- callbacks --------------------------------------------------------------
+    def parse_robots(self, response: Response) -> Iterator[Request]:
+        portal = self._portal(response)
+        if response.status != 200 or not isinstance(response, TextResponse):
+            return
+        for sitemap in links.sitemaps_from_robots(response.text):
+            if links.same_host(sitemap, portal.host):
+                yield from self._follow(portal, sitemap, "feed", page_is_fresh=True)
+
+    def parse(self, response: Response) -> Iterator[Any]:
+        portal = self._portal(response)
+        role = response.meta.get("role", "page")
+        content_type = response.headers.get(b"Content-Type", b"").decode("latin-1")
+        item = PageItem(
+            url=response.url, portal_id=portal.id, status=response.status, fetched_at=now_iso(),
+            content_type=content_type, depth=int(response.meta.get("depth", 0)),
+            referer=(response.request.headers.get(b"Referer", b"") or b"").decode("latin-1") or None
+            if response.request else None,
+        )
+        if not isinstance(response, TextResponse):
+            item.kind, item.reason = "other", f"not a text page ({content_type or 'no content type'})"
+            yield item
+            return
+        if links.looks_like_feed(response.url, content_type) or role == "feed":
+            item.kind, item.reason = "other", "feed or sitemap"
+            yield item
+            for url in links.feed_links(response.text):
+                yield from self._follow(portal, url, "page", page_is_fresh=True)
+            return
+        try:
+            text = response.text
+        except (UnicodeDecodeError, LookupError) as exc:
+            item.kind, item.error = "error", f"cannot decode page: {exc}"
+            yield item
+            return
+        item.html = text
+        hrefs = response.xpath("//a/@href | //link[@rel='alternate' or @rel='next']/@href").getall()
+        candidates = []
+        for href in hrefs:
+            url = links.absolutize(response.url, href)
+            if url and links.same_host(url, portal.host) and links.is_crawlable(url):
+                candidates.append(url)
+        yield item
+        known = self._known.get(portal.id, {})
+        fresh = role == "start" or any(links.canonical(u) not in known for u in candidates)
+        for url in candidates:
+            yield from self._follow(portal, url, "page", page_is_fresh=fresh)
+
+    def _follow(self, portal: Portal, url: str, role: str, page_is_fresh: bool) -> Iterator[Request]:
+        if not links.same_host(url, portal.host):
+            self.crawler.stats.inc_value(f"portalnews/offsite_filtered/{portal.id}")
+            return
+        known_kind = self._known.get(portal.id, {}).get(links.canonical(url))
+        if known_kind is not None:
+            if known_kind in _FINAL_KINDS:
+                return
+            if known_kind == "listing" and not page_is_fresh:
+                return
+        limit = portal.max_pages or self.max_pages
+        if self._scheduled[portal.id] >= limit:
+            self.crawler.stats.inc_value(f"portalnews/page_limit_reached/{portal.id}")
+            return
+        if role == "feed" or links.looks_like_feed(url):
+            self._scheduled[portal.id] += 1
+            yield Request(url, callback=self.parse, errback=self.on_error,
+                          meta=self._meta(portal, "feed"), priority=3)
+            return
+        yield self._request(portal, url, role=role, priority=1 if links.is_pagination(url) else 0)
+
+    def on_error(self, failure: Failure) -> Iterator[PageItem]:
+        request = failure.request  # type: ignore[attr-defined]
+        portal_id = request.meta.get("portal_id", "?")
+        role = request.meta.get("role")
+        item = PageItem(url=request.url, portal_id=portal_id, status=0, fetched_at=now_iso(), kind="error")
+        if failure.check(HttpError):
+            response = failure.value.response  # type: ignore[union-attr]
+            item.status = response.status
+            item.error = f"HTTP {response.status}"
+            item.kind = "gone" if response.status in (404, 410) else "error"
+        elif failure.check(IgnoreRequest):
+            message = str(failure.value)
+            if "robots" in message.lower():
+                item.kind, item.error = "blocked", "forbidden by robots.txt"
+            else:
+                item.kind, item.error = "other", f"ignored: {message}"
+        else:
+            item.error = f"{failure.type.__name__ if failure.type else 'error'}: {failure.getErrorMessage()}"
+        if role == "robots":
+            if item.kind == "gone":
+                return
+            logger.warning("%s: robots.txt not fetched (%s)", portal_id, item.error)
+        elif item.kind == "error":
+            level = logging.ERROR if role == "start" else logging.WARNING
+            logger.log(level, "%s: %s failed: %s", portal_id, request.url, item.error)
+        elif item.kind == "gone":
+            logger.info("%s: %s answered %s", portal_id, request.url, item.status)
+        item.reason = item.error or ""
+        item.fields = {"role": role}
+        yield item

@@ -1,0 +1,248 @@
+"""The storage interface every backend implements, and the records it exchanges.
+
+A store holds two things: the indexed **documents** (articles) and the **crawl state**
+(every URL seen, with its kind and content hash, and one run record per portal per crawl).
+Backends: :mod:`pipelines.storage.sqlite` (embedded default); search-engine backends plug
+in behind the same interface.
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from w3lib.url import canonicalize_url
+
+logger = logging.getLogger(__name__)
+
+EXPORT_FIELDS = (
+    "url", "portal_id", "title", "published_at", "view_count", "body",
+    "summary", "author", "category", "crawled_at",
+)
+
+
+class StoreError(RuntimeError):
+    """A store could not be opened, read or written; the message names the cause."""
+
+
+def canonical_url(url: str) -> str:
+    """Normalise a URL for identity: lower-case scheme and host, sorted query, no fragment."""
+    return canonicalize_url(url, keep_fragments=False)
+
+
+def document_id(url: str) -> str:
+    """Stable document id derived from the canonical URL."""
+    return hashlib.sha1(canonical_url(url).encode("utf-8")).hexdigest()
+
+
+@dataclass
+class Document:
+    """An indexed article."""
+
+    url: str
+    portal_id: str
+    title: str
+    body: str
+    published_at: str | None = None
+    date_precision: str | None = None
+    view_count: int | None = None
+    summary: str | None = None
+    author: str | None = None
+    category: str | None = None
+    crawled_at: str = ""
+    portal_name: str | None = None
+    province: str | None = None
+    level: str | None = None
+    profile: str | None = None
+    content_hash: str = ""
+    id: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.id:
+            self.id = document_id(self.url)
+        if not self.content_hash:
+            self.content_hash = content_hash(self.title, self.body, self.published_at)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        if not data["extra"]:
+            data.pop("extra")
+        return data
+
+    def export_dict(self, extra_fields: Sequence[str] = ()) -> dict[str, Any]:
+        data = {name: getattr(self, name) for name in EXPORT_FIELDS}
+        for name in extra_fields:
+            data[name] = getattr(self, name, None) if hasattr(self, name) else self.extra.get(name)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Document:
+        names = {f.name for f in fields(cls)}
+        known = {k: v for k, v in data.items() if k in names}
+        extra = {k: v for k, v in data.items() if k not in names}
+        doc = cls(**known)
+        if extra:
+            doc.extra.update(extra)
+        return doc
+
+
+def content_hash(title: str, body: str, published_at: str | None) -> str:
+    h = hashlib.sha1()
+    for part in (title, published_at or "", body):
+        h.update(part.encode("utf-8"))
+        h.update(b"\x00")
+    return h.hexdigest()
+
+
+@dataclass
+class PageRecord:
+    """Crawl state for one URL: what it was last time and when it was fetched."""
+
+    url: str
+    portal_id: str
+    kind: str  # article | listing | other | error | blocked | gone
+    status: int
+    fetched_at: str
+    content_hash: str | None = None
+    doc_id: str | None = None
+    reason: str = ""
+
+
+@dataclass
+class RunRecord:
+    """One crawl of one portal."""
+
+    run_id: str
+    portal_id: str
+    started_at: str
+    finished_at: str | None = None
+    outcome: str = "running"  # running | ok | partial | failed | interrupted
+    pages_fetched: int = 0
+    articles_new: int = 0
+    articles_updated: int = 0
+    articles_unchanged: int = 0
+    nonarticles: int = 0
+    errors: int = 0
+    dropped: int = 0
+    http_errors: dict[str, int] = field(default_factory=dict)
+    drop_reasons: dict[str, int] = field(default_factory=dict)
+    robots_blocked: int = 0
+    message: str = ""
+
+
+@dataclass
+class UpsertResult:
+    inserted: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+    def add(self, other: UpsertResult) -> None:
+        self.inserted += other.inserted
+        self.updated += other.updated
+        self.unchanged += other.unchanged
+
+
+@dataclass
+class SearchQuery:
+    text: str = ""
+    portals: list[str] = field(default_factory=list)
+    province: str | None = None
+    since: str | None = None  # inclusive, ISO date or datetime
+    until: str | None = None  # inclusive day when a bare date
+    min_views: int | None = None
+    sort: str = "relevance"  # relevance | date | views
+    limit: int = 20
+    offset: int = 0
+
+
+@dataclass
+class SearchHit:
+    document: Document
+    score: float
+    snippet: str
+    exact: bool = False
+
+
+@dataclass
+class ExportFilter:
+    portals: list[str] = field(default_factory=list)
+    since: str | None = None
+    until: str | None = None
+
+
+@dataclass
+class CoverageRow:
+    portal_id: str
+    articles: int = 0
+    newest_article: str | None = None
+    last_crawl_started: str | None = None
+    last_crawl_finished: str | None = None
+    last_outcome: str | None = None
+    pages_fetched: int = 0
+    errors: int = 0
+    http_errors: dict[str, int] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Store(abc.ABC):
+    """A document index plus crawl state.  All methods are synchronous; the storage
+    pipeline calls the write methods from a background writer so the crawl never waits."""
+
+    url: str = ""
+
+    @abc.abstractmethod
+    def open(self) -> None:
+        """Connect and create schema/indices if needed.  Raises :class:`StoreError`."""
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    # --- documents ---------------------------------------------------------
+    @abc.abstractmethod
+    def upsert_documents(self, docs: Sequence[Document]) -> UpsertResult: ...
+
+    @abc.abstractmethod
+    def get_document(self, doc_id: str) -> Document | None: ...
+
+    @abc.abstractmethod
+    def iter_documents(self, flt: ExportFilter | None = None) -> Iterator[Document]: ...
+
+    @abc.abstractmethod
+    def count_documents(self, portal_id: str | None = None) -> int: ...
+
+    @abc.abstractmethod
+    def search(self, query: SearchQuery) -> list[SearchHit]: ...
+
+    # --- crawl state -------------------------------------------------------
+    @abc.abstractmethod
+    def record_pages(self, pages: Sequence[PageRecord]) -> None: ...
+
+    @abc.abstractmethod
+    def known_pages(self, portal_id: str) -> dict[str, str]:
+        """Canonical URL -> kind for every URL recorded for the portal."""
+
+    @abc.abstractmethod
+    def save_run(self, run: RunRecord) -> None:
+        """Insert or replace a run record."""
+
+    @abc.abstractmethod
+    def runs(self, portal_id: str | None = None, limit: int = 50) -> list[RunRecord]:
+        """Most recent runs first."""
+
+    @abc.abstractmethod
+    def coverage(self) -> list[CoverageRow]: ...
+
+    def __enter__(self) -> Store:
+        self.open()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

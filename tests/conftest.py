@@ -1,0 +1,78 @@
+"""Shared pytest fixtures: the labelled corpus served on loopback, temp stores."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def corpus_dir() -> Path | None:
+    env = os.environ.get("PORTALNEWS_CORPUS")
+    candidates = [Path(env)] if env else []
+    candidates += [ROOT.parent / "shared" / "corpus", ROOT.parent.parent / "shared" / "corpus"]
+    for c in candidates:
+        if (c / "truth.jsonl").exists() and (c / "serve.py").exists():
+            return c
+    return None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class ServedCorpus:
+    root: Path
+    port: int
+    process: subprocess.Popen[bytes]
+
+    @property
+    def registry(self) -> Path:
+        return self.root / "portals.yaml"
+
+    def stats(self, reset: bool = False) -> dict[str, object]:
+        host = json.loads((self.root / "meta.json").read_text("utf-8"))["hosts"][0]["host"]
+        url = f"http://{host}:{self.port}/__stats__" + ("?reset=1" if reset else "")
+        with urllib.request.urlopen(url, timeout=10) as resp:
+            data: dict[str, object] = json.loads(resp.read().decode("utf-8"))
+        return data
+
+
+@pytest.fixture(scope="session")
+def served_corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedCorpus]:
+    root = corpus_dir()
+    if root is None:
+        pytest.skip("labelled corpus (../shared/corpus) not found; set PORTALNEWS_CORPUS")
+    port = free_port()
+    stats_file = tmp_path_factory.mktemp("corpus") / "stats.json"
+    proc = subprocess.Popen([sys.executable, str(root / "serve.py"), str(root), "--port", str(port),
+                             "--stats-file", str(stats_file)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    served = ServedCorpus(root=root, port=port, process=proc)
+    deadline = time.time() + 20
+    while True:
+        try:
+            served.stats()
+            break
+        except OSError:
+            if time.time() > deadline or proc.poll() is not None:
+                proc.kill()
+                pytest.fail("corpus server did not start")
+            time.sleep(0.1)
+    yield served
+    proc.terminate()
+    proc.wait(10)

@@ -1,0 +1,101 @@
+"""The embedded SQLite store: upserts, diacritic-insensitive search, filters, state."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pipelines.storage import Document, ExportFilter, PageRecord, RunRecord, SearchQuery, StoreError, open_store
+from pipelines.storage.sqlite import SQLiteStore
+from pipelines.storage.textsearch import fold, make_snippet, parse_query
+
+
+def doc(n: int, title: str, body: str, published: str, views: int | None = None, portal: str = "p1",
+        province: str = "Phú Yên") -> Document:
+    return Document(url=f"http://127.0.0.1/a/{n}.html", portal_id=portal, title=title, body=body,
+                    published_at=published, view_count=views, crawled_at="2026-01-01T00:00:00+00:00",
+                    province=province)
+
+
+@pytest.fixture()
+def store(tmp_path: Path) -> SQLiteStore:
+    s = SQLiteStore(tmp_path / "t.db")
+    s.open()
+    s.upsert_documents([
+        doc(1, "Hội nghị tổng kết công tác năm 2024", "Sáng 5/1, UBND huyện tổ chức hội nghị tổng kết.",
+            "2025-01-05T08:00:00+07:00", 1234),
+        doc(2, "Hoi nghi khong dau", "Bai viet khong dau ve hoi nghi.", "2024-06-01T00:00:00+07:00", 10),
+        doc(3, "Đường giao thông nông thôn", "Khánh thành đường mới ở xã Đồng Tiến.",
+            "2023-03-03T00:00:00+07:00", None, portal="p2", province="Bến Tre"),
+    ])
+    return s
+
+
+def test_fold_is_length_preserving_and_handles_d() -> None:
+    assert fold("Hội nghị Đồng Tiến") == "hoi nghi dong tien"
+    assert len(fold("Hội nghị Đồng Tiến")) == len("Hội nghị Đồng Tiến")
+
+
+def test_search_without_diacritics_finds_title_with_diacritics(store: SQLiteStore) -> None:
+    hits = store.search(SearchQuery(text="hoi nghi"))
+    titles = [h.document.title for h in hits]
+    assert "Hội nghị tổng kết công tác năm 2024" in titles
+    assert "<mark>" in hits[0].snippet
+
+
+def test_exact_diacritics_rank_higher(store: SQLiteStore) -> None:
+    hits = store.search(SearchQuery(text="Hội nghị"))
+    assert hits[0].document.title.startswith("Hội nghị")
+    assert hits[0].exact
+    assert len(hits) == 2  # the undiacritised article still matches, lower
+
+
+def test_search_d_stroke(store: SQLiteStore) -> None:
+    assert [h.document.portal_id for h in store.search(SearchQuery(text="dong tien"))] == ["p2"]
+
+
+def test_filters_and_sorts(store: SQLiteStore) -> None:
+    assert {h.document.portal_id for h in store.search(SearchQuery(text="", province="ben tre"))} == {"p2"}
+    by_views = store.search(SearchQuery(text="", sort="views"))
+    assert [h.document.view_count for h in by_views] == [1234, 10, None]
+    by_date = store.search(SearchQuery(text="", sort="date", since="2024-01-01", until="2024-12-31"))
+    assert [h.document.title for h in by_date] == ["Hoi nghi khong dau"]
+    assert len(store.search(SearchQuery(text="hoi nghi", portals=["p2"]))) == 0
+
+
+def test_upsert_never_duplicates(store: SQLiteStore) -> None:
+    again = doc(1, "Hội nghị tổng kết công tác năm 2024", "Sáng 5/1, UBND huyện tổ chức hội nghị tổng kết.",
+                "2025-01-05T08:00:00+07:00", 1500)
+    result = store.upsert_documents([again])
+    assert (result.inserted, result.updated) == (0, 1)
+    assert store.count_documents() == 3
+    assert store.get_document(again.id).view_count == 1500  # type: ignore[union-attr]
+    same = store.upsert_documents([again])
+    assert same.unchanged == 1
+    assert len(list(store.iter_documents(ExportFilter(portals=["p1"])))) == 2
+
+
+def test_crawl_state_and_coverage(store: SQLiteStore) -> None:
+    store.record_pages([PageRecord(url="http://127.0.0.1/a/1.html", portal_id="p1", kind="article", status=200,
+                                   fetched_at="2026-01-01T00:00:00+00:00")])
+    assert store.known_pages("p1") == {"http://127.0.0.1/a/1.html": "article"}
+    store.save_run(RunRecord(run_id="r1", portal_id="p1", started_at="2026-01-01T00:00:00+00:00",
+                             finished_at="2026-01-01T00:01:00+00:00", outcome="ok", pages_fetched=7))
+    cov = {r.portal_id: r for r in store.coverage()}
+    assert cov["p1"].articles == 2 and cov["p1"].pages_fetched == 7 and cov["p1"].last_outcome == "ok"
+    assert cov["p1"].newest_article == "2025-01-05T08:00:00+07:00"
+
+
+def test_bad_store_urls_and_files(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="unknown store URL"):
+        open_store("ftp://x")
+    junk = tmp_path / "junk.db"
+    junk.write_bytes(b"this is not sqlite" * 100)
+    with pytest.raises(StoreError, match="not a usable"):
+        open_store(f"sqlite:///{junk}").open()
+
+
+def test_snippet_highlights_original_text() -> None:
+    s = make_snippet("Sáng nay diễn ra Hội nghị tổng kết", parse_query("hoi nghi"))
+    assert "<mark>Hội nghị</mark>" in s
