@@ -1,0 +1,1 @@
+"""Tests against a real OpenSearch engine (see opensearch_node.py)."""
