@@ -1,0 +1,361 @@
+#!/usr/bin/env python3
+"""End-to-end crawl benchmark (``make bench``).
+
+One run does everything:
+
+1. generates a synthetic mirror of >= 5,000 articles in a temporary folder;
+2. serves it with ``python -m crawler.mirror.server`` in a separate process (loopback only);
+3. runs ``portalnews crawl`` on it as a subprocess, timing it and polling the peak RSS of
+   the crawl process and its children every 0.2 s;
+4. reports pages/s (responses / wall time), articles stored, extraction ms/page, peak RSS,
+   recall/precision of the stored URLs against the mirror's truth and what the server saw
+   (robots-disallowed and missing-page requests, repeated fetches);
+5. runs ``scrapy bench`` and compares our rate with its steady-state rate;
+6. prints a table, writes ``bench-out/bench.json`` and exits 1 when a threshold fails
+   (>= 100 pages/s, >= 0.8x scrapy bench, peak RSS <= 400 MB) unless ``--no-check``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import json
+import logging
+import math
+import os
+import re
+import shutil
+import signal
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import psutil
+
+REPO = Path(__file__).resolve().parent.parent
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from crawler.mirror.generator import generate_mirror  # noqa: E402
+from crawler.mirror.server import url_to_relpath  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+MIN_PAGES_PER_S = 100.0
+MIN_SCRAPY_RATIO = 0.8
+MAX_RSS_MB = 400.0
+_LOGSTATS = re.compile(r"Crawled (\d+) pages \(at (\d+) pages/min\)")
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p)
+    env.pop("SCRAPY_SETTINGS_MODULE", None)
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+        env.pop(name, None)  # all traffic is loopback
+    return env
+
+
+def portalnews_cmd() -> list[str]:
+    exe = shutil.which("portalnews")
+    return [exe] if exe else [sys.executable, "-m", "crawler.cli"]
+
+
+class RssPoller:
+    """Polls the peak resident memory of a process tree in a background thread."""
+
+    def __init__(self, pid: int, interval: float = 0.2) -> None:
+        self.pid = pid
+        self.interval = interval
+        self.peak = 0
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _sample(self) -> None:
+        try:
+            root = psutil.Process(self.pid)
+            procs = [root, *root.children(recursive=True)]
+        except psutil.Error:
+            return
+        total = 0
+        for proc in procs:
+            with contextlib.suppress(psutil.Error):
+                total += proc.memory_info().rss
+        self.samples += 1
+        self.peak = max(self.peak, total)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self._sample()
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> RssPoller:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+
+
+def start_mirror_server(site: Path, log_path: Path) -> tuple[subprocess.Popen[str], int]:
+    """Start the mirror server in its own process; return it and the port it listens on."""
+    proc = subprocess.Popen([sys.executable, "-m", "crawler.mirror.server", str(site), "--port", "0"],
+                            stdout=subprocess.PIPE, stderr=log_path.open("w"), text=True, env=_env(), cwd=REPO)
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if line.startswith("PORT "):
+            return proc, int(line.split()[1])
+        if not line and proc.poll() is not None:
+            break
+    proc.kill()
+    raise RuntimeError(f"mirror server did not start; see {log_path}")
+
+
+def stop_process(proc: subprocess.Popen[Any]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def server_stats(host: str, port: int) -> dict[str, dict[str, int]]:
+    conn = http.client.HTTPConnection(host, port, timeout=10)  # direct: no proxy for loopback
+    try:
+        conn.request("GET", "/__stats__")
+        data: dict[str, dict[str, int]] = json.loads(conn.getresponse().read())
+    finally:
+        conn.close()
+    return data
+
+
+def analyse_requests(stats: dict[str, dict[str, int]], site: Path) -> dict[str, int]:
+    total = distinct = repeats = robots = missing = 0
+    for host, paths in stats.items():
+        for raw, count in paths.items():
+            parts = urlsplit(raw)
+            total += count
+            distinct += 1
+            repeats += count - 1
+            if parts.path.startswith("/admin/"):
+                robots += count
+            if not (site / host / url_to_relpath(parts.path, parts.query)).is_file():
+                missing += count
+    return {"requests": total, "distinct_urls": distinct, "repeated_fetches": repeats,
+            "robots_disallowed_requests": robots, "missing_page_requests": missing}
+
+
+def norm_url(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.hostname}{parts.path.rstrip('/')}" + (f"?{parts.query}" if parts.query else "")
+
+
+def store_counts(db: Path, truth_path: Path) -> dict[str, Any]:
+    truth = {norm_url(json.loads(line)["url"]) for line in truth_path.open(encoding="utf-8")}
+    out: dict[str, Any] = {"documents": 0, "truth_articles": len(truth), "recall": None, "precision": None}
+    if not db.is_file():
+        return out
+    con = sqlite3.connect(str(db))
+    try:
+        urls = [row[0] for row in con.execute("SELECT url FROM documents")]
+    except sqlite3.Error as exc:
+        out["error"] = str(exc)
+        return out
+    finally:
+        con.close()
+    found = {norm_url(u) for u in urls} & truth
+    out["documents"] = len(urls)
+    out["recall"] = round(len(found) / len(truth), 4) if truth else None
+    out["precision"] = round(len(found) / len(urls), 4) if urls else None
+    return out
+
+
+def run_crawl(registry: Path, port: int, work: Path, timeout: float) -> dict[str, Any]:
+    db = work / "bench.db"
+    stats_file = work / "stats.json"
+    cmd = [*portalnews_cmd(), "crawl", "--portals", str(registry), "--var", f"PORT={port}",
+           "--store", f"sqlite:///{db}", "--stats-file", str(stats_file),
+           "-s", "AUTOTHROTTLE_ENABLED=False", "-s", "DOWNLOAD_DELAY=0", "-s", "CONCURRENT_REQUESTS=64",
+           "-s", "CONCURRENT_REQUESTS_PER_DOMAIN=16", "-s", "ROBOTSTXT_OBEY=True", "-s", "LOG_LEVEL=WARNING"]
+    log_path = work / "crawl.log"
+    print("$ " + " ".join(cmd), flush=True)
+    started = time.perf_counter()
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=_env(), cwd=REPO)
+        with RssPoller(proc.pid) as poller:
+            try:
+                code = proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                stop_process(proc)
+                code = -1
+    wall = time.perf_counter() - started
+    stats: dict[str, Any] = {}
+    if stats_file.is_file():
+        try:
+            stats = json.loads(stats_file.read_text(encoding="utf-8"))
+        except ValueError:
+            stats = {}
+    return {"exit_code": code, "wall_s": wall, "peak_rss_mb": poller.peak / 2**20, "rss_samples": poller.samples,
+            "stats": stats, "db": db, "log": log_path}
+
+
+def run_scrapy_bench(work: Path, seconds: int) -> dict[str, Any]:
+    """``scrapy bench`` outside the project (so project settings don't apply); steady-state pages/s."""
+    bench_dir = work / "scrapy-bench"
+    bench_dir.mkdir(exist_ok=True)
+    cmd = [sys.executable, "-m", "scrapy", "bench", "-s", f"CLOSESPIDER_TIMEOUT={seconds}", "-s", "LOG_LEVEL=INFO"]
+    print("$ " + " ".join(cmd[2:]), flush=True)
+    env = _env()
+    env.pop("PYTHONPATH", None)
+    proc = subprocess.run(cmd, cwd=bench_dir, env=env, capture_output=True, text=True, timeout=seconds + 120)
+    (work / "scrapy-bench.log").write_text(proc.stderr, encoding="utf-8")
+    rates = [int(m.group(2)) / 60.0 for m in _LOGSTATS.finditer(proc.stderr)]
+    crawled = [int(m.group(1)) for m in _LOGSTATS.finditer(proc.stderr)]
+    # Drop the warm-up (first lines, while the engine ramps up) and the final partial interval.
+    steady = rates[2:-1] if len(rates) > 4 else rates[1:] or rates
+    return {"exit_code": proc.returncode, "pages_per_s": statistics.median(steady) if steady else None,
+            "samples": len(rates), "pages": crawled[-1] if crawled else None}
+
+
+def fmt(value: Any, spec: str = "") -> str:
+    if value is None:
+        return "n/a"
+    if isinstance(value, float) and spec:
+        return format(value, spec)
+    return str(value)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--articles", type=int, default=5200, help="articles in the mirror (default 5200)")
+    parser.add_argument("--portals", type=int, default=10, help="portals in the mirror (default 10)")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--no-check", action="store_true", help="report only; never fail on thresholds")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary folder")
+    parser.add_argument("--scrapy-bench-seconds", type=int, default=20, help="CLOSESPIDER_TIMEOUT of scrapy bench")
+    parser.add_argument("--skip-scrapy-bench", action="store_true", help="don't run scrapy bench")
+    parser.add_argument("--crawl-timeout", type=float, default=1800.0, help="give up on the crawl after this")
+    parser.add_argument("--out", type=Path, default=REPO / "bench-out", help="folder for bench.json")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+
+    work = Path(tempfile.mkdtemp(prefix="portalnews-bench-"))
+    result: dict[str, Any] = {"work_dir": str(work)}
+    server: subprocess.Popen[str] | None = None
+    try:
+        # 1. mirror
+        per_portal = max(1, math.ceil(args.articles / args.portals))
+        t0 = time.perf_counter()
+        info = generate_mirror(work / "mirror", portals=args.portals, articles_per_portal=per_portal, seed=args.seed)
+        gen_s = time.perf_counter() - t0
+        print(f"generated {info.articles} articles / {info.pages} pages on {len(info.hosts)} hosts in {gen_s:.2f}s",
+              flush=True)
+        result["mirror"] = {"portals": len(info.hosts), "articles": info.articles, "pages": info.pages,
+                            "generate_s": round(gen_s, 3)}
+        # 2. server in its own process
+        server, port = start_mirror_server(info.root / "site", work / "server.log")
+        print(f"mirror server pid {server.pid} on port {port}", flush=True)
+        # 3. crawl
+        crawl = run_crawl(info.registry_path, port, work, args.crawl_timeout)
+        stats = crawl["stats"]
+        srv = analyse_requests(server_stats(info.hosts[0], port), info.root / "site")
+        stop_process(server)
+        server = None
+        # 4. numbers
+        responses = stats.get("response_received_count") or srv["requests"]
+        wall = crawl["wall_s"]
+        store = store_counts(crawl["db"], info.truth_path)
+        ours = responses / wall if wall > 0 else 0.0
+        result["crawl"] = {
+            "exit_code": crawl["exit_code"], "wall_s": round(wall, 2), "responses": responses,
+            "pages_per_s": round(ours, 1), "articles_stored": store["documents"],
+            "article_pages": stats.get("portalnews/pages/article"),
+            "extraction_ms_per_page": stats.get("portalnews/extraction_ms_per_page"),
+            "scrapy_elapsed_s": stats.get("elapsed_time_seconds"),
+            "peak_rss_mb": round(crawl["peak_rss_mb"], 1), "rss_samples": crawl["rss_samples"],
+            "recall": store["recall"], "precision": store["precision"], "truth_articles": store["truth_articles"],
+            "server": srv,
+        }
+        if args.keep:
+            result["crawl"]["log"] = str(crawl["log"])
+        if crawl["exit_code"] not in (0, 1):
+            print(f"crawl exited with {crawl['exit_code']}; last log lines:", file=sys.stderr)
+            lines = crawl["log"].read_text(encoding="utf-8", errors="replace").splitlines()
+            print("\n".join(lines[-20:]), file=sys.stderr)
+        # 5. scrapy bench
+        ratio = None
+        if not args.skip_scrapy_bench:
+            sb = run_scrapy_bench(work, args.scrapy_bench_seconds)
+            result["scrapy_bench"] = {k: (round(v, 1) if isinstance(v, float) else v) for k, v in sb.items()}
+            if sb["pages_per_s"]:
+                ratio = ours / sb["pages_per_s"]
+        result["ratio_vs_scrapy_bench"] = round(ratio, 3) if ratio is not None else None
+    finally:
+        if server is not None:
+            stop_process(server)
+
+    # 6. report
+    c = result["crawl"]
+    sbp = result.get("scrapy_bench", {}).get("pages_per_s")
+    checks = {
+        f"pages/s >= {MIN_PAGES_PER_S:g}": c["pages_per_s"] >= MIN_PAGES_PER_S,
+        f"ours/scrapy-bench >= {MIN_SCRAPY_RATIO:g}": ratio is not None and ratio >= MIN_SCRAPY_RATIO,
+        f"peak RSS <= {MAX_RSS_MB:g} MB": 0 < c["peak_rss_mb"] <= MAX_RSS_MB,
+        "crawl exit code 0/1": c["exit_code"] in (0, 1),
+    }
+    if args.skip_scrapy_bench:
+        checks.pop(f"ours/scrapy-bench >= {MIN_SCRAPY_RATIO:g}")
+    result["checks"] = checks
+    rows = [
+        ("mirror", f"{result['mirror']['articles']} articles, {result['mirror']['pages']} pages, "
+                   f"{result['mirror']['portals']} portals (generated in {result['mirror']['generate_s']:.2f}s)"),
+        ("crawl wall time", f"{c['wall_s']:.1f} s (scrapy elapsed {fmt(c['scrapy_elapsed_s'], '.1f')} s)"),
+        ("responses", fmt(c["responses"])),
+        ("end-to-end pages/s", f"{c['pages_per_s']:.1f}"),
+        ("articles stored", f"{c['articles_stored']} (article pages {fmt(c['article_pages'])})"),
+        ("recall / precision", f"{fmt(c['recall'])} / {fmt(c['precision'])} vs {c['truth_articles']} truth"),
+        ("extraction ms/page", fmt(c["extraction_ms_per_page"], ".2f")),
+        ("peak RSS (crawl tree)", f"{c['peak_rss_mb']:.1f} MB ({c['rss_samples']} samples)"),
+        ("server requests", f"{c['server']['requests']} ({c['server']['distinct_urls']} distinct, "
+                            f"{c['server']['repeated_fetches']} repeats, {c['server']['missing_page_requests']} 404, "
+                            f"{c['server']['robots_disallowed_requests']} robots-disallowed)"),
+        ("scrapy bench pages/s", fmt(sbp, ".1f")),
+        ("ours / scrapy bench", fmt(ratio, ".2f")),
+    ]
+    width = max(len(k) for k, _ in rows)
+    print("\n" + "=" * 72)
+    for key, value in rows:
+        print(f"{key:<{width}}  {value}")
+    print("-" * 72)
+    for name, ok in checks.items():
+        print(f"{'PASS' if ok else 'FAIL'}  {name}")
+    print("=" * 72)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "bench.json").write_text(json.dumps(result, ensure_ascii=False, indent=2, default=str),
+                                         encoding="utf-8")
+    print(f"wrote {args.out / 'bench.json'}")
+    if args.keep:
+        print(f"kept {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+    if not args.no_check and not all(checks.values()):
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
