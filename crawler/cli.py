@@ -149,13 +149,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     store = _store(args)
     try:
         flt = ExportFilter(portals=args.portal or [], since=args.since, until=args.until)
-        out: IO[str]
-        out = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout
-        try:
-            n = write_export(store.iter_documents(flt), out, args.format)
-        finally:
-            if args.output:
-                out.close()
+        if args.output:
+            with open(args.output, "w", encoding="utf-8", newline="") as out:
+                n = write_export(store.iter_documents(flt), out, args.format)
+        else:
+            n = write_export(store.iter_documents(flt), sys.stdout, args.format)
     finally:
         store.close()
     print(f"exported {n} documents" + (f" to {args.output}" if args.output else ""), file=sys.stderr)

@@ -37,6 +37,7 @@ class PortalCounters:
     articles: int = 0
     nonarticles: int = 0
     errors: int = 0
+    failed: int = 0
     dropped: int = 0
     robots_blocked: int = 0
     start_failed: str | None = None
@@ -119,6 +120,7 @@ class StoragePipeline:
             await self._enqueue(doc)
         elif item.kind in ("error", "gone"):
             c.errors += 1
+            c.failed += item.kind == "error"
             if item.status:
                 c.http_errors[str(item.status)] += 1
             else:
@@ -203,10 +205,12 @@ class StoragePipeline:
                 run.outcome, run.message = "interrupted", f"crawl stopped: {reason}"
             elif unsent:
                 run.outcome, run.message = "partial", f"{unsent} records not stored"
-            elif c.errors:
-                run.outcome, run.message = "partial", f"{c.errors} pages failed"
+            elif c.failed:
+                run.outcome, run.message = "partial", f"{c.failed} pages failed"
             else:
                 run.outcome = "ok"
+                if c.errors:
+                    run.message = f"{c.errors} broken link(s)"
             try:
                 await asyncio.to_thread(self.store.save_run, run)
             except StoreError as exc:

@@ -159,7 +159,7 @@ class PortalSpider(Spider):
     def parse(self, response: Response) -> Iterator[Any]:
         portal = self._portal(response)
         role = response.meta.get("role", "page")
-        content_type = response.headers.get(b"Content-Type", b"").decode("latin-1")
+        content_type = (response.headers.get(b"Content-Type") or b"").decode("latin-1")
         item = PageItem(
             url=response.url, portal_id=portal.id, status=response.status, fetched_at=now_iso(),
             content_type=content_type, depth=int(response.meta.get("depth", 0)),
@@ -186,9 +186,9 @@ class PortalSpider(Spider):
         hrefs = response.xpath("//a/@href | //link[@rel='alternate' or @rel='next']/@href").getall()
         candidates = []
         for href in hrefs:
-            url = links.absolutize(response.url, href)
-            if url and links.same_host(url, portal.host) and links.is_crawlable(url):
-                candidates.append(url)
+            absolute = links.absolutize(response.url, href)
+            if absolute and links.same_host(absolute, portal.host) and links.is_crawlable(absolute):
+                candidates.append(absolute)
         yield item
         known = self._known.get(portal.id, {})
         fresh = role == "start" or any(links.canonical(u) not in known for u in candidates)
