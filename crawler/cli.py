@@ -115,6 +115,9 @@ def cmd_crawl(args: argparse.Namespace) -> int:
                      "scrapy.statscollectors", "scrapy.crawler", "scrapy.addons", "scrapy.utils.log",
                      "py.warnings", "asyncio"):
             logging.getLogger(name).setLevel(logging.WARNING)
+        # The spider fetches robots.txt itself and reports a failure in one line; Scrapy's
+        # robots middleware would add a traceback for the same failure.
+        logging.getLogger("scrapy.downloadermiddlewares.robotstxt").setLevel(logging.CRITICAL)
     crawler = process.create_crawler("portal")
     print(f"crawling {len(portals)} portal(s) into {store_url}", file=sys.stderr)
     process.crawl(crawler, portals=args.portals, portal=",".join(p.id for p in portals) if args.portal else None,
