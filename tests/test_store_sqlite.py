@@ -6,7 +6,15 @@ from pathlib import Path
 
 import pytest
 
-from pipelines.storage import Document, ExportFilter, PageRecord, RunRecord, SearchQuery, StoreError, open_store
+from pipelines.storage import (
+    Document,
+    ExportFilter,
+    PageRecord,
+    RunRecord,
+    SearchQuery,
+    StoreError,
+    open_store,
+)
 from pipelines.storage.sqlite import SQLiteStore
 from pipelines.storage.textsearch import fold, make_snippet, parse_query
 

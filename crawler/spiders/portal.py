@@ -71,6 +71,7 @@ class PortalSpider(Spider):
         self.registry_problems: list[str] = []
         self._known: dict[str, dict[str, str]] = {}
         self._scheduled: Counter[str] = Counter()
+        self._resume: set[str] = set()
         self.max_pages = 20000
         self.incremental = True
 
@@ -83,6 +84,7 @@ class PortalSpider(Spider):
         spider.max_pages = settings.getint("PORTALNEWS_MAX_PAGES_PER_PORTAL", 20000)
         spider.incremental = settings.getbool("PORTALNEWS_INCREMENTAL", True) and not spider.full
         spider._load_portals()
+        spider._load_known()  # before the storage pipeline records this crawl's runs
         return spider
 
     def _load_portals(self) -> None:
@@ -108,6 +110,14 @@ class PortalSpider(Spider):
             store.open()
             for portal in self.portals:
                 self._known[portal.id] = store.known_pages(portal.id)
+                last = store.runs(portal.id, limit=1)
+                if last and last[0].outcome == "running":
+                    # The previous crawl was killed before it finished: walk every known
+                    # listing again (known articles are still skipped) so nothing it had
+                    # not reached yet is missed.
+                    self._resume.add(portal.id)
+                    logger.info("%s: resuming an interrupted crawl (started %s)", portal.id,
+                                last[0].started_at)
         except StoreError as exc:
             logger.warning("incremental state unavailable, crawling in full: %s", exc)
         finally:
@@ -122,7 +132,6 @@ class PortalSpider(Spider):
             yield request
 
     def start_requests(self) -> Iterator[Request]:
-        self._load_known()
         for portal in self.portals:
             urls = [portal.url, *portal.start_urls]
             base = portal.url.split("/", 3)
@@ -203,7 +212,7 @@ class PortalSpider(Spider):
         if known_kind is not None:
             if known_kind in _FINAL_KINDS:
                 return
-            if known_kind == "listing" and not page_is_fresh:
+            if known_kind == "listing" and not page_is_fresh and portal.id not in self._resume:
                 return
         limit = portal.max_pages or self.max_pages
         if self._scheduled[portal.id] >= limit:

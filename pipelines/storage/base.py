@@ -13,9 +13,13 @@ import hashlib
 import logging
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field, fields
+from datetime import date, timedelta
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from w3lib.url import canonicalize_url
+
+from pipelines.storage.textsearch import ParsedQuery, fold
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +41,17 @@ def canonical_url(url: str) -> str:
 def document_id(url: str) -> str:
     """Stable document id derived from the canonical URL."""
     return hashlib.sha1(canonical_url(url).encode("utf-8")).hexdigest()
+
+
+def redact_url(url: str) -> str:
+    """``url`` without a password (``http://user:secret@h`` -> ``http://user:***@h``), for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit((parts.scheme, f"{parts.username}:***@{host}", parts.path, parts.query, parts.fragment))
 
 
 @dataclass
@@ -240,9 +255,46 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def coverage(self) -> list[CoverageRow]: ...
 
+    def reindex(self, delete_old: bool = False) -> dict[str, Any]:
+        """Rebuild the document index with the current mapping (search-engine stores only)."""
+        raise StoreError(f"reindex rebuilds a search-engine index; the store {redact_url(self.url)} has none")
+
     def __enter__(self) -> Store:
         self.open()
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+# --- helpers shared by the backends so that they give the same answers -----------------
+def _day_after(value: str) -> str:
+    return (date.fromisoformat(value[:10]) + timedelta(days=1)).isoformat()
+
+
+def date_bounds(since: str | None, until: str | None) -> tuple[str | None, str | None]:
+    """Turn user bounds into string bounds on ISO ``published_at`` (until is inclusive)."""
+    lo = since[:10] if since and len(since) <= 10 else since
+    hi = _day_after(until) if until and len(until) <= 10 else until
+    return lo, hi
+
+
+def snippet_source(doc: Document, parsed: ParsedQuery) -> str:
+    """The text a search snippet is cut from: the body when it holds a term, else the summary."""
+    body_f = fold(doc.body)
+    if any(" ".join(t) in body_f for t in parsed.folded_terms):
+        return doc.body
+    return doc.summary or doc.body
+
+
+def apply_run(row: CoverageRow, run: RunRecord) -> None:
+    """Fill the last-crawl columns of a coverage row from the portal's latest run."""
+    row.last_crawl_started = run.started_at
+    row.last_crawl_finished = run.finished_at
+    row.last_outcome = run.outcome
+    row.pages_fetched = run.pages_fetched
+    row.errors = run.errors
+    row.http_errors = dict(run.http_errors)
+    row.extra["drop_reasons"] = dict(run.drop_reasons)
+    row.extra["robots_blocked"] = run.robots_blocked
+    row.extra["message"] = run.message

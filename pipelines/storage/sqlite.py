@@ -9,13 +9,13 @@ while a crawl writes.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict
-from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,10 @@ from pipelines.storage.base import (
     Store,
     StoreError,
     UpsertResult,
+    apply_run,
     canonical_url,
+    date_bounds,
+    snippet_source,
 )
 from pipelines.storage.textsearch import exact_match, fold, make_snippet, parse_query
 
@@ -95,21 +98,6 @@ CREATE INDEX IF NOT EXISTS runs_portal ON runs(portal_id, started_at);
 _BM25 = "bm25({table}, 8.0, 3.0, 1.0)"
 
 
-def _day_after(value: str) -> str:
-    return (date.fromisoformat(value[:10]) + timedelta(days=1)).isoformat()
-
-
-def date_bounds(since: str | None, until: str | None) -> tuple[str | None, str | None]:
-    """Turn user bounds into string bounds on ISO ``published_at`` (until is inclusive)."""
-    lo = since[:10] if since and len(since) <= 10 else since
-    hi: str | None
-    if until and len(until) <= 10:
-        hi = _day_after(until)
-    else:
-        hi = until
-    return lo, hi
-
-
 class SQLiteStore(Store):
     """SQLite + FTS5 store.  ``path`` may be ``:memory:`` only for single-thread use."""
 
@@ -163,10 +151,8 @@ class SQLiteStore(Store):
     def close(self) -> None:
         with self._lock:
             for conn in self._all_conns():
-                try:
+                with contextlib.suppress(sqlite3.Error):  # closing is best effort
                     conn.close()
-                except sqlite3.Error:  # pragma: no cover - closing is best effort
-                    pass
             self._all_conns().clear()
         self._local = threading.local()
         self._opened = False
@@ -300,9 +286,9 @@ class SQLiteStore(Store):
             conn.create_function("pn_fold", 1, lambda s: fold(s) if s else s, deterministic=True)
             where.append("pn_fold(d.province) = ?")
             params.append(fold(province))
-        order = {
-            "date": "d.published_at IS NULL, d.published_at DESC",
-            "views": "d.view_count IS NULL, d.view_count DESC",
+        order = {  # ties are broken by URL, like the search-engine backends do
+            "date": "d.published_at IS NULL, d.published_at DESC, d.url",
+            "views": "d.view_count IS NULL, d.view_count DESC, d.url",
         }.get(query.sort)
         if parsed.terms:
             exact_expr = parsed.fts5(folded=False) if parsed.has_diacritics else None
@@ -314,7 +300,7 @@ class SQLiteStore(Store):
                    " ON e.rowid = d.rid" if exact_expr else "")
                 + " WHERE docs_fold MATCH ?"
                 + ("".join(" AND " + w for w in where))
-                + " ORDER BY " + (order or "exact DESC, score")
+                + " ORDER BY " + (order or "exact DESC, score, d.url")
                 + " LIMIT ? OFFSET ?"
             )
             lowered = [tuple(w.lower() for w in t) for t in parsed.terms]
@@ -324,7 +310,7 @@ class SQLiteStore(Store):
         else:
             sql = ("SELECT d.*, 0.0 AS score, 0 AS exact FROM documents d"
                    + (" WHERE " + " AND ".join(where) if where else "")
-                   + " ORDER BY " + (order or "d.published_at IS NULL, d.published_at DESC")
+                   + " ORDER BY " + (order or "d.published_at IS NULL, d.published_at DESC, d.url")
                    + " LIMIT ? OFFSET ?")
             args = [*params, query.limit, query.offset]
         try:
@@ -343,11 +329,7 @@ class SQLiteStore(Store):
 
     @staticmethod
     def _snippet_source(doc: Document, parsed: Any) -> str:
-        folded_terms = parsed.folded_terms
-        body_f = fold(doc.body)
-        if any(" ".join(t) in body_f for t in folded_terms):
-            return doc.body
-        return doc.summary or doc.body
+        return snippet_source(doc, parsed)
 
     # --- crawl state ----------------------------------------------------------
     def record_pages(self, pages: Sequence[PageRecord]) -> None:
@@ -372,8 +354,14 @@ class SQLiteStore(Store):
             raise StoreError(f"SQLite write failed ({self.path}): {exc}") from exc
 
     def known_pages(self, portal_id: str) -> dict[str, str]:
-        rows = self._conn().execute("SELECT url, kind FROM pages WHERE portal_id = ?", (portal_id,))
-        return {r["url"]: r["kind"] for r in rows}
+        conn = self._conn()
+        # Stored documents count as known articles even when their page record was not
+        # written yet (a crawl killed between the two writes must not refetch them).
+        known = {canonical_url(r["url"]): "article"
+                 for r in conn.execute("SELECT url FROM documents WHERE portal_id = ?", (portal_id,))}
+        for r in conn.execute("SELECT url, kind FROM pages WHERE portal_id = ?", (portal_id,)):
+            known[r["url"]] = r["kind"]
+        return known
 
     def save_run(self, run: RunRecord) -> None:
         data = json.dumps(asdict(run), ensure_ascii=False)
@@ -411,14 +399,5 @@ class SQLiteStore(Store):
         return [out[k] for k in sorted(out)]
 
 
-def apply_run(row: CoverageRow, run: RunRecord) -> None:
-    """Fill the last-crawl columns of a coverage row from the portal's latest run."""
-    row.last_crawl_started = run.started_at
-    row.last_crawl_finished = run.finished_at
-    row.last_outcome = run.outcome
-    row.pages_fetched = run.pages_fetched
-    row.errors = run.errors
-    row.http_errors = dict(run.http_errors)
-    row.extra["drop_reasons"] = dict(run.drop_reasons)
-    row.extra["robots_blocked"] = run.robots_blocked
-    row.extra["message"] = run.message
+
+__all__ = ["SQLiteStore", "apply_run", "date_bounds"]  # apply_run/date_bounds now live in base
