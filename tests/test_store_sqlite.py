@@ -87,7 +87,11 @@ def test_upsert_never_duplicates(store: SQLiteStore) -> None:
 def test_crawl_state_and_coverage(store: SQLiteStore) -> None:
     store.record_pages([PageRecord(url="http://127.0.0.1/a/1.html", portal_id="p1", kind="article", status=200,
                                    fetched_at="2026-01-01T00:00:00+00:00")])
-    assert store.known_pages("p1") == {"http://127.0.0.1/a/1.html": "article"}
+    store.record_pages([PageRecord(url="http://127.0.0.1/list?page=2", portal_id="p1", kind="listing", status=200,
+                                   fetched_at="2026-01-01T00:00:00+00:00")])
+    # stored documents count as known articles even without a page record
+    assert store.known_pages("p1") == {"http://127.0.0.1/a/1.html": "article", "http://127.0.0.1/a/2.html": "article",
+                                       "http://127.0.0.1/list?page=2": "listing"}
     store.save_run(RunRecord(run_id="r1", portal_id="p1", started_at="2026-01-01T00:00:00+00:00",
                              finished_at="2026-01-01T00:01:00+00:00", outcome="ok", pages_fetched=7))
     cov = {r.portal_id: r for r in store.coverage()}
