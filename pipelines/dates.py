@@ -1,0 +1,390 @@
+"""Vietnamese date/time parsing.
+
+Government portals show publication dates in many shapes::
+
+    Đăng ngày 17 - 05 - 2024              Ngày đăng 29/07/2020 | 07:50
+    Thứ tư, 17/05/2024 08:30              Cập nhật lúc 11:42, 25/01/2026
+    ngày 29 tháng 7 năm 2020              Cập nhật lúc 16:30 ngày 28/11/2025
+    2024-05-17T08:30:00+07:00             17.05.2024 - 8h30
+
+:func:`parse_vietnamese_datetime` returns the best date of a text as a timezone-aware
+datetime at +07:00 together with its precision (``"day"`` when only a date is shown,
+``"minute"`` or ``"second"``).  When several dates occur, the first one that follows a
+label ("Ngày đăng", "Cập nhật", a weekday ...) wins, otherwise the first one.
+Impossible dates (31/02, month 13, year 1850) are rejected.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, timezone
+from types import MappingProxyType
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "VN_TZ",
+    "DateMatch",
+    "best_match",
+    "find_datetimes",
+    "format_iso",
+    "parse_iso_datetime",
+    "parse_vietnamese_datetime",
+]
+
+VN_TZ = timezone(timedelta(hours=7))
+MIN_YEAR = 1990
+MAX_YEAR = 2100
+
+_SEP = r"\s*([/.\-])\s*"
+_NUMERIC_DMY = re.compile(r"(?<![\d/.\-])(\d{1,2})" + _SEP + r"(\d{1,2})\s*\2\s*((?:19|20|21)\d{2})(?![\d])")
+# dd/mm/yy: only trusted next to a time or a label (see find_datetimes).
+_SHORT_DMY = re.compile(r"(?<![\d/.\-])(\d{1,2})([/.\-])(\d{1,2})\2(\d{2})(?![\d]|[/.\-]\d)")
+_NUMERIC_YMD = re.compile(
+    r"(?<![\d/.])((?:19|20|21)\d{2})([/\-.])(\d{1,2})\2(\d{1,2})"
+    r"(?:[T ](\d{1,2}):(\d{2})(?::(\d{2})(?:\.\d+)?)?(Z|[+\-]\d{2}:?\d{2})?)?(?!\d)"
+)
+_VN_MONTH_WORDS: Mapping[str, int] = MappingProxyType(
+    {
+        "một": 1,
+        "giêng": 1,
+        "hai": 2,
+        "ba": 3,
+        "tư": 4,
+        "bốn": 4,
+        "năm": 5,
+        "sáu": 6,
+        "bảy": 7,
+        "bẩy": 7,
+        "tám": 8,
+        "chín": 9,
+        "mười": 10,
+        "mười một": 11,
+        "mười hai": 12,
+        "chạp": 12,
+    }
+)
+_VN_MONTH_RE = "|".join(sorted(map(re.escape, _VN_MONTH_WORDS), key=len, reverse=True))
+_VERBAL = re.compile(
+    r"(?:ngày\s+)?(\d{1,2})\s+tháng\s+(\d{1,2}|"
+    + _VN_MONTH_RE
+    + r")\s*(?:,\s*)?(?:năm\s+)?((?:19|20|21)\d{2})(?!\d)",
+    re.IGNORECASE,
+)
+_EN_MONTHS: Mapping[str, int] = MappingProxyType(
+    {
+        m: i + 1
+        for i, names in enumerate(
+            [
+                ("jan", "january"),
+                ("feb", "february"),
+                ("mar", "march"),
+                ("apr", "april"),
+                ("may",),
+                ("jun", "june"),
+                ("jul", "july"),
+                ("aug", "august"),
+                ("sep", "sept", "september"),
+                ("oct", "october"),
+                ("nov", "november"),
+                ("dec", "december"),
+            ]
+        )
+        for m in names
+    }
+)
+_EN_MONTH_RE = "|".join(sorted(_EN_MONTHS, key=len, reverse=True))
+_EN_MDY = re.compile(
+    r"\b(" + _EN_MONTH_RE + r")\.?\s+(\d{1,2})(?:st|nd|rd|th)?,?\s+((?:19|20|21)\d{2})(?!\d)", re.IGNORECASE
+)
+_EN_DMY = re.compile(
+    r"(?<!\d)(\d{1,2})(?:st|nd|rd|th)?\s+(" + _EN_MONTH_RE + r")\.?,?\s+((?:19|20|21)\d{2})(?!\d)",
+    re.IGNORECASE,
+)
+_TIME = re.compile(
+    r"(?<![\d:/.,])([01]?\d|2[0-3])\s*(?:(:)\s*|h|giờ\s*)([0-5]\d)(?!\d)(?:\s*:\s*([0-5]\d)(?!\d))?'?"
+    r"(?:\s*(am|pm|sa|ch|sáng|chiều|tối|trưa)\b)?",
+    re.IGNORECASE,
+)
+# What may stand between a date and "its" time: separators and a few glue words.
+_GLUE = re.compile(
+    r"^[\s|,\-–—()\[\]•·:/]*(?:(?:vào\s+)?lúc|ngày|hồi|at|gmt\s*[+\-]?\d*|utc\s*[+\-]?\d*)?[\s|,\-–—()\[\]•·:/]*$",
+    re.IGNORECASE,
+)
+_GLUE_MAX = 24
+LABEL_RE = re.compile(
+    r"(?:ngày\s+đăng|đăng\s+ngày|đăng\s+lúc|ngày\s+cập\s+nhật|cập\s+nhật|ngày\s+xuất\s+bản|xuất\s+bản|"
+    r"ngày\s+ban\s+hành|thời\s+gian\s+đăng|thời\s+gian|ngày\s+tạo|ngày|đăng|"
+    r"thứ\s+(?:hai|ba|tư|năm|sáu|bảy|bẩy|[2-7])|chủ\s+nhật|\bt[2-7]\b|\bcn\b|sửa\s+đổi|chỉnh\s+sửa|modified|"
+    r"posted(?:\s+on)?|published(?:\s+on)?|updated|date|monday|tuesday|wednesday|thursday|friday|"
+    r"saturday|sunday)",
+    re.IGNORECASE,
+)
+_LABEL_WINDOW = 32
+# Every supported date shape shows a 4-digit year or a dd/mm/yy group: a cheap pre-check.
+_YEAR_HINT = re.compile(r"(?:19|20|21)\d\d|\d[/.\-]\d{1,2}[/.\-]\d\d")
+
+
+_PUBLISH_LABEL = re.compile(
+    r"ngày\s+đăng|đăng\s+ngày|đăng\s+lúc|ngày\s+xuất\s+bản|xuất\s+bản|ngày\s+ban\s+hành|thời\s+gian\s+đăng|"
+    r"ngày\s+tạo|posted|published",
+    re.IGNORECASE,
+)
+_UPDATE_LABEL = re.compile(r"cập\s+nhật|sửa\s+đổi|chỉnh\s+sửa|updated|modified", re.IGNORECASE)
+LABEL_RANK: Mapping[str | None, int] = MappingProxyType({"publish": 0, "generic": 1, "update": 2, None: 3})
+
+
+@dataclass(frozen=True)
+class DateMatch:
+    """One date (with its time, if any) found in a text.
+
+    ``label`` is the kind of label right before it: ``"publish"`` (Ngày đăng, Đăng ngày,
+    Xuất bản ...), ``"generic"`` (Ngày, a weekday, Thời gian ...), ``"update"``
+    (Cập nhật ...) or None.
+    """
+
+    value: datetime
+    precision: str  # "day" | "minute" | "second"
+    start: int
+    end: int
+    label: str | None = None
+
+    @property
+    def labelled(self) -> bool:
+        return self.label is not None
+
+
+def best_match(matches: list[DateMatch]) -> DateMatch | None:
+    """Publication-labelled first, then other labels, update labels, unlabelled; ties by order."""
+    if not matches:
+        return None
+    return min(matches, key=lambda m: (LABEL_RANK[m.label], m.start))
+
+
+def _valid_date(year: int, month: int, day: int) -> date | None:
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        return None
+    try:
+        return date(year, month, day)
+    except ValueError:
+        return None
+
+
+def _dmy(day: int, month: int, year: int) -> date | None:
+    found = _valid_date(year, month, day)
+    if found is None and month > 12 and day <= 12:
+        # US order (mm/dd/yyyy) only when dd/mm is impossible.
+        found = _valid_date(year, day, month)
+    return found
+
+
+def _hour24(hour: int, suffix: str | None) -> int:
+    if not suffix:
+        return hour
+    s = suffix.lower()
+    if s in ("pm", "ch", "chiều", "tối") and hour < 12:
+        return hour + 12
+    if s in ("am", "sa", "sáng") and hour == 12:
+        return 0
+    return hour
+
+
+@dataclass(frozen=True)
+class _Time:
+    hour: int
+    minute: int
+    second: int | None
+    start: int
+    end: int
+
+
+def _times(text: str) -> list[_Time]:
+    out = []
+    for m in _TIME.finditer(text):
+        hour = _hour24(int(m.group(1)), m.group(5))
+        if hour > 23:
+            continue
+        second = int(m.group(4)) if m.group(4) and m.group(2) else None
+        out.append(_Time(hour, int(m.group(3)), second, m.start(), m.end()))
+    return out
+
+
+_Raw = tuple[int, int, date, "tuple[int, int, int | None] | None", "str | None", bool]
+
+
+def _raw_dates(text: str) -> list[_Raw]:
+    """(start, end, date, explicit (h, m, s) or None, tz suffix, weak) for every date pattern."""
+    found: list[_Raw] = []
+    taken: list[tuple[int, int]] = []
+
+    def free(a: int, b: int) -> bool:
+        return all(b <= s or a >= e for s, e in taken)
+
+    for m in _NUMERIC_YMD.finditer(text):
+        d = _valid_date(int(m.group(1)), int(m.group(3)), int(m.group(4)))
+        if d is None:
+            continue
+        hms = None
+        if m.group(5) is not None:
+            hms = (int(m.group(5)), int(m.group(6)), int(m.group(7)) if m.group(7) else None)
+            if hms[0] > 23:
+                continue
+        found.append((m.start(), m.end(), d, hms, m.group(8), False))
+        taken.append((m.start(), m.end()))
+    for m in _VERBAL.finditer(text):
+        if not free(m.start(), m.end()):
+            continue
+        month_text = m.group(2).lower()
+        month = int(month_text) if month_text.isdigit() else _VN_MONTH_WORDS[month_text]
+        d = _valid_date(int(m.group(3)), month, int(m.group(1)))
+        if d is not None:
+            found.append((m.start(), m.end(), d, None, None, False))
+            taken.append((m.start(), m.end()))
+    for m in _NUMERIC_DMY.finditer(text):
+        if not free(m.start(), m.end()):
+            continue
+        d = _dmy(int(m.group(1)), int(m.group(3)), int(m.group(4)))
+        if d is not None:
+            found.append((m.start(), m.end(), d, None, None, False))
+            taken.append((m.start(), m.end()))
+    for m in _EN_MDY.finditer(text):
+        if free(m.start(), m.end()):
+            d = _valid_date(int(m.group(3)), _EN_MONTHS[m.group(1).lower()], int(m.group(2)))
+            if d is not None:
+                found.append((m.start(), m.end(), d, None, None, False))
+                taken.append((m.start(), m.end()))
+    for m in _EN_DMY.finditer(text):
+        if free(m.start(), m.end()):
+            d = _valid_date(int(m.group(3)), _EN_MONTHS[m.group(2).lower()], int(m.group(1)))
+            if d is not None:
+                found.append((m.start(), m.end(), d, None, None, False))
+                taken.append((m.start(), m.end()))
+    for m in _SHORT_DMY.finditer(text):
+        if free(m.start(), m.end()):
+            d = _dmy(int(m.group(1)), int(m.group(3)), 2000 + int(m.group(4)))
+            if d is not None:
+                found.append((m.start(), m.end(), d, None, None, True))
+                taken.append((m.start(), m.end()))
+    found.sort(key=lambda x: x[0])
+    return found
+
+
+def _tz_from_suffix(suffix: str | None) -> timezone:
+    if not suffix:
+        return VN_TZ
+    if suffix.upper() == "Z":
+        return UTC
+    sign = -1 if suffix[0] == "-" else 1
+    digits = suffix[1:].replace(":", "")
+    return timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:4] or 0)))
+
+
+def find_datetimes(text: str) -> list[DateMatch]:
+    """Every date in ``text`` (document order) with the time printed next to it, if any."""
+    if not text or not _YEAR_HINT.search(text):
+        return []
+    text = unicodedata.normalize("NFC", text)
+    raw = _raw_dates(text)
+    if not raw:
+        return []
+    times = _times(text)
+    date_spans = [(r[0], r[1]) for r in raw]
+    times = [t for t in times if all(t.end <= s or t.start >= e for s, e in date_spans)]
+    used: set[int] = set()
+    out: list[DateMatch] = []
+    prev_end = 0
+    for start, end, day, hms, tz, weak in raw:
+        span_start, span_end = start, end
+        if hms is None:
+            best: tuple[int, _Time] | None = None
+            for t in times:
+                if id(t) in used:
+                    continue
+                if t.start >= end:
+                    gap = text[end : t.start]
+                elif t.end <= start:
+                    gap = text[t.end : start]
+                else:
+                    continue
+                if len(gap) <= _GLUE_MAX and _GLUE.match(gap):
+                    dist = len(gap) + (0 if t.start >= end else 1)
+                    if best is None or dist < best[0]:
+                        best = (dist, t)
+            if best is not None:
+                t = best[1]
+                used.add(id(t))
+                hms = (t.hour, t.minute, t.second)
+                span_start, span_end = min(start, t.start), max(end, t.end)
+        if hms is None:
+            value = datetime(day.year, day.month, day.day, tzinfo=VN_TZ)
+            precision = "day"
+        else:
+            value = datetime(
+                day.year, day.month, day.day, hms[0], hms[1], hms[2] or 0, tzinfo=_tz_from_suffix(tz)
+            )
+            value = value.astimezone(VN_TZ)
+            precision = "second" if hms[2] is not None else "minute"
+        before = text[max(0, prev_end, span_start - _LABEL_WINDOW) : span_start]
+        label: str | None = None
+        if LABEL_RE.search(before):
+            if _PUBLISH_LABEL.search(before):
+                label = "publish"
+            elif _UPDATE_LABEL.search(before):
+                label = "update"
+            else:
+                label = "generic"
+        prev_end = span_end
+        if weak and label is None and precision == "day":
+            continue  # a bare "17/05/24" could be anything
+        out.append(DateMatch(value, precision, span_start, span_end, label))
+    return out
+
+
+def parse_vietnamese_datetime(text: str) -> tuple[datetime, str] | None:
+    """Best date in ``text``: ``(aware datetime at +07:00, precision)`` or ``None``.
+
+    The first date right after a label is preferred: publication labels ("Ngày đăng",
+    "Đăng ngày", "Xuất bản") before generic ones ("Ngày", a weekday name), before update
+    labels ("Cập nhật"); without any label the first date wins.
+    """
+    chosen = best_match(find_datetimes(text))
+    if chosen is None:
+        return None
+    return chosen.value, chosen.precision
+
+
+def parse_iso_datetime(text: str | None) -> tuple[datetime, str] | None:
+    """Parse a machine-readable date (meta tags, JSON-LD, ``<time datetime>``) to +07:00.
+
+    A value without an offset is read as Vietnamese local time.  Falls back to the
+    Vietnamese parser for anything that is not ISO-like.
+    """
+    if not text:
+        return None
+    s = text.strip()
+    if not s:
+        return None
+    m = re.fullmatch(r"(\d{4})-(\d{2})-(\d{2})", s)
+    if m:
+        d = _valid_date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+        return (datetime(d.year, d.month, d.day, tzinfo=VN_TZ), "day") if d else None
+    iso = s[:-1] + "+00:00" if s.endswith(("Z", "z")) else s
+    try:
+        value = datetime.fromisoformat(iso)
+    except ValueError:
+        return parse_vietnamese_datetime(s)
+    if not MIN_YEAR <= value.year <= MAX_YEAR:
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=VN_TZ)
+    has_seconds = bool(re.search(r"T?\d{1,2}:\d{2}:\d{2}", s))
+    return value.astimezone(VN_TZ), "second" if has_seconds else "minute"
+
+
+def format_iso(value: datetime) -> str:
+    """ISO 8601 at +07:00 without microseconds, e.g. ``2024-05-17T00:00:00+07:00``."""
+    return value.astimezone(VN_TZ).replace(microsecond=0).isoformat()

@@ -1,0 +1,223 @@
+"""Public extraction API: ``extract_page``, ``decode_html``, ``detect_profile``.
+
+Pure functions of ``(html, url)``: nothing here fetches.  ``profile="auto"`` detects the
+site family from the loaded profiles and falls back to the generic extractor field by
+field; ``profile="generic"`` never uses a profile; any other value names a profile.
+
+Load the profiles once (``crawler.profiles.load_profiles()``) and pass the resulting
+``ProfileSet``: when ``profiles`` is None the bundled profiles are loaded (and
+validated) on every call, which is correct but slow.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from crawler.profiles import Profile, ProfileSet, load_profiles
+from pipelines.dates import format_iso
+from pipelines.extract import generic
+from pipelines.extract.body import BodyResult, Paragraph, extract_body
+from pipelines.extract.classify import ARTICLE, classify, sniff_non_html
+from pipelines.extract.document import Block, build_document, parse_html
+from pipelines.extract.encoding import decode_html
+from pipelines.extract.profile_engine import (
+    apply_removals,
+    detect,
+    profile_author,
+    profile_body,
+    profile_category,
+    profile_date,
+    profile_summary,
+    profile_title,
+    profile_views,
+)
+from pipelines.text import normalize_paragraphs, normalize_text, text_key
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "GENERIC",
+    "PageExtraction",
+    "decode_html",
+    "detect_profile",
+    "extract_page",
+    "extract_page_with_sources",
+]
+
+GENERIC = "generic"
+AUTO = "auto"
+
+
+@dataclass(frozen=True)
+class PageExtraction:
+    """Fields extracted from one page."""
+
+    page_kind: str  # "article" | "listing" | "other"
+    reason: str
+    profile: str
+    title: str | None
+    published_at: str | None
+    date_precision: str | None
+    view_count: int | None
+    body: str | None
+    summary: str | None
+    author: str | None
+    category: str | None
+    canonical_url: str | None
+
+    @property
+    def is_article(self) -> bool:
+        return self.page_kind == ARTICLE
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def _resolve_profiles(profile: str, profiles: ProfileSet | None) -> ProfileSet:
+    if profile == GENERIC:
+        return ProfileSet()
+    if profiles is None:
+        logger.debug("no ProfileSet given: loading the bundled profiles (pass one to avoid this cost)")
+        return load_profiles()
+    return profiles
+
+
+def _choose_profile(root: Any, url: str, html: str, profile: str, profiles: ProfileSet) -> Profile | None:
+    if profile == GENERIC or not len(profiles):
+        return None
+    if profile != AUTO:
+        named = profiles.get(profile)
+        if named is not None:
+            return named
+        logger.warning("unknown profile %r: detecting the family instead", profile)
+    found, _score = detect(root, url, html, profiles)
+    return found
+
+
+def detect_profile(html: str, url: str, profiles: ProfileSet | None = None) -> str | None:
+    """Name of the site family whose detection rules match the page, or None."""
+    profiles = _resolve_profiles(AUTO, profiles)
+    if sniff_non_html(html, url) is not None:
+        return None
+    found, _score = detect(parse_html(html), url, html, profiles)
+    return found.name if found is not None else None
+
+
+def _empty(kind: str, reason: str, profile: str) -> PageExtraction:
+    return PageExtraction(kind, reason, profile, None, None, None, None, None, None, None, None, None)
+
+
+def extract_page(
+    html: str, url: str, profile: str = AUTO, profiles: ProfileSet | None = None
+) -> PageExtraction:
+    """Extract the fields of one page and classify it."""
+    return extract_page_with_sources(html, url, profile, profiles)[0]
+
+
+def extract_page_with_sources(
+    html: str, url: str, profile: str = AUTO, profiles: ProfileSet | None = None
+) -> tuple[PageExtraction, dict[str, str]]:
+    """Like :func:`extract_page`, plus which extractor ("profile" / "generic") gave each field."""
+    sources: dict[str, str] = {}
+    sniffed = sniff_non_html(html, url)
+    if sniffed is not None:
+        return _empty(sniffed.kind, sniffed.reason, GENERIC), sources
+    profile_set = _resolve_profiles(profile, profiles)
+    root = parse_html(html)
+    chosen = _choose_profile(root, url, html, profile, profile_set)
+    doc = build_document(root, url, apply_removals(chosen) if chosen is not None and chosen.remove else None)
+    name = chosen.name if chosen is not None else GENERIC
+
+    def mark(field_name: str, from_profile: bool) -> None:
+        sources[field_name] = "profile" if from_profile else GENERIC
+
+    # Title (a profile title that disagrees with <title>/og:title loses to a generic one that agrees)
+    title: str | None
+    title_block: Block | None
+    found_title = profile_title(doc, chosen) if chosen is not None else None
+    generic_title = None
+    if found_title is None or not generic.title_agrees(doc, found_title[0]):
+        generic_title = generic.find_title(doc)
+        if found_title is not None and not (generic_title.matched and generic_title.text):
+            generic_title = None
+    if found_title is not None and generic_title is None:
+        title, title_block = found_title
+    else:
+        generic_title = generic_title or generic.find_title(doc)
+        title, title_block = generic_title.text, generic_title.block
+    mark("title", generic_title is None)
+
+    # Body (with summary and the author element, which must not end up in the body)
+    summary_found = profile_summary(doc, chosen) if chosen is not None else None
+    author_found = profile_author(doc, chosen) if chosen is not None else None
+    author = author_found[0] if author_found else None
+    body: BodyResult | None = None
+    if chosen is not None:
+        body = profile_body(
+            doc,
+            chosen,
+            title=title,
+            title_block=title_block,
+            summary=summary_found,
+            author_el=author_found[1] if author_found else None,
+        )
+    mark("body", body is not None)
+    if body is None:
+        body = extract_body(doc, title_block, title)
+        if summary_found is not None and body.paragraphs:
+            body = _with_summary(body, summary_found[0])
+    mark("summary", summary_found is not None)
+
+    # Date / views / author / category
+    date = profile_date(doc, chosen) if chosen is not None else None
+    mark("date", date is not None)
+    if date is None:
+        date = generic.find_date(doc, title_block, body)
+    views = profile_views(doc, chosen) if chosen is not None else None
+    mark("views", views is not None)
+    if views is None:
+        views = generic.find_views(doc, title_block, body)
+    mark("author", author is not None)
+    if author is None:
+        author = generic.find_author(doc, title_block, body)
+    category = profile_category(doc, chosen) if chosen is not None else None
+    mark("category", category is not None)
+    if category is None:
+        category = generic.find_category(doc, title, title_block)
+
+    verdict = classify(doc, title=title, has_date=date is not None, body=body, profile=chosen)
+    body_text = normalize_paragraphs([p.text for p in body.paragraphs], decode_entities=False) or None
+    result = PageExtraction(
+        page_kind=verdict.kind,
+        reason=verdict.reason,
+        profile=name,
+        title=normalize_text(title, decode_entities=False) or None,
+        published_at=format_iso(date[0]) if date else None,
+        date_precision=date[1] if date else None,
+        view_count=views,
+        body=body_text,
+        summary=_clean(body.summary),
+        author=_clean(author),
+        category=_clean(category),
+        canonical_url=generic.find_canonical(doc),
+    )
+    return result, sources
+
+
+def _clean(text: str | None) -> str | None:
+    return normalize_text(text, decode_entities=False) or None if text else None
+
+
+def _with_summary(body: BodyResult, summary: str) -> BodyResult:
+    """The generic body with the profile's summary first (and not repeated)."""
+    key = text_key(summary)
+    rest = [p for p in body.paragraphs if text_key(p.text) != key]
+    return BodyResult(
+        container=body.container,
+        paragraphs=[Paragraph(block=None, text=summary, lead=True), *rest],
+        summary=summary,
+        author_line=body.author_line,
+        author_labelled=body.author_labelled,
+    )

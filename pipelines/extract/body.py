@@ -1,0 +1,394 @@
+"""Main-text (body) extraction.
+
+Generic algorithm, no site knowledge:
+
+1. Every block with enough own text and a low link density is a paragraph; it scores
+   ``1 + commas + min(len / 100, 3)`` for its parent and half of that for its
+   grandparent.  Containers are weighted by ``1 - link density`` and by their class/id
+   vocabulary (content-ish names up, sidebar/related/tools names down).
+2. The best container is the body.  Lead-like siblings between the title and the body
+   (the sapo of most CMSs) are prepended; strong siblings after it are appended.
+3. Inside, paragraphs are kept in document order, dropping nested boilerplate boxes,
+   link lists, captions (``figcaption``, caption classes, italic lines under images),
+   the title, date/view/tag lines, and trailing author/source lines (which become the
+   author).
+4. The summary is the lead paragraph: a prepended sibling, a summary-like class
+   (sapo, lead, desc, intro, hometext ...), or a bold-only first paragraph.
+
+A profile can name the body container, the summary, and extra elements to remove; the
+same paragraph filters then run inside the profile's container.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from pipelines.extract.document import HEADING_TAGS, Block, PageDocument
+from pipelines.extract.heuristics import (
+    AUTHOR_LABEL_RE,
+    SUMMARY_ATTR_RE,
+    boilerplate_line,
+    caption_attrs,
+    class_weight,
+    image_box_attrs,
+    in_chrome,
+    is_meta_line,
+    negative_attrs,
+)
+from pipelines.text import text_key
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["BodyResult", "Paragraph", "best_container", "extract_body"]
+
+MIN_PARAGRAPH_CHARS = 25
+_CELL_TAGS = frozenset(("li", "td", "th", "dd", "dt"))
+_SENTENCE_END = re.compile(r"[.!?…;:\"”»)]\s*$")
+_CAPTION_TEXT_RE = re.compile(
+    r"^\s*\(?\s*(?:ảnh|hình|video|clip|photo)(?:\s+minh\s+họa)?\s*[:：)]", re.IGNORECASE
+)
+_AUTHOR_CLASS_RE = re.compile(r"author|tacgia|tac-gia|byline|nguon|source|signature")
+_DIGITS = re.compile(r"\d")
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    """A kept body paragraph."""
+
+    block: Block | None
+    text: str
+    lead: bool = False
+
+
+@dataclass
+class BodyResult:
+    """What the body extractor found."""
+
+    container: Block | None
+    paragraphs: list[Paragraph] = field(default_factory=list)
+    summary: str | None = None
+    author_line: str | None = None
+    author_labelled: bool = False
+
+    @property
+    def text(self) -> str:
+        return "\n".join(p.text for p in self.paragraphs)
+
+    @property
+    def char_count(self) -> int:
+        return sum(len(p.text) for p in self.paragraphs)
+
+    @property
+    def cell_share(self) -> float:
+        """Share of body characters that come from list items / table cells."""
+        total = self.char_count
+        if not total:
+            return 0.0
+        cells = sum(
+            len(p.text) for p in self.paragraphs if p.block is not None and _in_cell(p.block, self.container)
+        )
+        return cells / total
+
+
+def _in_cell(block: Block, stop: Block | None) -> bool:
+    node: Block | None = block
+    while node is not None and node is not stop:
+        if node.tag in _CELL_TAGS:
+            return True
+        node = node.parent
+    return False
+
+
+def _paragraph_score(b: Block) -> float:
+    text = b.text
+    return 1.0 + text.count(",") + min(b.text_len / 100.0, 3.0)
+
+
+def score_containers(doc: PageDocument) -> dict[int, float]:
+    """Raw content scores per block index (before class/link weighting)."""
+    scores: dict[int, float] = {}
+    for b in doc.blocks:
+        if b.hidden or b.text_len < MIN_PARAGRAPH_CHARS or b.tag in HEADING_TAGS:
+            continue
+        if b.link_density > 0.33:
+            continue
+        s = _paragraph_score(b)
+        if b.tag in _CELL_TAGS:
+            s *= 0.5
+        parent = b.parent
+        if parent is None:
+            continue
+        scores[parent.idx] = scores.get(parent.idx, 0.0) + s
+        grand = parent.parent
+        if grand is not None:
+            scores[grand.idx] = scores.get(grand.idx, 0.0) + s / 2
+    return scores
+
+
+def best_container(doc: PageDocument, scores: dict[int, float] | None = None) -> tuple[Block | None, float]:
+    """The block most likely to hold the article text, with its weighted score."""
+    if scores is None:
+        scores = score_containers(doc)
+    best: Block | None = None
+    best_score = 0.0
+    for idx, raw in scores.items():
+        b = doc.blocks[idx]
+        if b.tag in ("html",):
+            continue
+        weighted = raw * (1.0 - b.sub_link_density) * class_weight(b)
+        if in_chrome(b):
+            weighted *= 0.3
+        if weighted > best_score:
+            best, best_score = b, weighted
+    return best, best_score
+
+
+def _is_caption(doc: PageDocument, b: Block, prev: Block | None, stop: Block) -> bool:
+    if b.tag == "figcaption" or caption_attrs(b.attrs):
+        return True
+    text = b.text
+    n = b.text_len
+    if _CAPTION_TEXT_RE.match(text) and n < 200:
+        return True
+    # Inside an image box / figure (up to the container).
+    node = b.parent if b is not stop else None
+    while node is not None and node is not stop and stop.contains(node):
+        if node.tag in ("figure", "figcaption") or caption_attrs(node.attrs):
+            return True
+        if image_box_attrs(node.attrs) and n < 250 and node.sub_images:
+            return True
+        if node.tag == "table" and node.sub_images and n < 250 and node.sub_text_len < 400:
+            # A small table holding a picture and its caption.
+            return True
+        if node.sub_images and node.sub_text_len < 250 and n < 200 and node.images:
+            # A small box holding a picture and a line of text under it.
+            return True
+        node = node.parent
+    if b.images and n < 160:
+        return True
+    italic = b.italic_len >= 0.8 * n
+    after_image = (
+        prev is not None and prev.images > 0 and prev.text_len == 0 and prev.end_idx + 1 >= b.idx - 1
+    )
+    if italic and n < 300 and (after_image or b.align == "center"):
+        return True
+    return after_image and b.align == "center" and n < 200
+
+
+def _author_like(b: Block, text: str) -> bool:
+    n = len(text)
+    if n > 120 or n == 0:
+        return False
+    if AUTHOR_LABEL_RE.match(text):
+        return True
+    if b.align == "right":
+        return True
+    if _AUTHOR_CLASS_RE.search(b.attrs):
+        return True
+    if b.bold_len >= 0.9 * b.text_len or b.italic_len >= 0.9 * b.text_len:
+        return n <= 100 and not _SENTENCE_END.search(text)
+    words = len(text.split())
+    return words <= 8 and not _SENTENCE_END.search(text) and not _DIGITS.search(text)
+
+
+def clean_author(text: str) -> str:
+    """Strip an author label ("Tác giả:", "Nguồn:") and surrounding punctuation."""
+    text = AUTHOR_LABEL_RE.sub("", text, count=1).strip(" \t-–—:;,.")
+    if text.endswith(")") and text.count("(") < text.count(")"):
+        text = text[:-1]
+    if text.startswith("(") and text.count("(") > text.count(")"):
+        text = text[1:]
+    return text.strip()
+
+
+def collect_paragraphs(
+    doc: PageDocument,
+    containers: Sequence[Block],
+    *,
+    skip: Iterable[Block] = (),
+    title_key: str = "",
+    lead_containers: Iterable[Block] = (),
+) -> tuple[list[Paragraph], list[str]]:
+    """Body paragraphs inside ``containers`` (document order) and author-like lines seen in
+    author-classed elements that were dropped."""
+    skip_set = {b.idx for b in skip}
+    lead_set = {b.idx for b in lead_containers}
+    out: list[Paragraph] = []
+    authors: list[str] = []
+    seen: set[str] = set()
+    for container in sorted(containers, key=lambda c: c.idx):
+        is_lead = container.idx in lead_set
+        prev: Block | None = None
+        i = container.idx
+        while i <= container.end_idx:
+            b = doc.blocks[i]
+            i += 1
+            if b.idx in skip_set or b.hidden:
+                i = b.end_idx + 1
+                continue
+            if b is not container:
+                if _AUTHOR_CLASS_RE.search(b.attrs) and b.sub_text_len < 150:
+                    text = " ".join(x.text for x in doc.subtree(b) if x.text)
+                    if text:
+                        authors.append(text)
+                    i = b.end_idx + 1
+                    continue
+                if negative_attrs(b.attrs) or (b.sub_long_links >= 2 and b.sub_link_density > 0.3):
+                    i = b.end_idx + 1
+                    continue
+                if b.tag in ("figure", "figcaption", "nav", "aside"):
+                    i = b.end_idx + 1
+                    continue
+            if not b.lines:
+                if b.images:
+                    prev = b
+                continue
+            if b.link_density > 0.5:
+                prev = b
+                continue
+            if _is_caption(doc, b, prev, container):
+                prev = b
+                continue
+            prev = b
+            for line in b.lines:
+                key = text_key(line)
+                if not key or key == title_key:
+                    continue
+                if is_meta_line(line) or boilerplate_line(line):
+                    continue
+                if key in seen:
+                    continue
+                seen.add(key)
+                out.append(Paragraph(block=b, text=line, lead=is_lead))
+    return out, authors
+
+
+def strip_author_lines(paragraphs: list[Paragraph]) -> tuple[list[Paragraph], str | None, bool]:
+    """Remove up to two trailing author/source lines; return the author text."""
+    author: str | None = None
+    labelled = False
+    stripped = 0
+    while paragraphs and stripped < 2 and len(paragraphs) > 1:
+        last = paragraphs[-1]
+        if last.lead or last.block is None or not _author_like(last.block, last.text):
+            break
+        paragraphs = paragraphs[:-1]
+        stripped += 1
+        is_label = bool(AUTHOR_LABEL_RE.match(last.text))
+        text = clean_author(last.text)
+        if text and (author is None or (is_label and not labelled)):
+            author, labelled = text, is_label or labelled
+    return paragraphs, author, labelled
+
+
+def _lead_siblings(doc: PageDocument, container: Block, anchor: Block | None, title_key: str) -> list[Block]:
+    parent = container.parent
+    if parent is None:
+        return []
+    leads: list[Block] = []
+    for sib in parent.children:
+        if sib.idx >= container.idx:
+            break
+        if anchor is not None and sib.idx <= anchor.idx and not sib.contains(anchor):
+            continue
+        if anchor is not None and sib.contains(anchor):
+            continue
+        if sib.hidden or negative_attrs(sib.attrs):
+            continue
+        if sib.tag in HEADING_TAGS and not (is_summary_block(sib) or sib.sub_text_len >= 100):
+            continue
+        if sib.sub_text_len < 40 or sib.sub_link_density > 0.2 or sib.sub_long_links:
+            continue
+        texts = [x.text for x in doc.subtree(sib) if x.text]
+        joined = " ".join(texts)
+        if text_key(joined) == title_key or is_meta_line(joined) or boilerplate_line(joined):
+            continue
+        if len(texts) > 3:
+            continue
+        leads.append(sib)
+    return leads
+
+
+def _trailing_siblings(
+    doc: PageDocument, container: Block, scores: dict[int, float], best_raw: float
+) -> list[Block]:
+    parent = container.parent
+    if parent is None:
+        return []
+    out = []
+    for sib in parent.children:
+        if sib.idx <= container.idx:
+            continue
+        raw = scores.get(sib.idx, 0.0)
+        if raw >= max(3.0, 0.3 * best_raw) and not negative_attrs(sib.attrs) and sib.sub_long_links == 0:
+            out.append(sib)
+    return out
+
+
+def is_summary_block(b: Block) -> bool:
+    return bool(SUMMARY_ATTR_RE.search(b.attrs)) or b.el.get("itemprop") == "description"
+
+
+def assemble(
+    doc: PageDocument,
+    container: Block | None,
+    paragraphs: list[Paragraph],
+    authors: list[str],
+    summary_hint: str | None = None,
+) -> BodyResult:
+    """Strip author lines, detect the summary, and build the result."""
+    paragraphs, author, labelled = strip_author_lines(paragraphs)
+    if author is None and authors:
+        author = clean_author(authors[0])
+        labelled = bool(AUTHOR_LABEL_RE.match(authors[0]))
+    summary: str | None = None
+    if summary_hint:
+        summary = summary_hint
+        key = text_key(summary_hint)
+        paragraphs = [p for p in paragraphs if text_key(p.text) != key]
+        paragraphs.insert(0, Paragraph(block=None, text=summary_hint, lead=True))
+    elif paragraphs:
+        first = paragraphs[0]
+        b = first.block
+        node: Block | None = b
+        if b is None:
+            return BodyResult(
+                container=container, paragraphs=paragraphs, author_line=author, author_labelled=labelled
+            )
+        summary_class = False
+        while node is not None and (container is None or container.contains(node) or first.lead):
+            if container is not None and node is container:
+                break
+            if is_summary_block(node):
+                summary_class = True
+                break
+            node = node.parent
+        bold = b.bold_len >= 0.9 * b.text_len and len(first.text) >= 40 and len(paragraphs) > 1
+        if first.lead or summary_class or bold:
+            summary = first.text
+    return BodyResult(
+        container=container,
+        paragraphs=paragraphs,
+        summary=summary,
+        author_line=author,
+        author_labelled=labelled,
+    )
+
+
+def extract_body(doc: PageDocument, anchor: Block | None, title: str | None) -> BodyResult:
+    """Generic body extraction (no profile)."""
+    scores = score_containers(doc)
+    container, _ = best_container(doc, scores)
+    if container is None:
+        return BodyResult(container=None)
+    title_key = text_key(title)
+    best_raw = scores.get(container.idx, 0.0)
+    leads = _lead_siblings(doc, container, anchor, title_key)
+    trailing = _trailing_siblings(doc, container, scores, best_raw)
+    paragraphs, authors = collect_paragraphs(
+        doc, [*leads, container, *trailing], title_key=title_key, lead_containers=leads
+    )
+    return assemble(doc, container, paragraphs, authors)

@@ -1,0 +1,145 @@
+"""Page classification: ``article`` / ``listing`` / ``other``.
+
+An article is a single dated item: a title, a publication date found next to it (not
+in another article's item), and a substantial paragraph body with few links.  Home
+pages, category listings and their pagination show many title-like links with dates
+instead; about/contact pages have no date; schedules and document lists are tables;
+RSS/XML is not HTML at all.  Profile navigation regexes are used as hints.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from crawler.profiles import Profile
+from pipelines.extract.body import BodyResult
+from pipelines.extract.document import PageDocument
+from pipelines.extract.heuristics import in_chrome, max_repeated_items
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Classification", "classify", "sniff_non_html"]
+
+ARTICLE = "article"
+LISTING = "listing"
+OTHER = "other"
+MIN_BODY_CHARS = 250
+MIN_UNDATED_BODY_CHARS = 500
+
+_FEED_START = re.compile(
+    r"^\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*<(?:rss|feed|rdf:RDF|urlset|sitemapindex)\b",
+    re.DOTALL | re.IGNORECASE,
+)
+_HTML_HINT = re.compile(r"<(?:html|body|head|div|p|title)\b", re.IGNORECASE)
+_FILE_EXT = re.compile(
+    r"\.(?:pdf|docx?|xlsx?|pptx?|zip|rar|7z|jpe?g|png|gif|mp4|mp3|xml|rss|txt|csv)$", re.IGNORECASE
+)
+_SEARCH_URL = re.compile(
+    r"(?:/|\b)(?:search|tim-kiem|timkiem|tra-cuu|ket-qua-tim-kiem)(?:[/.?]|$)|[?&](?:q|keyword|tukhoa|search|s)=",
+    re.IGNORECASE,
+)
+_SCHEDULE_TITLE = re.compile(
+    r"^\s*(?:lịch\s+công\s+tác|lịch\s+làm\s+việc|lịch\s+tuần|lịch\s+họp)", re.IGNORECASE
+)
+_SECTION_TITLE = re.compile(
+    r"^\s*(?:giới\s+thiệu(?:\s+chung)?|liên\s+hệ|thông\s+tin\s+liên\s+hệ|văn\s+bản(?:\s+(?:chỉ\s+đạo.*|pháp\s+luật|mới))?|"
+    r"tìm\s+kiếm|kết\s+quả\s+tìm\s+kiếm|sơ\s+đồ\s+(?:cổng|trang|website|tổ\s+chức)|danh\s+bạ(?:\s+điện\s+thoại)?|"
+    r"hỏi\s+đáp|góp\s+ý|thủ\s+tục\s+hành\s+chính|dịch\s+vụ\s+công(?:\s+trực\s+tuyến)?|trang\s+chủ|tin\s+tức|"
+    r"chức\s+năng,?\s+nhiệm\s+vụ.*|cơ\s+cấu\s+tổ\s+chức|lịch\s+sử\s+hình\s+thành.*|tổng\s+quan|"
+    r"điều\s+kiện\s+tự\s+nhiên.*|ban\s+lãnh\s+đạo|thư\s+viện\s+(?:ảnh|video)|album\s+ảnh|rss)\s*$",
+    re.IGNORECASE,
+)
+_ARTICLE_TYPES = re.compile(r"(?:News)?Article|BlogPosting|Report", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Classification:
+    kind: str
+    reason: str
+
+
+def sniff_non_html(text: str, url: str) -> Classification | None:
+    """Feeds, sitemaps, files and other non-HTML content, before any parsing."""
+    head = text[:2048]
+    if _FEED_START.match(head):
+        return Classification(OTHER, "RSS/XML feed")
+    if head.lstrip().startswith("%PDF"):
+        return Classification(OTHER, "PDF document")
+    if not _HTML_HINT.search(text[:20000]):
+        if _FILE_EXT.search(urlsplit(url).path):
+            return Classification(OTHER, "file download")
+        return Classification(OTHER, "not HTML")
+    return None
+
+
+def _structured_article(doc: PageDocument) -> bool:
+    if (doc.meta.get("og:type") or "").lower() == "article":
+        return True
+    if any(_ARTICLE_TYPES.fullmatch(str(item.get("@type", ""))) for item in doc.json_ld):
+        return True
+    return any(
+        "Article" in (el.get("itemtype") or "") for el in doc.root.iter("div", "article", "section", "main")
+    )
+
+
+def _list_links(doc: PageDocument) -> int:
+    """Title-like links outside header/nav/footer."""
+    return sum(1 for link in doc.links if link.long and not in_chrome(link.block))
+
+
+def classify(
+    doc: PageDocument,
+    *,
+    title: str | None,
+    has_date: bool,
+    body: BodyResult,
+    profile: Profile | None,
+) -> Classification:
+    """Decide the page kind from the extracted fields and page structure."""
+    url = doc.url
+    path = urlsplit(url).path
+    list_links = _list_links(doc)
+    container = body.container
+    repeated = max_repeated_items(doc.subtree(container)) if container is not None else 0
+
+    def non_article(reason: str) -> Classification:
+        # Listings are made of links to articles; about/contact/document pages are not.
+        listing = repeated >= 3 or list_links >= 8 or (list_links >= 5 and body.char_count < 100 * list_links)
+        return Classification(LISTING if listing else OTHER, reason)
+
+    if _FILE_EXT.search(path):
+        return Classification(OTHER, "file URL")
+    if _SEARCH_URL.search(url):
+        return Classification(LISTING, "search page")
+    profile_listing = profile is not None and profile.matches_listing_url(url)
+    profile_article = profile is not None and profile.matches_article_url(url)
+    if profile_listing and not profile_article:
+        return non_article(f"{profile.name if profile else ''} listing URL")
+    if not title:
+        return non_article(f"no title; {list_links} list links")
+    if _SCHEDULE_TITLE.match(title):
+        return Classification(OTHER, "work schedule")
+    if _SECTION_TITLE.match(title):
+        return non_article("section page title")
+    chars = body.char_count
+    if repeated >= 3:
+        return Classification(LISTING, f"main content is a list of {repeated} linked items")
+    if container is not None:
+        links_in_body = container.sub_long_links
+        if links_in_body >= 4 and chars < 200 * links_in_body:
+            return Classification(LISTING, f"body container holds {links_in_body} article links")
+    if chars and body.cell_share > 0.5:
+        return non_article("tabular page (documents / schedule)")
+    if chars < MIN_BODY_CHARS:
+        return non_article(f"body too short ({chars} chars); {list_links} list links")
+    if not has_date:
+        if (profile_article or _structured_article(doc)) and chars >= MIN_UNDATED_BODY_CHARS:
+            return Classification(ARTICLE, f"undated article markup + {chars}-char body")
+        return non_article(f"no publication date; {list_links} list links")
+    paragraphs = len(body.paragraphs)
+    if paragraphs < 2 and chars < 2 * MIN_BODY_CHARS:
+        return non_article(f"single short paragraph ({chars} chars)")
+    return Classification(ARTICLE, f"dated title + {paragraphs}-paragraph body ({chars} chars)")

@@ -1,0 +1,208 @@
+"""Applying site-family profiles: detection and selector-based field extraction.
+
+A profile (see :mod:`crawler.profiles`) only ever *adds* knowledge: every field it
+cannot produce (no selector, no match, or a value that does not validate) is left to
+the generic extractor by the caller.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from crawler.profiles import FieldSelector, Profile, ProfileSet
+from pipelines.dates import parse_iso_datetime, parse_vietnamese_datetime
+from pipelines.extract.body import BodyResult, assemble, clean_author, collect_paragraphs
+from pipelines.extract.document import Block, PageDocument, drop_element, element_text
+from pipelines.numbers import find_view_count, parse_count
+from pipelines.text import normalize_text, text_key
+
+logger = logging.getLogger(__name__)
+
+__all__ = [
+    "apply_removals",
+    "detect",
+    "profile_author",
+    "profile_body",
+    "profile_category",
+    "profile_date",
+    "profile_summary",
+    "profile_title",
+    "profile_views",
+]
+
+
+def _generator(root: Any) -> str:
+    for el in root.iter("meta"):
+        if (el.get("name") or "").lower() == "generator":
+            return (el.get("content") or "").lower()
+    return ""
+
+
+def detect(root: Any, url: str, html: str, profiles: ProfileSet) -> tuple[Profile | None, float]:
+    """The best-matching profile (score >= its threshold) and its score."""
+    generator = _generator(root)
+    best: tuple[Profile | None, float] = (None, 0.0)
+    for profile in profiles:
+        score = 0.0
+        for rule in profile.rules:
+            hit = False
+            if rule.kind == "url":
+                hit = bool(rule.pattern and rule.pattern.search(url))
+            elif rule.kind in ("selector", "class_prefix"):
+                hit = bool(rule.xpath is not None and rule.xpath(root))
+            elif rule.kind == "generator":
+                hit = rule.value in generator
+            elif rule.kind == "contains":
+                hit = rule.value in html
+            if hit:
+                score += rule.weight
+        if score >= profile.threshold and score > best[1]:
+            best = (profile, score)
+    return best
+
+
+def apply_removals(profile: Profile) -> Callable[[Any], None]:
+    """A tree-preparation callback dropping the profile's ``remove`` elements."""
+
+    def prepare(root: Any) -> None:
+        for sel in profile.remove:
+            for node in sel.select(root):
+                if not isinstance(node, str):
+                    drop_element(node)
+
+    return prepare
+
+
+def _values(doc: PageDocument, sel: FieldSelector) -> list[tuple[str, Any]]:
+    """(text, element-or-None) for every match of one selector, honouring attr/regex/pick."""
+    out: list[tuple[str, Any]] = []
+    for node in sel.select(doc.root):
+        if isinstance(node, str):
+            raw, el = str(node), getattr(node, "getparent", lambda: None)()
+        elif sel.attr:
+            raw, el = node.get(sel.attr) or "", node
+        else:
+            raw, el = element_text(node), node
+        text = normalize_text(raw, decode_entities=False)
+        if sel.regex is not None:
+            m = sel.regex.search(text)
+            if not m:
+                continue
+            text = normalize_text(m.group(1) if sel.regex.groups else m.group(0), decode_entities=False)
+        if text:
+            out.append((text, el))
+    if not out:
+        return out
+    if sel.pick == "last":
+        return out[-1:]
+    if sel.pick == "first":
+        return out[:1]
+    return out
+
+
+def _first_text(doc: PageDocument, profile: Profile, field_name: str) -> tuple[str, Any] | None:
+    for sel in profile.selectors(field_name):
+        values = _values(doc, sel)
+        if values:
+            return values[0]
+    return None
+
+
+def profile_title(doc: PageDocument, profile: Profile) -> tuple[str, Block | None] | None:
+    for sel in profile.selectors("title"):
+        for text, el in _values(doc, sel):
+            if 4 <= len(text) <= 400:
+                return text, doc.block_for(el) if el is not None else None
+    return None
+
+
+def profile_date(doc: PageDocument, profile: Profile) -> tuple[datetime, str] | None:
+    for sel in profile.selectors("date"):
+        for text, _el in _values(doc, sel):
+            parsed = parse_iso_datetime(text) if sel.attr else parse_vietnamese_datetime(text)
+            if parsed:
+                return parsed
+    return None
+
+
+def profile_views(doc: PageDocument, profile: Profile) -> int | None:
+    for sel in profile.selectors("views"):
+        for text, _el in _values(doc, sel):
+            found = find_view_count(text)
+            if found is not None:
+                return found[0]
+            count = parse_count(text)
+            if count is not None:
+                return count
+    return None
+
+
+def profile_summary(doc: PageDocument, profile: Profile) -> tuple[str, Any] | None:
+    found = _first_text(doc, profile, "summary")
+    if found and len(found[0]) >= 10:
+        return found
+    return None
+
+
+def profile_author(doc: PageDocument, profile: Profile) -> tuple[str, Any] | None:
+    for sel in profile.selectors("author"):
+        for text, el in _values(doc, sel):
+            name = clean_author(text)
+            if name and len(name) <= 150:
+                return name, el
+    return None
+
+
+def profile_category(doc: PageDocument, profile: Profile) -> str | None:
+    found = _first_text(doc, profile, "category")
+    if found and len(found[0]) <= 120:
+        return found[0]
+    return None
+
+
+def profile_body(
+    doc: PageDocument,
+    profile: Profile,
+    *,
+    title: str | None,
+    title_block: Block | None,
+    summary: tuple[str, Any] | None,
+    author_el: Any,
+) -> BodyResult | None:
+    """Body from the profile's container selector(s), or None to use the generic one."""
+    containers: list[Block] = []
+    for sel in profile.selectors("body"):
+        for node in sel.select(doc.root):
+            if isinstance(node, str):
+                continue
+            block = doc.block_for(node)
+            if block is not None and block not in containers:
+                containers.append(block)
+        if containers:
+            break
+    if not containers:
+        return None
+    # Nested matches: keep the outermost.
+    containers = [c for c in containers if not any(o is not c and o.contains(c) for o in containers)]
+    skip: list[Block] = []
+    for el in (summary[1] if summary else None, author_el):
+        if el is None:
+            continue
+        block = doc.block_for(el)
+        if (
+            block is not None
+            and block.tag not in ("body", "html")
+            and not any(block is c for c in containers)
+        ):
+            skip.append(block)
+    if title_block is not None and not any(title_block is c for c in containers):
+        skip.append(title_block)
+    paragraphs, authors = collect_paragraphs(doc, containers, skip=skip, title_key=text_key(title))
+    if not paragraphs:
+        return None
+    container = containers[0]
+    result = assemble(doc, container, paragraphs, authors, summary_hint=summary[0] if summary else None)
+    return result if result.paragraphs else None
