@@ -41,7 +41,7 @@ class DedupPipeline:
             return str(canonical)
         return item.url
 
-    def process_item(self, item: Any, spider: Spider) -> Any:
+    def process_item(self, item: Any, spider: Spider | None = None) -> Any:
         if not isinstance(item, PageItem) or item.kind != "article":
             return item
         url = canonical_url(self.document_url(item))

@@ -43,7 +43,8 @@ class ExtractionPipeline:
             raise NotConfigured(f"family profiles: {exc}") from None
         return cls(crawler, profiles)
 
-    def open_spider(self, spider: Spider) -> None:
+    def open_spider(self, spider: Spider | None = None) -> None:
+        spider = spider or self.crawler.spider
         for portal in getattr(spider, "portals", []):
             if portal.profile not in ("auto", "generic") and portal.profile not in self.profiles.names:
                 logger.error("%s: unknown profile %r, using auto-detection (known: %s)",
@@ -52,7 +53,7 @@ class ExtractionPipeline:
             else:
                 self.portal_profiles[portal.id] = portal.profile
 
-    def process_item(self, item: Any, spider: Spider) -> Any:
+    def process_item(self, item: Any, spider: Spider | None = None) -> Any:
         if not isinstance(item, PageItem) or item.kind != "unknown" or not item.html:
             return item
         profile = self.portal_profiles.get(item.portal_id, "auto")
@@ -75,6 +76,6 @@ class ExtractionPipeline:
         self.stats.inc_value(f"portalnews/pages/{item.kind}")
         return item
 
-    def close_spider(self, spider: Spider) -> None:
+    def close_spider(self, spider: Spider | None = None) -> None:
         if self.pages:
             self.stats.set_value("portalnews/extraction_ms_per_page", round(1000 * self.seconds / self.pages, 3))

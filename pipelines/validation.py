@@ -44,7 +44,7 @@ class ValidationPipeline:
             out.append("invalid date")
         return out
 
-    def process_item(self, item: Any, spider: Spider) -> Any:
+    def process_item(self, item: Any, spider: Spider | None = None) -> Any:
         if not isinstance(item, PageItem) or item.kind != "article":
             return item
         problems = self.problems(item.fields)
