@@ -1,4 +1,4 @@
-"""The ``portalnews`` command line: crawl, search, export, coverage, portals, demo.
+"""The ``portalnews`` command line: crawl, search, export, coverage, reindex, portals, demo.
 
 Every command has ``--help``.  Errors the user can fix (a bad registry, an unknown
 store URL, an unreachable engine) are printed as one clear line and exit with code 2,
@@ -20,7 +20,7 @@ from typing import IO, Any
 
 from crawler.registry import RegistryError, load_registry
 from pipelines.storage import ExportFilter, SearchQuery, Store, StoreError, open_store, resolve_store_url
-from pipelines.storage.base import EXPORT_FIELDS
+from pipelines.storage.base import EXPORT_FIELDS, redact_url
 from pipelines.storage.textsearch import MARK_END, MARK_START
 
 logger = logging.getLogger(__name__)
@@ -119,7 +119,7 @@ def cmd_crawl(args: argparse.Namespace) -> int:
         # robots middleware would add a traceback for the same failure.
         logging.getLogger("scrapy.downloadermiddlewares.robotstxt").setLevel(logging.CRITICAL)
     crawler = process.create_crawler("portal")
-    print(f"crawling {len(portals)} portal(s) into {store_url}", file=sys.stderr)
+    print(f"crawling {len(portals)} portal(s) into {redact_url(store_url)}", file=sys.stderr)
     process.crawl(crawler, portals=args.portals, portal=",".join(p.id for p in portals) if args.portal else None,
                   store=store_url, full=args.full, vars=url_vars, registry_checked=True)
     process.start()
@@ -140,9 +140,13 @@ def cmd_crawl(args: argparse.Namespace) -> int:
     print(f"\n{pages} pages in {elapsed:.1f}s"
           + (f" ({pages / elapsed:.1f} pages/s)" if elapsed else "")
           + f"; extraction {stats.get('portalnews/extraction_ms_per_page', 0)} ms/page")
+    for note in stats.get("portalnews/store_notes") or []:  # search-engine stores: outages, spool
+        print(f"store: {note}", file=sys.stderr)
     unsent = int(stats.get("portalnews/unsent", 0) or 0)
     if unsent:
-        print(f"ERROR: {unsent} records are not stored yet (see the log)", file=sys.stderr)
+        spool = stats.get("portalnews/spool_dir")
+        where = f": they are kept in {spool} and sent at the next crawl" if spool else " (see the log)"
+        print(f"ERROR: {unsent} records are not stored yet{where}", file=sys.stderr)
         return 1
     return 0
 
@@ -234,6 +238,22 @@ def cmd_coverage(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- reindex ----------------------------------------------------------------------------
+def cmd_reindex(args: argparse.Namespace) -> int:
+    store = _store(args)
+    try:
+        result = store.reindex(delete_old=args.delete_old)
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+        return 0
+    kept = "deleted" if result["old_index_deleted"] else "kept (remove it with --delete-old next time, or by hand)"
+    print(f"{result['alias']} now points at {result['new_index']} ({result['documents']} documents); "
+          f"the old index {result['old_index']} was {kept}")
+    return 0
+
+
 # --- portals ----------------------------------------------------------------------------
 def cmd_portals(args: argparse.Namespace) -> int:
     registry = load_registry(args.portals, placeholders=_parse_vars(args.var))
@@ -317,6 +337,15 @@ def build_parser() -> argparse.ArgumentParser:
     store_arg(p)
     p.add_argument("--json", action="store_true", help="JSON instead of a table")
     p.set_defaults(func=cmd_coverage)
+
+    p = sub.add_parser("reindex", help="rebuild the search-engine index with the current mapping, no downtime",
+                       description="Create <prefix>-articles-v(N+1) from the current index template, copy the "
+                                   "documents into it, and switch the <prefix>-articles alias to it atomically. "
+                                   "Search-engine stores only.")
+    store_arg(p)
+    p.add_argument("--delete-old", action="store_true", help="delete the previous index after the switch")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=cmd_reindex)
 
     p = sub.add_parser("portals", help="validate and list the registry",
                        description="Check the registry against its schema and list the valid portals. "

@@ -1,7 +1,9 @@
 """StoragePipeline: indexes article items and records crawl state for every page.
 
 Documents and page records go through a :class:`BackgroundWriter` so slow I/O stays off
-the reactor.  One run record per portal is written at the start (``running``) and at the
+the reactor; a search-engine store gets an :class:`AsyncWriter` instead (async bulk
+requests on the crawl's own event loop, bounded in-flight batches, an on-disk spool when
+the engine is down).  One run record per portal is written at the start (``running``) and at the
 end of the crawl with counts, HTTP errors and the outcome.  Items dropped by earlier
 pipelines are recorded too (kind ``rejected``) so the next crawl does not fetch them again.
 """
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -22,6 +25,8 @@ from scrapy.exceptions import DropItem, NotConfigured
 
 from crawler.items import PageItem
 from pipelines.storage import Document, PageRecord, RunRecord, Store, StoreError, open_store
+from pipelines.storage.async_writer import AsyncWriter, default_spool_dir, supports_async
+from pipelines.storage.spool import Spool
 from pipelines.storage.writer import BackgroundWriter
 
 logger = logging.getLogger(__name__)
@@ -54,7 +59,9 @@ class StoragePipeline:
         self.max_queue = max_queue
         self.interval = interval
         self.store: Store | None = None
-        self.writer: BackgroundWriter | None = None
+        self.writer: BackgroundWriter | AsyncWriter | None = None
+        self.max_inflight = 2  # engine stores: bulk batches in flight (PORTALNEWS_MAX_INFLIGHT_BATCHES)
+        self.spool_dir: str | None = None  # engine stores: PORTALNEWS_SPOOL_DIR
         self.runs: dict[str, RunRecord] = {}
         self.portal_meta: dict[str, dict[str, str]] = {}
         self.counters: dict[str, PortalCounters] = defaultdict(PortalCounters)
@@ -74,17 +81,27 @@ class StoragePipeline:
             raise NotConfigured(str(exc)) from None
         pipeline = cls(crawler, url, s.getint("PORTALNEWS_WRITE_BATCH", 200),
                        s.getint("PORTALNEWS_WRITE_QUEUE", 2000), s.getfloat("PORTALNEWS_WRITE_INTERVAL", 1.0))
+        pipeline.max_inflight = s.getint("PORTALNEWS_MAX_INFLIGHT_BATCHES", 2)
+        pipeline.spool_dir = s.get("PORTALNEWS_SPOOL_DIR") or os.environ.get("PORTALNEWS_SPOOL_DIR") or None
         crawler.signals.connect(pipeline.item_dropped, signal=signals.item_dropped)
         return pipeline
 
     # --- lifecycle ---------------------------------------------------------------
-    def open_spider(self, spider: Spider) -> None:
+    async def open_spider(self, spider: Spider | None = None) -> None:
+        spider = spider or self.crawler.spider
         self.store_url = getattr(spider, "store_url", None) or self.store_url
         self.store = open_store(self.store_url)
         self.store.open()  # StoreError propagates: the crawl must not run without storage
-        self.writer = BackgroundWriter(self.store, self.batch, self.max_queue, self.interval,
-                                       on_error=self._write_failed)
-        self.writer.start()
+        if supports_async(self.store):
+            spool = Spool(default_spool_dir(self.store, self.spool_dir))
+            self.stats.set_value("portalnews/spool_dir", str(spool.directory))
+            self.writer = AsyncWriter(self.store, spool, self.batch, self.max_inflight,  # type: ignore[arg-type]
+                                      self.interval, stats=self.stats)
+            await self.writer.start()  # first sends what an earlier crawl left in the spool
+        else:
+            self.writer = BackgroundWriter(self.store, self.batch, self.max_queue, self.interval,
+                                           on_error=self._write_failed)
+            self.writer.start()
         started = now_iso()
         for portal in getattr(spider, "portals", []):
             self.portal_meta[portal.id] = {"name": portal.name, "province": portal.province,
@@ -92,7 +109,10 @@ class StoragePipeline:
             run = RunRecord(run_id=f"{started}-{portal.id}-{uuid.uuid4().hex[:6]}", portal_id=portal.id,
                             started_at=started)
             self.runs[portal.id] = run
-            self.store.save_run(run)
+            if isinstance(self.writer, AsyncWriter):
+                self.writer.put(run)
+            else:
+                self.store.save_run(run)
         logger.info("storing into %s", self.store_url)
 
     def _write_failed(self, message: str) -> None:
@@ -100,12 +120,15 @@ class StoragePipeline:
 
     async def _enqueue(self, op: Document | PageRecord) -> None:
         assert self.writer is not None
+        if isinstance(self.writer, AsyncWriter):
+            await self.writer.aput(op)  # waits while the engine has enough batches in flight
+            return
         if not self.writer.put_nowait(op):
             self.stats.inc_value("portalnews/writer_backpressure")
             await asyncio.to_thread(self.writer.put, op)
 
     # --- items ---------------------------------------------------------------------
-    async def process_item(self, item: Any, spider: Spider) -> Any:
+    async def process_item(self, item: Any, spider: Spider | None = None) -> Any:
         if not isinstance(item, PageItem):
             return item
         c = self.counters[item.portal_id]
@@ -176,10 +199,13 @@ class StoragePipeline:
             self.writer.put(record)
 
     # --- end of crawl ----------------------------------------------------------------
-    async def close_spider(self, spider: Spider) -> None:
+    async def close_spider(self, spider: Spider | None = None) -> None:
         if self.writer is None or self.store is None:
             return
-        unsent = await asyncio.to_thread(self.writer.close)
+        if isinstance(self.writer, AsyncWriter):
+            unsent = await self.writer.drain()
+        else:
+            unsent = await asyncio.to_thread(self.writer.close)
         finished = now_iso()
         reason = self.stats.get_value("finish_reason") or ""
         self.summary = []
@@ -212,7 +238,10 @@ class StoragePipeline:
                 if c.errors:
                     run.message = f"{c.errors} broken link(s)"
             try:
-                await asyncio.to_thread(self.store.save_run, run)
+                if isinstance(self.writer, AsyncWriter):
+                    self.writer.put(run)  # spooled like the rest if the engine is down
+                else:
+                    await asyncio.to_thread(self.store.save_run, run)
             except StoreError as exc:
                 logger.error("%s: could not save the run record: %s", portal_id, exc)
             self.summary.append({
@@ -221,6 +250,9 @@ class StoragePipeline:
                 "unchanged": run.articles_unchanged, "nonarticles": run.nonarticles,
                 "errors": run.errors, "dropped": run.dropped, "message": run.message,
             })
+        if isinstance(self.writer, AsyncWriter):
+            unsent = await self.writer.aclose()
+            self.stats.set_value("portalnews/store_notes", self.writer.notes())
         self.stats.set_value("portalnews/unsent", unsent)
         self.stats.set_value("portalnews/summary", self.summary)
         if unsent:

@@ -76,3 +76,8 @@ def served_corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedCo
     yield served
     proc.terminate()
     proc.wait(10)
+
+
+# Search-engine fixtures (a live OpenSearch node for the session, ELASTICSEARCH_URL, the
+# elasticsearch-client shim): see tests/engine/fixtures.py.
+from tests.engine.fixtures import elasticsearch_url, es_shim_url, opensearch_url  # noqa: E402, F401

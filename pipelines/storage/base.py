@@ -23,6 +23,11 @@ from pipelines.storage.textsearch import ParsedQuery, fold
 
 logger = logging.getLogger(__name__)
 
+#: Relevance, the same on every backend: each query term found in a document's title counts
+#: 8, in its summary 3, in its body 1.  Documents with every term in its exact diacritics come
+#: first (when the query has diacritics), then the higher score, then the newest, then by URL.
+FIELD_WEIGHTS: tuple[tuple[str, int], ...] = (("title", 8), ("summary", 3), ("body", 1))
+
 EXPORT_FIELDS = (
     "url", "portal_id", "title", "published_at", "view_count", "body",
     "summary", "author", "category", "crawled_at",

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pipelines.storage.base import (
+    FIELD_WEIGHTS,
     CoverageRow,
     Document,
     ExportFilter,
@@ -95,7 +96,8 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE INDEX IF NOT EXISTS runs_portal ON runs(portal_id, started_at);
 """
 
-_BM25 = "bm25({table}, 8.0, 3.0, 1.0)"
+# Relevance score (see base.FIELD_WEIGHTS): weighted count of the query terms found per column.
+_TERM_IN_COLUMN = "(d.rid IN (SELECT rowid FROM docs_fold WHERE docs_fold MATCH ?)) * {weight}"
 
 
 class SQLiteStore(Store):
@@ -292,21 +294,28 @@ class SQLiteStore(Store):
         }.get(query.sort)
         if parsed.terms:
             exact_expr = parsed.fts5(folded=False) if parsed.has_diacritics else None
+            score_parts, score_args = [], []
+            for term in parsed.folded_terms:
+                phrase = '"' + " ".join(w.replace('"', "") for w in term) + '"'
+                for column, weight in FIELD_WEIGHTS:
+                    score_parts.append(_TERM_IN_COLUMN.format(weight=weight))
+                    score_args.append(f"{column} : {phrase}")
             sql = (
-                f"SELECT d.*, {_BM25.format(table='docs_fold')} AS score"
+                f"SELECT d.*, ({' + '.join(score_parts)}) AS score"
                 + (", (e.rowid IS NOT NULL) AS exact" if exact_expr else ", 0 AS exact")
                 + " FROM docs_fold JOIN documents d ON d.rid = docs_fold.rowid"
                 + (" LEFT JOIN (SELECT rowid FROM docs_exact WHERE docs_exact MATCH ?) e"
                    " ON e.rowid = d.rid" if exact_expr else "")
                 + " WHERE docs_fold MATCH ?"
                 + ("".join(" AND " + w for w in where))
-                + " ORDER BY " + (order or "exact DESC, score, d.url")
+                + " ORDER BY " + (order or "exact DESC, score DESC, d.published_at IS NULL, d.published_at DESC,"
+                                           " d.url")
                 + " LIMIT ? OFFSET ?"
             )
             lowered = [tuple(w.lower() for w in t) for t in parsed.terms]
             exact_param = " AND ".join('"' + " ".join(t) + '"' for t in lowered)
-            args: list[Any] = ([exact_param] if exact_expr else []) + [parsed.fts5(folded=True), *params,
-                                                                        query.limit, query.offset]
+            args: list[Any] = [*score_args, *([exact_param] if exact_expr else []), parsed.fts5(folded=True),
+                               *params, query.limit, query.offset]
         else:
             sql = ("SELECT d.*, 0.0 AS score, 0 AS exact FROM documents d"
                    + (" WHERE " + " AND ".join(where) if where else "")
@@ -323,7 +332,7 @@ class SQLiteStore(Store):
             text = doc.title + " \n " + (doc.summary or "") + " \n " + doc.body
             exact = bool(row["exact"]) or (parsed.has_diacritics and exact_match(text, parsed))
             snippet_src = doc.body if not parsed.terms else self._snippet_source(doc, parsed)
-            hits.append(SearchHit(document=doc, score=-float(row["score"] or 0.0),
+            hits.append(SearchHit(document=doc, score=float(row["score"] or 0.0),
                                   snippet=make_snippet(snippet_src, parsed), exact=exact))
         return hits
 

@@ -1,0 +1,137 @@
+#!/usr/bin/env python3
+"""Bulk indexing rate into a live search engine, through the crawl's own indexing path.
+
+Starts a real single-node OpenSearch (tests/engine/opensearch_node.py) unless ``--url``
+names an engine, generates Vietnamese news documents (plus one page record per
+document, like a crawl), and writes them with :class:`AsyncWriter` and the engine
+store's async bulk path, using the crawl's batch size and in-flight bound.  Prints one
+JSON object: documents/s (the acceptance target is >= 2,000/s on a single node), the
+batch settings, and the count found in the engine afterwards.
+
+    python scripts/bench_engine.py [--docs 20000] [--batch 200] [--inflight 2] [--url opensearch://HOST:PORT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import random
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from pipelines.storage.async_writer import AsyncWriter  # noqa: E402
+from pipelines.storage.base import Document, PageRecord  # noqa: E402
+from pipelines.storage.engine import EngineStore, engine_store  # noqa: E402
+from pipelines.storage.spool import Spool  # noqa: E402
+
+logger = logging.getLogger("bench_engine")
+
+_VOCABULARY = (
+    "hội nghị tổng kết công tác năm ủy ban nhân dân huyện tỉnh xã phường thị trấn triển khai kế hoạch "
+    "phát triển kinh tế xã hội nông thôn mới giao thông đường bộ khánh thành công trình trường học "
+    "y tế bệnh viện trạm chăm sóc sức khỏe người dân phòng chống dịch bệnh an ninh trật tự quốc phòng "
+    "tuyên truyền phổ biến giáo dục pháp luật cải cách hành chính chuyển đổi số dịch vụ công trực tuyến "
+    "đồng bào dân tộc thiểu số hỗ trợ hộ nghèo cận nghèo việc làm lao động thanh niên phụ nữ cựu chiến binh "
+    "mặt trận tổ quốc đại hội đảng bộ chi bộ nghị quyết chỉ thị thông báo lịch tiếp công dân thủ tục "
+    "đất đai xây dựng quy hoạch môi trường tài nguyên nước sạch thủy lợi mùa vụ lúa cà phê hồ tiêu "
+    "du lịch văn hóa thể thao lễ hội di tích lịch sử khen thưởng thi đua yêu nước Phú Yên Sơn Hòa "
+    "Đồng Xuân Tuy An Bến Tre Hà Giang Quảng Ngãi Nghĩa Hành"
+)
+WORDS = _VOCABULARY.split()
+
+
+def sentence(rng: random.Random, lo: int = 8, hi: int = 22) -> str:
+    words = [rng.choice(WORDS) for _ in range(rng.randint(lo, hi))]
+    return " ".join(words).capitalize() + "."
+
+
+def generate_documents(n: int, portals: int = 20, seed: int = 7) -> Iterator[Document]:
+    """``n`` article documents spread over ``portals`` portals (about 1.5 kB of body each)."""
+    rng = random.Random(seed)
+    for i in range(n):
+        portal = f"bench-{i % portals:02d}"
+        day = 1 + i % 28
+        body = "\n".join(" ".join(sentence(rng) for _ in range(rng.randint(3, 5))) for _ in range(rng.randint(3, 5)))
+        yield Document(
+            url=f"http://127.0.3.{i % portals}/tin-tuc/bai-viet-{i}.html", portal_id=portal,
+            title=sentence(rng, 6, 14).rstrip("."), body=body, summary=sentence(rng),
+            published_at=f"2025-{1 + i % 12:02d}-{day:02d}T08:{i % 60:02d}:00+07:00", date_precision="minute",
+            view_count=rng.randint(0, 50000), author=None, category="Tin tức",
+            crawled_at="2026-01-01T00:00:00+00:00", portal_name=f"Cổng thông tin {portal}",
+            province=rng.choice(["Phú Yên", "Bến Tre", "Hà Giang"]), level="district", profile="bench",
+        )
+
+
+async def index_all(store: EngineStore, docs: list[Document], batch: int, inflight: int, spool_dir: Path,
+                    pages: bool) -> dict[str, Any]:
+    writer = AsyncWriter(store, Spool(spool_dir), batch_size=batch, max_inflight=inflight, interval=1.0)
+    await writer.start()
+    started = time.perf_counter()
+    for doc in docs:
+        await writer.aput(doc)
+        if pages:
+            await writer.aput(PageRecord(url=doc.url, portal_id=doc.portal_id, kind="article", status=200,
+                                         fetched_at=doc.crawled_at, content_hash=doc.content_hash, doc_id=doc.id))
+    unsent = await writer.drain()
+    elapsed = time.perf_counter() - started
+    await writer.aclose()
+    return {"seconds": round(elapsed, 2), "unsent": unsent, "spooled": writer.stats.spooled,
+            "rejected": writer.stats.rejected, "batches": writer.stats.batches,
+            "written_docs": writer.stats.written_docs, "written_pages": writer.stats.written_pages}
+
+
+def run(url: str, n: int, batch: int, inflight: int, pages: bool) -> dict[str, Any]:
+    docs = list(generate_documents(n))
+    body_kb = sum(len(d.body.encode()) for d in docs) / n / 1024
+    store = engine_store(url)
+    store.open()
+    try:
+        with tempfile.TemporaryDirectory(prefix="bench-spool-") as spool:
+            result = asyncio.run(index_all(store, docs, batch, inflight, Path(spool), pages))
+        found = store.count_documents()
+    finally:
+        store.close()
+    rate = n / result["seconds"] if result["seconds"] else 0.0
+    return {"metric": "engine_bulk_index_rate", "engine": store.config.flavour, "documents": n,
+            "docs_per_s": round(rate, 1), "target_docs_per_s": 2000, "meets_target": rate >= 2000,
+            "with_page_records": pages, "batch": batch, "max_inflight": inflight,
+            "avg_body_kb": round(body_kb, 2), "found_in_engine": found, **result}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--docs", type=int, default=20000, help="documents to index (default 20000)")
+    parser.add_argument("--batch", type=int, default=200, help="records per bulk batch (PORTALNEWS_WRITE_BATCH)")
+    parser.add_argument("--inflight", type=int, default=2, help="batches in flight (PORTALNEWS_MAX_INFLIGHT_BATCHES)")
+    parser.add_argument("--no-pages", action="store_true", help="documents only, no page records")
+    parser.add_argument("--url", help="engine store URL (default: start a local OpenSearch node)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    prefix = f"bench-{uuid.uuid4().hex[:8]}"
+    if args.url:
+        sep = "&" if "?" in args.url else "?"
+        out = run(f"{args.url}{sep}prefix={prefix}", args.docs, args.batch, args.inflight, not args.no_pages)
+    else:
+        from tests.engine.opensearch_node import OpenSearchNode
+
+        with OpenSearchNode() as node:
+            url = node.url.replace("http://", "opensearch://") + f"?prefix={prefix}"
+            out = run(url, args.docs, args.batch, args.inflight, not args.no_pages)
+            out["engine_rss_mb"] = round((node.rss_bytes() or 0) / 2**20)
+    print(json.dumps(out, ensure_ascii=False))
+    return 0 if out["unsent"] == 0 and out["found_in_engine"] == args.docs else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

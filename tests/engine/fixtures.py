@@ -1,0 +1,96 @@
+"""pytest fixtures for the search-engine backends (imported by tests/conftest.py).
+
+* ``opensearch_url``: a real single-node OpenSearch for the whole session, started from
+  the Maven Central jars (tests/engine/opensearch_node.py), or the node that
+  ``PORTALNEWS_TEST_OPENSEARCH_URL`` names (``.ci/run`` starts one itself).  Without a
+  JDK/Maven the engine tests are skipped with the reason, unless
+  ``PORTALNEWS_REQUIRE_ENGINE=1`` (CI), which makes that an error.
+* ``elasticsearch_url``: ``$ELASTICSEARCH_URL``, or the test is skipped.
+* ``es_shim_url``: the session OpenSearch behind :class:`tests.engine.es_shim.ElasticsearchShim`,
+  so the ``elasticsearch`` client code path runs against a real engine on every run.
+
+Every engine test works under its own index prefix (``?prefix=t…`` in the store URL) and
+deletes its indices afterwards, so tests never see each other's data.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from tests.engine.es_shim import ElasticsearchShim
+from tests.engine.opensearch_node import OpenSearchNode
+
+
+def _require_engine() -> bool:
+    return os.environ.get("PORTALNEWS_REQUIRE_ENGINE", "").lower() in {"1", "true", "yes"}
+
+
+def start_node_or_skip(node: OpenSearchNode) -> str:
+    """Start ``node``; skip (or fail under PORTALNEWS_REQUIRE_ENGINE=1) when no JDK/Maven."""
+    try:
+        return node.start()
+    except RuntimeError as exc:
+        if "not found on PATH" in str(exc) and not _require_engine():
+            pytest.skip(f"no live OpenSearch for the engine tests: {exc}")
+        raise
+
+
+@pytest.fixture(scope="session")
+def opensearch_url() -> Iterator[str]:
+    external = os.environ.get("PORTALNEWS_TEST_OPENSEARCH_URL", "").strip()
+    if external:
+        yield external.rstrip("/")
+        return
+    node = OpenSearchNode()
+    url = start_node_or_skip(node)
+    try:
+        yield url
+    finally:
+        node.stop()
+
+
+@pytest.fixture(scope="session")
+def elasticsearch_url() -> str:
+    url = os.environ.get("ELASTICSEARCH_URL", "").strip()
+    if not url:
+        pytest.skip("ELASTICSEARCH_URL is not set")
+    return url.rstrip("/")
+
+
+@pytest.fixture(scope="session")
+def es_shim_url(opensearch_url: str) -> Iterator[str]:
+    with ElasticsearchShim(opensearch_url) as shim:
+        yield shim.url
+
+
+def unique_prefix() -> str:
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+def with_prefix(url: str, prefix: str) -> str:
+    return f"{url}{'&' if '?' in url else '?'}prefix={prefix}"
+
+
+def opensearch_store_url(base: str, prefix: str) -> str:
+    """``http://127.0.0.1:PORT`` -> ``opensearch://127.0.0.1:PORT?prefix=…``"""
+    scheme, rest = base.split("://", 1)
+    return with_prefix(("opensearch+https://" if scheme == "https" else "opensearch://") + rest, prefix)
+
+
+def drop_engine_indices(store_url: str) -> None:
+    """Delete the indices and the template of the store's prefix (test clean-up)."""
+    from pipelines.storage.engine import engine_store
+
+    store = engine_store(store_url)
+    client = store._client()
+    names = store.names
+    try:
+        client.indices.delete(index=f"{names.prefix}-*", ignore_unavailable=True, allow_no_indices=True)
+        if client.indices.exists_index_template(name=names.template):
+            client.indices.delete_index_template(name=names.template)
+    finally:
+        store.close()

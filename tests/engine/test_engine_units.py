@@ -1,0 +1,166 @@
+"""Search-engine backend pieces that need no engine: store URLs, credentials, the spool,
+index names and the query DSL."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import pytest
+
+from pipelines.storage import Document, PageRecord, RunRecord, SearchQuery, StoreError, open_store
+from pipelines.storage.base import redact_url
+from pipelines.storage.engine import EngineConfig, EngineStore, engine_store
+from pipelines.storage.engine_mappings import IndexNames, article_template
+from pipelines.storage.engine_query import filters, hit_score, search_body
+from pipelines.storage.spool import Spool, spool_dir_name
+from pipelines.storage.textsearch import parse_query
+
+
+def cfg(url: str, **env: str) -> EngineConfig:
+    return EngineConfig.from_url(url, environ=env)
+
+
+# --- store URLs ---------------------------------------------------------------------------
+@pytest.mark.parametrize(("url", "flavour", "base"), [
+    ("http://es.example:9200", "elasticsearch", "http://es.example:9200"),
+    ("https://es.example", "elasticsearch", "https://es.example:9200"),
+    ("elasticsearch://10.0.0.5:9201", "elasticsearch", "http://10.0.0.5:9201"),
+    ("elasticsearch+https://es.example:443/es/", "elasticsearch", "https://es.example:443/es"),
+    ("opensearch://127.0.0.1:9200", "opensearch", "http://127.0.0.1:9200"),
+    ("opensearch+https://search.gov.vn", "opensearch", "https://search.gov.vn:9200"),
+    ("opensearch://[::1]:9200", "opensearch", "http://[::1]:9200"),
+])
+def test_backend_chosen_by_url(url: str, flavour: str, base: str) -> None:
+    c = cfg(url)
+    assert (c.flavour, c.base_url, c.prefix, c.replicas, c.verify_certs) == (flavour, base, "portalnews", 0, True)
+    store = open_store(url)
+    assert isinstance(store, EngineStore) and store.config.flavour == flavour
+
+
+def test_url_options_and_environment() -> None:
+    c = cfg("opensearch://h:9200?prefix=test-a&replicas=1&shards=2")
+    assert (c.prefix, c.replicas, c.shards) == ("test-a", 1, 2)
+    c = cfg("opensearch://h", PORTALNEWS_INDEX_PREFIX="shared", PORTALNEWS_INDEX_REPLICAS="2")
+    assert (c.prefix, c.replicas) == ("shared", 2)
+    assert c.names.articles == "shared-articles" and c.names.articles_version(3) == "shared-articles-v3"
+    for bad, message in (("opensearch://h?colour=red", "unknown option"), ("opensearch://h?prefix=Bad Name", "prefix"),
+                         ("opensearch://h?replicas=-1", "replicas"), ("opensearch://:9200", "names no host"),
+                         ("opensearch://h:notaport", "port")):
+        with pytest.raises(StoreError, match=message):
+            cfg(bad)
+
+
+def test_credentials_come_from_the_environment_or_the_url_and_never_show() -> None:
+    c = cfg("https://es.example", PORTALNEWS_ES_USERNAME="crawler", PORTALNEWS_ES_PASSWORD="s3cret")
+    assert (c.username, c.password) == ("crawler", "s3cret")
+    assert "s3cret" not in repr(c)
+    c = cfg("https://crawler:p%40ss@es.example:9200")
+    assert (c.username, c.password) == ("crawler", "p@ss")
+    assert "p%40ss" not in c.url and "***" in c.url and "p@ss" not in repr(c)
+    assert cfg("https://es.example", PORTALNEWS_ES_API_KEY="abc==").api_key == "abc=="
+    with pytest.raises(StoreError, match="PORTALNEWS_ES_PASSWORD"):
+        cfg("https://es.example", PORTALNEWS_ES_USERNAME="crawler")
+    with pytest.raises(StoreError, match="Elasticsearch feature"):
+        cfg("opensearch+https://os.example", PORTALNEWS_ES_API_KEY="abc")
+    with pytest.raises(StoreError, match="no such file"):
+        cfg("https://es.example", PORTALNEWS_ES_CA_CERTS="/nonexistent/ca.pem")
+    assert redact_url("https://u:pw@h:9200/x?prefix=p") == "https://u:***@h:9200/x?prefix=p"
+    assert "pw" not in spool_dir_name("https://u:pw@h:9200") and "pw" not in engine_store(
+        "https://u:pw@h:9200").spool_name
+
+
+def test_certificate_verification_stays_on_unless_explicitly_off(caplog: pytest.LogCaptureFixture) -> None:
+    assert cfg("https://h", PORTALNEWS_ES_VERIFY_CERTS="").verify_certs
+    assert cfg("https://h", PORTALNEWS_ES_VERIFY_CERTS="true").verify_certs
+    assert not cfg("https://h", PORTALNEWS_ES_VERIFY_CERTS="false").verify_certs
+    with pytest.raises(StoreError, match="true or false"):
+        cfg("https://h", PORTALNEWS_ES_VERIFY_CERTS="maybe")
+    store = EngineStore(cfg("https://h", PORTALNEWS_ES_VERIFY_CERTS="False"))
+    with caplog.at_level(logging.WARNING):
+        store._client()
+    assert "verification is OFF" in caplog.text
+    store.close()
+
+
+# --- the spool ----------------------------------------------------------------------------
+def records() -> list[Document | PageRecord | RunRecord]:
+    return [
+        Document(url="http://h/a.html", portal_id="p", title="Hội nghị", body="Nội dung", view_count=3,
+                 extra={"tags": ["x"]}),
+        PageRecord(url="http://h/a.html", portal_id="p", kind="article", status=200, fetched_at="t"),
+        RunRecord(run_id="r1", portal_id="p", started_at="t", http_errors={"404": 2}),
+    ]
+
+
+def test_spool_round_trip_order_and_counts(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "spool")
+    assert spool.files() == [] and spool.counts().records == 0 and not spool
+    first = spool.write(records())
+    second = spool.write(records()[:1])
+    rejected = spool.write(records()[:1], errors=["HTTP 400: bad"], rejected=True)
+    assert first is not None and second is not None and rejected is not None
+    assert spool.files() == [first, second, rejected] and spool.files(rejected=False) == [first, second]
+    assert spool.read(first) == records()
+    counts = spool.counts()
+    assert (counts.documents, counts.pages, counts.runs, counts.files, counts.rejected) == (3, 1, 1, 3, 1)
+    assert counts.describe() == "3 documents, 1 page records, 1 run records (1 rejected by the engine)"
+    assert json.loads(rejected.read_text("utf-8").splitlines()[0])["error"] == "HTTP 400: bad"
+    assert not list((tmp_path / "spool").glob(".*"))  # no temporary file left behind
+    spool.write(records()[1:], name=first.name)
+    assert spool.read(first) == records()[1:]
+    spool.remove(first)
+    assert spool.files() == [second, rejected]
+
+
+def test_spool_skips_a_damaged_line_and_a_claimed_file(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    spool = Spool(tmp_path)
+    path = spool.write(records())
+    assert path is not None
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write('{"type": "document", "da\n')
+    assert spool.read(path) == records()
+    assert "unreadable" in caplog.text
+    with spool.claim(path) as mine:
+        assert mine
+        with spool.claim(path) as again:
+            assert not again  # another replayer holds it
+    with spool.claim(tmp_path / "gone.jsonl") as mine:
+        assert not mine
+
+
+# --- names and queries --------------------------------------------------------------------------
+def test_index_names_and_template() -> None:
+    names = IndexNames("portalnews")
+    assert (names.articles, names.pages, names.runs, names.leases, names.history) == (
+        "portalnews-articles", "portalnews-pages", "portalnews-runs", "portalnews-leases", "portalnews-history")
+    assert names.version_of("portalnews-articles-v12") == 12 and names.version_of("other-articles-v1") is None
+    template = article_template(names, shards=1, replicas=0)
+    assert template["index_patterns"] == ["portalnews-articles-v*"]
+    props = template["template"]["mappings"]["properties"]
+    assert {k: props[k]["type"] for k in ("id", "url", "portal_id", "province", "level", "category")} == dict.fromkeys(
+        ("id", "url", "portal_id", "province", "level", "category"), "keyword")
+    assert (props["published_at"]["type"], props["crawled_at"]["type"], props["view_count"]["type"]) == (
+        "date", "date", "integer")
+    assert {props[k]["type"] for k in ("title", "summary", "body")} == {"text"}
+    analysis = template["template"]["settings"]["analysis"]
+    analyzer = analysis["analyzer"][props["body"]["analyzer"]]
+    assert analyzer["tokenizer"] == "standard"
+    assert [analysis["filter"].get(f, {"type": f})["type"] for f in analyzer["filter"]] == ["lowercase",
+                                                                                            "asciifolding"]
+    assert analysis["filter"][analyzer["filter"][1]]["preserve_original"] is True
+
+
+def test_query_dsl() -> None:
+    assert filters(["p1"], "Phú Yên", "2024-01-01", "2024-12-31", 10) == [
+        {"terms": {"portal_id": ["p1"]}}, {"term": {"province.folded": "Phú Yên"}},
+        {"range": {"published_at.raw": {"gte": "2024-01-01", "lt": "2025-01-01"}}},
+        {"range": {"view_count": {"gte": 10}}}]
+    body = search_body(SearchQuery(text="Hội nghị", limit=5, offset=10), parse_query("Hội nghị"))
+    assert (body["from"], body["size"]) == (10, 5)
+    assert len(body["query"]["bool"]["should"]) == 2 * 3 + 1  # per term per field, plus exact
+    assert hit_score({"_score": 100018.0}) == (18.0, True) and hit_score({"_score": 9.0}) == (9.0, False)
+    body = search_body(SearchQuery(text="hoi nghi", sort="views"), parse_query("hoi nghi"))
+    assert body["sort"][0] == {"view_count": {"order": "desc", "missing": "_last"}}
+    assert len(body["query"]["bool"]["should"]) == 2 * 3  # no exact clause without diacritics

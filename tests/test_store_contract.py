@@ -1,0 +1,490 @@
+"""The store contract: every backend gives the same answers for the same data.
+
+Parametrized over the backends:
+
+* ``sqlite``: always;
+* ``opensearch``: a real single-node OpenSearch started for the session (mark ``engine``);
+* ``elasticsearch``: the server ``ELASTICSEARCH_URL`` names (skipped when it is not set);
+* ``es-client@opensearch``: the official ``elasticsearch`` client (the code path of
+  ``http(s)://`` and ``elasticsearch://`` store URLs) against the same OpenSearch node
+  through a header shim, so that path runs on every CI run, not only when an
+  Elasticsearch is around.
+
+The assertions are what a user sees: upserts never duplicate, "hoi nghi" finds
+"Hội nghị", exact diacritics rank first, filters and sorts, export, coverage, the
+incremental crawl state, and identical ``portalnews search`` / ``coverage`` / ``export``
+output on every backend — both for data loaded through the API and for the labelled
+corpus crawled into each backend.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from crawler.cli import main as cli_main
+from pipelines.storage import (
+    Document,
+    ExportFilter,
+    PageRecord,
+    RunRecord,
+    SearchQuery,
+    Store,
+    UpsertResult,
+    open_store,
+)
+from pipelines.storage.base import canonical_url, snippet_source
+from pipelines.storage.textsearch import make_snippet, parse_query
+from tests.conftest import ServedCorpus
+from tests.engine.fixtures import drop_engine_indices, opensearch_store_url, unique_prefix, with_prefix
+
+CRAWLED = "2026-01-01T00:00:00+00:00"
+ENGINE_BACKENDS = ("opensearch", "elasticsearch", "es-client@opensearch")
+BACKENDS = [
+    pytest.param("sqlite", id="sqlite"),
+    pytest.param("opensearch", id="opensearch", marks=pytest.mark.engine),
+    pytest.param("elasticsearch", id="elasticsearch", marks=pytest.mark.engine),
+    pytest.param("es-client@opensearch", id="es-client@opensearch", marks=pytest.mark.engine),
+]
+
+StoreFactory = Callable[[], Store]
+
+
+def doc(n: int, title: str, body: str, published: str | None, views: int | None = None, portal: str = "p1",
+        province: str = "Phú Yên", summary: str | None = None) -> Document:
+    return Document(url=f"http://127.0.0.1/a/{n:02d}.html", portal_id=portal, title=title, body=body,
+                    summary=summary, published_at=published, view_count=views, crawled_at=CRAWLED,
+                    province=province, level="district", category="Tin tức", portal_name=f"Cổng {portal}")
+
+
+DOCS = [
+    doc(1, "Hội nghị tổng kết công tác năm 2024", "Sáng 5/1, UBND huyện tổ chức hội nghị tổng kết công tác năm 2024.",
+        "2025-01-05T08:00:00+07:00", 1234),
+    doc(2, "Hoi nghi khong dau", "Bai viet khong dau ve hoi nghi cua huyen.", "2024-06-01T00:00:00+07:00", 10),
+    doc(3, "Đường giao thông nông thôn", "Khánh thành đường mới ở xã Đồng Tiến.", "2023-03-03T00:00:00+07:00",
+        None, portal="p2", province="Bến Tre"),
+    doc(4, "Tin hoạt động tháng 3", "Nhiều hoạt động trong tháng.", "2024-06-01T00:00:00+07:00", 50, portal="p2",
+        province="Bến Tre", summary="Lãnh đạo tỉnh dự hội nghị về chuyển đổi số."),
+    doc(5, "Thông báo lịch tiếp công dân", "Lịch tiếp công dân của Chủ tịch UBND huyện trong tháng.", None, 5,
+        portal="p3", province="Hà Giang"),
+    doc(6, "Trao quà Tết cho hộ nghèo", "Huyện trao 500 suất quà cho hộ nghèo dịp Tết.", "2025-01-20T09:30:00+07:00",
+        300),
+    doc(7, "Phong trào thi đua yêu nước", "Phát động phong trào thi đua trong toàn huyện; hội nghị sơ kết được tổ chức.",
+        "2025-01-20T09:30:00+07:00", 300, portal="p3", province="Hà Giang"),
+]
+RUNS = [
+    RunRecord(run_id="r1", portal_id="p1", started_at="2026-01-01T00:00:00+00:00"),
+    RunRecord(run_id="r2", portal_id="p1", started_at="2026-01-02T00:00:00+00:00",
+              finished_at="2026-01-02T00:05:00+00:00", outcome="ok", pages_fetched=12, articles_new=3,
+              http_errors={"404": 1}, drop_reasons={"too short": 2}, robots_blocked=1, message="1 broken link(s)"),
+    RunRecord(run_id="r3", portal_id="p2", started_at="2026-01-01T12:00:00+00:00",
+              finished_at="2026-01-01T12:00:09+00:00", outcome="failed", errors=1, http_errors={"network": 1},
+              message="home page unreachable: timeout"),
+    RunRecord(run_id="r4", portal_id="p4", started_at="2026-01-01T06:00:00+00:00",
+              finished_at="2026-01-01T06:01:00+00:00", outcome="ok", pages_fetched=3),
+]
+
+
+def urls(items: Iterable[Any]) -> list[str]:
+    """Short names ("01") of search hits or documents, in order."""
+    return [getattr(h, "document", h).url.rsplit("/", 1)[-1].split(".")[0] for h in items]
+
+
+def load(store: Store, docs: list[Document] = DOCS) -> None:
+    store.upsert_documents(docs)
+    for run in RUNS:
+        store.save_run(run)
+    store.save_run(replace(RUNS[0], finished_at="2026-01-01T00:03:00+00:00", outcome="ok", pages_fetched=9))
+
+
+# --- backends ---------------------------------------------------------------------------
+def _base_url(backend: str, request: pytest.FixtureRequest) -> str:
+    if backend == "opensearch":
+        return opensearch_store_url(request.getfixturevalue("opensearch_url"), unique_prefix())
+    if backend == "elasticsearch":
+        return with_prefix(request.getfixturevalue("elasticsearch_url"), unique_prefix())
+    if backend == "es-client@opensearch":
+        shim = request.getfixturevalue("es_shim_url")
+        return with_prefix(shim.replace("http://", "elasticsearch://"), unique_prefix())
+    raise AssertionError(backend)
+
+
+@pytest.fixture()
+def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Callable[[str], Store]]:
+    """``make_store(backend)`` -> a new, empty, opened store; removed after the test."""
+    opened: list[tuple[Store, str]] = []
+
+    def make(backend: str) -> Store:
+        if backend == "sqlite":
+            url = f"sqlite:///{tmp_path / f'store-{len(opened)}.db'}"
+        else:
+            url = _base_url(backend, request)
+        store = open_store(url)
+        store.open()
+        opened.append((store, url))
+        return store
+
+    yield make
+    for store, url in opened:
+        store.close()
+        if not url.startswith("sqlite:"):
+            drop_engine_indices(url)
+
+
+@pytest.fixture(params=BACKENDS)
+def store(request: pytest.FixtureRequest, make_store: Callable[[str], Store]) -> Store:
+    s = make_store(request.param)
+    load(s)
+    return s
+
+
+@pytest.fixture(params=[p for p in BACKENDS if p.values[0] != "sqlite"])
+def engine_backend(request: pytest.FixtureRequest) -> str:
+    backend: str = request.param
+    return backend
+
+
+# --- documents --------------------------------------------------------------------------
+def test_upsert_twice_keeps_one_document_with_the_new_view_count(store: Store) -> None:
+    again = replace(DOCS[0], view_count=1500)
+    assert store.upsert_documents([again]) == UpsertResult(inserted=0, updated=1, unchanged=0)
+    assert store.count_documents() == len(DOCS)
+    got = store.get_document(DOCS[0].id)
+    assert got is not None and got.view_count == 1500 and got.title == DOCS[0].title
+    assert store.upsert_documents([again]) == UpsertResult(unchanged=1)
+    edited = replace(again, body=again.body + " Đại biểu thảo luận sôi nổi.", content_hash="")
+    assert store.upsert_documents([edited]) == UpsertResult(updated=1)
+    assert urls(store.search(SearchQuery(text="thao luan soi noi"))) == ["01"]
+    assert store.upsert_documents([doc(8, "Bài mới", "Nội dung bài mới đăng.", None)]) == UpsertResult(inserted=1)
+    assert store.count_documents() == len(DOCS) + 1
+    assert [d.url for d in store.iter_documents()].count(DOCS[0].url) == 1
+
+
+def test_count_and_get(store: Store) -> None:
+    assert store.count_documents() == 7
+    assert store.count_documents("p1") == 3
+    assert store.count_documents("nope") == 0
+    got = store.get_document(DOCS[3].id)
+    assert got is not None
+    assert got.export_dict() == DOCS[3].export_dict()
+    assert (got.province, got.level, got.portal_name) == ("Bến Tre", "district", "Cổng p2")
+    assert store.get_document("0" * 40) is None
+
+
+# --- search -----------------------------------------------------------------------------
+def test_search_without_diacritics_finds_text_with_diacritics(store: Store) -> None:
+    hits = store.search(SearchQuery(text="hoi nghi"))
+    # per term: title 8 + body 1 first, the newest first among equals; then summary (3), then body (1)
+    assert urls(hits) == ["01", "02", "04", "07"]
+    assert [h.score for h in hits] == [18.0, 18.0, 6.0, 2.0]
+    assert not any(h.exact for h in hits)
+    assert urls(store.search(SearchQuery(text="dong tien"))) == ["03"]  # đ folds to d
+    assert urls(store.search(SearchQuery(text="HỘI NGHỊ TỔNG KẾT"))) == ["01"]
+
+
+def test_exact_diacritics_rank_first(store: Store) -> None:
+    hits = store.search(SearchQuery(text="Hội nghị"))
+    assert urls(hits) == ["01", "04", "07", "02"]
+    assert [h.exact for h in hits] == [True, True, True, False]
+    assert [h.score for h in hits] == [18.0, 6.0, 2.0, 18.0]
+    hits = store.search(SearchQuery(text="trào"))
+    assert urls(hits) == ["07", "06"] and [h.exact for h in hits] == [True, False]
+    # a word typed without diacritics must appear without them to count as exact
+    hits = store.search(SearchQuery(text="trao thi đua"))
+    assert urls(hits) == ["07"] and [h.exact for h in hits] == [False]
+    hits = store.search(SearchQuery(text="trao quà"))
+    assert urls(hits) == ["06"] and [h.exact for h in hits] == [True]
+
+
+def test_phrases_and_all_terms_required(store: Store) -> None:
+    assert urls(store.search(SearchQuery(text='"tong ket"'))) == ["01"]
+    assert urls(store.search(SearchQuery(text='"ket tong"'))) == []
+    assert urls(store.search(SearchQuery(text="tổng hội"))) == ["01"]
+    assert urls(store.search(SearchQuery(text="hội nghị giao thông"))) == []
+    assert urls(store.search(SearchQuery(text="trao"))) == ["06", "07"]  # 8+1 each, same date: by URL
+
+
+def test_snippets_are_the_shared_ones(store: Store) -> None:
+    parsed = parse_query("hoi nghi")
+    for hit in store.search(SearchQuery(text="hoi nghi")):
+        assert hit.snippet == make_snippet(snippet_source(hit.document, parsed), parsed)
+        assert "<mark>" in hit.snippet
+    by_url = {h.document.url: h.snippet for h in store.search(SearchQuery(text="hoi nghi"))}
+    assert by_url[DOCS[3].url] == "Lãnh đạo tỉnh dự <mark>hội nghị</mark> về chuyển đổi số."  # from the summary
+
+
+def test_filters(store: Store) -> None:
+    assert urls(store.search(SearchQuery(province="ben tre"))) == ["04", "03"]
+    assert urls(store.search(SearchQuery(province="Bến Tre"))) == ["04", "03"]
+    assert urls(store.search(SearchQuery(province="BEN TRE", text="hoi nghi"))) == ["04"]
+    assert urls(store.search(SearchQuery(text="hoi nghi", portals=["p1"]))) == ["01", "02"]
+    assert urls(store.search(SearchQuery(text="hoi nghi", portals=["p2", "p3"]))) == ["04", "07"]
+    assert urls(store.search(SearchQuery(since="2024-06-01", until="2024-06-01"))) == ["02", "04"]
+    assert urls(store.search(SearchQuery(since="2025-01-05", until="2025-01-05"))) == ["01"]  # until: whole day
+    assert urls(store.search(SearchQuery(until="2024-01-01"))) == ["03"]
+    assert urls(store.search(SearchQuery(min_views=300, sort="views"))) == ["01", "06", "07"]
+    assert urls(store.search(SearchQuery(text="hoi nghi", min_views=11, since="2024-01-01"))) == ["01", "04", "07"]
+
+
+def test_sorts_put_missing_values_last_and_break_ties_by_url(store: Store) -> None:
+    assert urls(store.search(SearchQuery(sort="views"))) == ["01", "06", "07", "04", "02", "05", "03"]
+    assert urls(store.search(SearchQuery(sort="date"))) == ["06", "07", "01", "02", "04", "03", "05"]
+    assert urls(store.search(SearchQuery())) == ["06", "07", "01", "02", "04", "03", "05"]
+    assert urls(store.search(SearchQuery(text="hoi nghi", sort="date"))) == ["07", "01", "02", "04"]
+    assert urls(store.search(SearchQuery(text="Hội nghị", sort="views"))) == ["01", "07", "04", "02"]
+
+
+def test_offset_and_limit_page_through_the_same_order(store: Store) -> None:
+    full = urls(store.search(SearchQuery(text="Hội nghị", limit=50)))
+    pages = [urls(store.search(SearchQuery(text="Hội nghị", offset=o, limit=2))) for o in range(0, 6, 2)]
+    assert [u for p in pages for u in p] == full
+    assert urls(store.search(SearchQuery(sort="views", offset=5, limit=5))) == ["05", "03"]
+
+
+# --- export -----------------------------------------------------------------------------
+def test_export_order_fields_and_filters(store: Store) -> None:
+    exported = list(store.iter_documents())
+    assert urls(exported) == ["06", "01", "02", "04", "03", "07", "05"]  # portal, newest first, no date last
+    by_url = {d.url: d for d in DOCS}
+    assert [d.export_dict() for d in exported] == [by_url[d.url].export_dict() for d in exported]
+    assert urls(store.iter_documents(ExportFilter(since="2025-01-01"))) == ["06", "01", "07"]
+    assert urls(store.iter_documents(ExportFilter(portals=["p3"]))) == ["07", "05"]
+    assert urls(store.iter_documents(ExportFilter(until="2024-06-01", portals=["p1", "p2"]))) == ["02", "04", "03"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_export_pages_through_many_documents(backend: str, make_store: Callable[[str], Store]) -> None:
+    s = make_store(backend)
+    many = [doc(100 + i, f"Bài số {i}", f"Nội dung bài số {i} về hội nghị.", f"2025-{1 + i % 12:02d}-01T00:00:00+07:00",
+                i, portal=f"p{i % 3}") for i in range(1234)]
+    s.upsert_documents(many)
+    exported = [d.url for d in s.iter_documents()]
+    assert len(exported) == len(set(exported)) == 1234
+    assert s.count_documents() == 1234
+    assert len(s.search(SearchQuery(text="hoi nghi", limit=1000))) == 1000
+
+
+# --- crawl state --------------------------------------------------------------------------
+def test_known_pages_include_stored_documents_and_page_records(store: Store) -> None:
+    store.record_pages([
+        PageRecord(url=DOCS[0].url, portal_id="p1", kind="article", status=200, fetched_at=CRAWLED,
+                   content_hash="h1", doc_id=DOCS[0].id),
+        PageRecord(url="http://127.0.0.1/list?b=2&a=1#top", portal_id="p1", kind="listing", status=200,
+                   fetched_at=CRAWLED),
+        PageRecord(url="http://127.0.0.1/gone.html", portal_id="p1", kind="gone", status=404, fetched_at=CRAWLED),
+        PageRecord(url="http://127.0.0.1/x.html", portal_id="p9", kind="other", status=200, fetched_at=CRAWLED),
+    ])
+    # a later record of the same URL replaces its kind
+    store.record_pages([PageRecord(url="http://127.0.0.1/list?a=1&b=2", portal_id="p1", kind="other", status=200,
+                                   fetched_at="2026-01-02T00:00:00+00:00")])
+    assert store.known_pages("p1") == {
+        canonical_url(DOCS[0].url): "article", canonical_url(DOCS[1].url): "article",
+        canonical_url(DOCS[5].url): "article", "http://127.0.0.1/list?a=1&b=2": "other",
+        "http://127.0.0.1/gone.html": "gone",
+    }
+    assert store.known_pages("p9") == {"http://127.0.0.1/x.html": "other"}
+    assert store.known_pages("nope") == {}
+
+
+def test_runs_newest_first_and_replaced_by_id(store: Store) -> None:
+    assert [r.run_id for r in store.runs()] == ["r2", "r3", "r4", "r1"]
+    assert [r.run_id for r in store.runs("p1")] == ["r2", "r1"]
+    assert [r.run_id for r in store.runs("p1", limit=1)] == ["r2"]
+    r1 = store.runs("p1")[1]
+    assert (r1.outcome, r1.pages_fetched, r1.finished_at) == ("ok", 9, "2026-01-01T00:03:00+00:00")
+    assert store.runs("p2")[0] == RUNS[2]
+
+
+def test_coverage(store: Store) -> None:
+    rows = {r.portal_id: r.to_dict() for r in store.coverage()}
+    assert list(rows) == ["p1", "p2", "p3", "p4"]
+    assert rows["p1"] == {
+        "portal_id": "p1", "articles": 3, "newest_article": "2025-01-20T09:30:00+07:00",
+        "last_crawl_started": "2026-01-02T00:00:00+00:00", "last_crawl_finished": "2026-01-02T00:05:00+00:00",
+        "last_outcome": "ok", "pages_fetched": 12, "errors": 0, "http_errors": {"404": 1},
+        "extra": {"drop_reasons": {"too short": 2}, "robots_blocked": 1, "message": "1 broken link(s)"}}
+    assert (rows["p2"]["articles"], rows["p2"]["last_outcome"], rows["p2"]["http_errors"]) == (2, "failed",
+                                                                                               {"network": 1})
+    assert (rows["p3"]["articles"], rows["p3"]["newest_article"], rows["p3"]["last_outcome"]) == (
+        2, "2025-01-20T09:30:00+07:00", None)
+    assert (rows["p4"]["articles"], rows["p4"]["newest_article"], rows["p4"]["last_outcome"]) == (0, None, "ok")
+
+
+# --- every backend answers like SQLite ------------------------------------------------------
+QUERIES = [
+    SearchQuery(text=t, sort=s, limit=50) for t in
+    ("hoi nghi", "Hội nghị", "hội nghị", "trao", "trào", "trao quà", "huyện", "huyen", "công dân", '"tiep cong dan"',
+     "UBND huyện", "tháng", "", "2024", "ho ngheo")
+    for s in ("relevance", "date", "views")
+] + [
+    SearchQuery(text="huyen", province="phu yen"), SearchQuery(text="huyện", portals=["p1", "p3"], offset=1, limit=2),
+    SearchQuery(since="2024-06-01", until="2025-01-05", sort="views"), SearchQuery(text="hoi", min_views=100),
+]
+
+
+def _answers(s: Store) -> dict[str, Any]:
+    return {
+        "search": [[(h.document.url, h.score, h.exact, h.snippet) for h in s.search(q)] for q in QUERIES],
+        "coverage": [r.to_dict() for r in s.coverage()],
+        "export": [d.export_dict() for d in s.iter_documents()],
+        "known": s.known_pages("p1"),
+        "runs": s.runs(),
+        "counts": [s.count_documents(p) for p in (None, "p1", "p2", "p3")],
+    }
+
+
+def test_same_answers_as_sqlite(engine_backend: str, make_store: Callable[[str], Store]) -> None:
+    sqlite, engine = make_store("sqlite"), make_store(engine_backend)
+    for s in (sqlite, engine):
+        load(s)
+        s.record_pages([PageRecord(url=d.url, portal_id=d.portal_id, kind="article", status=200, fetched_at=CRAWLED)
+                        for d in DOCS])
+    expected, got = _answers(sqlite), _answers(engine)
+    for i, q in enumerate(QUERIES):
+        assert got["search"][i] == expected["search"][i], q
+    assert got == expected
+
+
+# --- the command line gives the same output on every backend ----------------------------------
+CLI_COMMANDS = [
+    ["search", "hoi nghi", "--json"],
+    ["search", "Hội nghị", "--json", "--limit", "3"],
+    ["search", "Hội nghị"],
+    ["search", "huyện", "--sort", "views", "--json"],
+    ["search", "", "--province", "ben tre", "--json"],
+    ["search", "huyen", "--portal", "p1", "--portal", "p3", "--since", "2025-01-01", "--json"],
+    ["search", "khong co gi", "--json"],
+    ["coverage", "--json"],
+    ["coverage"],
+    ["export"],
+    ["export", "--format", "csv", "--portal", "p2"],
+]
+
+
+def run_main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = cli_main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_cli_output_is_identical(engine_backend: str, make_store: Callable[[str], Store],
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    sqlite, engine = make_store("sqlite"), make_store(engine_backend)
+    for s in (sqlite, engine):
+        load(s)
+    for command in CLI_COMMANDS:
+        a = run_main(capsys, *command, "--store", sqlite.url)
+        b = run_main(capsys, *command, "--store", _url_of(engine))
+        assert a[0] == b[0] == 0, (command, a[2], b[2])
+        assert a[1] == b[1], command
+        assert a[1].strip() or command[1] == "khong co gi"
+
+
+def _url_of(store: Store) -> str:
+    # the store's own URL, password masked: the tests use none
+    return store.url
+
+
+@pytest.mark.engine
+def test_cli_says_in_one_line_when_the_engine_is_unreachable(capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.conftest import free_port
+
+    port = free_port()
+    for argv in (["search", "hoi nghi"], ["coverage"], ["export"]):
+        code, out, err = run_main(capsys, *argv, "--store", f"opensearch://127.0.0.1:{port}")
+        assert code == 2 and out == ""
+        assert err == (f"portalnews {argv[0]}: error: cannot reach the search engine at http://127.0.0.1:{port}: "
+                       "connection refused\n")
+    code, _, err = run_main(capsys, "search", "x", "--store", f"http://127.0.0.1:{port}")
+    assert code == 2 and "cannot reach the search engine" in err
+
+
+def test_cli_reindex_swaps_the_alias_without_changing_answers(engine_backend: str,
+                                                              make_store: Callable[[str], Store],
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    s = make_store(engine_backend)
+    load(s)
+    before = _answers(s)
+    code, out, err = run_main(capsys, "reindex", "--store", s.url, "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    prefix = s.names.prefix  # type: ignore[attr-defined]
+    assert (result["old_index"], result["new_index"], result["documents"]) == (
+        f"{prefix}-articles-v1", f"{prefix}-articles-v2", 7)
+    assert _answers(s) == before
+    s.upsert_documents([doc(9, "Sau khi đổi chỉ mục", "Bài viết mới sau reindex.", None)])
+    assert urls(s.search(SearchQuery(text="sau reindex"))) == ["09"]
+    code, out, err = run_main(capsys, "reindex", "--store", s.url, "--delete-old")
+    assert code == 0, err
+    assert f"now points at {prefix}-articles-v3 (8 documents)" in out and "was deleted" in out
+    client = s._client()  # type: ignore[attr-defined]
+    assert sorted(client.indices.get(index=f"{prefix}-articles-v*")) == [f"{prefix}-articles-v1",
+                                                                         f"{prefix}-articles-v3"]
+
+
+def test_cli_reindex_on_sqlite_is_a_clear_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run_main(capsys, "reindex", "--store", f"sqlite:///{tmp_path / 'x.db'}")
+    assert code == 2 and "reindex rebuilds a search-engine index" in err
+
+
+# --- the labelled corpus, crawled into SQLite and into the engine -----------------------------
+FAST = ["-s", "AUTOTHROTTLE_ENABLED=False", "-s", "DOWNLOAD_DELAY=0", "-s", "CONCURRENT_REQUESTS_PER_DOMAIN=8"]
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "crawler.cli", *args], capture_output=True, text=True, timeout=600)
+
+
+def _search_lines(stdout: str) -> list[dict[str, Any]]:
+    """``search --json`` output without crawled_at (two crawls never run at the same second)."""
+    return [{k: v for k, v in json.loads(line).items() if k != "crawled_at"} for line in stdout.splitlines()]
+
+
+@pytest.mark.engine
+@pytest.mark.slow
+def test_corpus_crawled_into_opensearch_scores_and_answers_like_sqlite(
+        served_corpus: ServedCorpus, opensearch_url: str, tmp_path: Path) -> None:
+    engine_url = opensearch_store_url(opensearch_url, unique_prefix())
+    stores = {"sqlite": f"sqlite:///{tmp_path / 'corpus.db'}", "opensearch": engine_url}
+    scores: dict[str, dict[str, Any]] = {}
+    outputs: dict[str, dict[str, Any]] = {}
+    try:
+        for name, url in stores.items():
+            crawl = _cli("crawl", "--portals", str(served_corpus.registry), "--var", f"PORT={served_corpus.port}",
+                         "--store", url, "-s", f"PORTALNEWS_SPOOL_DIR={tmp_path / 'spool' / name}", *FAST)
+            assert crawl.returncode == 0, crawl.stderr[-3000:]
+            export = tmp_path / f"{name}.jsonl"
+            assert _cli("export", "--store", url, "-o", str(export)).returncode == 0
+            score = subprocess.run([sys.executable, str(served_corpus.root / "score.py"), str(served_corpus.root),
+                                    str(export), "--json"], capture_output=True, text=True, timeout=120)
+            assert score.returncode == 0, score.stderr
+            scores[name] = json.loads(score.stdout)
+            outputs[name] = {
+                "export": [{k: v for k, v in json.loads(line).items() if k != "crawled_at"}
+                           for line in export.read_text("utf-8").splitlines()],
+                "search": [_search_lines(_cli("search", q, "--json", "--limit", "30", *extra, "--store", url).stdout)
+                           for q in ("hội nghị", "hoi nghi", "giao thông", '"nông thôn mới"', "UBND xã", "tuyen dung")
+                           for extra in ([], ["--sort", "views"], ["--sort", "date", "--since", "2025-01-01"])],
+                "coverage": [{k: v for k, v in row.items() if not k.startswith("last_crawl")}
+                             for row in json.loads(_cli("coverage", "--json", "--store", url).stdout)],
+            }
+        for card in scores.values():
+            card.pop("export", None)  # the file name
+        assert scores["opensearch"] == scores["sqlite"]
+        overall = scores["sqlite"].get("overall", scores["sqlite"])
+        assert overall["recall"] >= 0.95
+        assert len(outputs["sqlite"]["export"]) == 240
+        assert outputs["opensearch"]["export"] == outputs["sqlite"]["export"]
+        assert outputs["opensearch"]["coverage"] == outputs["sqlite"]["coverage"]
+        for got, expected in zip(outputs["opensearch"]["search"], outputs["sqlite"]["search"], strict=True):
+            assert got == expected
+        assert sum(1 for s in outputs["sqlite"]["search"] if s) >= 15
+    finally:
+        drop_engine_indices(engine_url)
