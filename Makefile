@@ -27,6 +27,7 @@ test: lint typecheck unit
 
 bench: $(STAMP)
 	$(PYTHON) scripts/bench.py
+	$(PYTHON) scripts/bench_engine.py
 
 clean:
 	rm -rf data build *.egg-info .mypy_cache .ruff_cache .pytest_cache $(STAMP)

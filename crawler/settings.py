@@ -64,6 +64,10 @@ PORTALNEWS_INCREMENTAL = True
 PORTALNEWS_WRITE_BATCH = 200
 PORTALNEWS_WRITE_QUEUE = 2000
 PORTALNEWS_WRITE_INTERVAL = 1.0
+# Search-engine stores: batches in flight at once, and the on-disk spool folder for
+# documents the engine could not take (default data/spool/<store>/).
+PORTALNEWS_MAX_INFLIGHT_BATCHES = 2
+PORTALNEWS_SPOOL_DIR = ""
 # Progress line interval in seconds (0 disables).
 PORTALNEWS_PROGRESS_INTERVAL = 10.0
 # Minimum body length (characters) for a document to be stored.
