@@ -29,6 +29,9 @@ REDIRECT_MAX_TIMES = 5
 COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False
 DNS_TIMEOUT = 15
+# Each page yields one item and a few requests; Scrapy starts this many output workers
+# per response, so the default of 100 only costs scheduling overhead.
+CONCURRENT_ITEMS = 8
 
 # Breadth-first order keeps memory flat and reaches listings before deep pages.
 DEPTH_PRIORITY = 1
@@ -49,6 +52,8 @@ ITEM_PIPELINES = {
 
 EXTENSIONS = {
     "crawler.progress.ProgressReporter": 500,
+    # evaluates the alert rules on spider_closed, after the storage pipeline has closed
+    "crawler.alerting.AlertingExtension": 600,
 }
 
 # --- portalnews settings -------------------------------------------------
@@ -72,3 +77,16 @@ PORTALNEWS_SPOOL_DIR = ""
 PORTALNEWS_PROGRESS_INTERVAL = 10.0
 # Minimum body length (characters) for a document to be stored.
 PORTALNEWS_MIN_BODY_CHARS = 80
+# Monitoring (pipelines/monitoring, crawler/alerting.py). Empty values fall back to the
+# environment variable of the same name, then to the default.
+# Dead-letter file for articles that fail validation (default data/dead-letter.jsonl).
+PORTALNEWS_DEAD_LETTER = ""
+# Alert rules evaluated after every crawl (default: the bundled crawler/monitoring.yaml).
+PORTALNEWS_ALERTS_ENABLED = True
+PORTALNEWS_ALERT_RULES = ""
+# Optional alert delivery: webhook URL (JSON POST per alert) and SMTP (one email per crawl).
+PORTALNEWS_ALERT_WEBHOOK = ""
+PORTALNEWS_SMTP_HOST = ""
+PORTALNEWS_SMTP_PORT = ""
+PORTALNEWS_SMTP_FROM = ""
+PORTALNEWS_SMTP_TO = ""

@@ -72,6 +72,7 @@ class PortalSpider(Spider):
         self._known: dict[str, dict[str, str]] = {}
         self._scheduled: Counter[str] = Counter()
         self._resume: set[str] = set()
+        self._requested: set[str] = set()
         self.max_pages = 20000
         self.incremental = True
 
@@ -146,6 +147,7 @@ class PortalSpider(Spider):
 
     def _request(self, portal: Portal, url: str, role: str, priority: int = 0, **meta: Any) -> Request:
         self._scheduled[portal.id] += 1
+        self._requested.add(links.canonical(url))
         return Request(url, callback=self.parse, errback=self.on_error, priority=priority,
                        meta=self._meta(portal, role, **meta))
 
@@ -193,22 +195,30 @@ class PortalSpider(Spider):
             return
         item.html = text
         hrefs = response.xpath("//a/@href | //link[@rel='alternate' or @rel='next']/@href").getall()
-        candidates = []
+        candidates: list[tuple[str, str]] = []
+        seen_hrefs: set[str] = set()
         for href in hrefs:
+            if href in seen_hrefs:  # menus and sidebars repeat the same links
+                continue
+            seen_hrefs.add(href)
             absolute = links.absolutize(response.url, href)
             if absolute and links.same_host(absolute, portal.host) and links.is_crawlable(absolute):
-                candidates.append(absolute)
+                candidates.append((absolute, links.canonical(absolute)))
         yield item
         known = self._known.get(portal.id, {})
-        fresh = role == "start" or any(links.canonical(u) not in known for u in candidates)
-        for url in candidates:
-            yield from self._follow(portal, url, "page", page_is_fresh=fresh)
+        fresh = role == "start" or not known or any(canon not in known for _, canon in candidates)
+        for url, canon in candidates:
+            yield from self._follow(portal, url, "page", page_is_fresh=fresh, canon=canon)
 
-    def _follow(self, portal: Portal, url: str, role: str, page_is_fresh: bool) -> Iterator[Request]:
+    def _follow(self, portal: Portal, url: str, role: str, page_is_fresh: bool,
+                canon: str | None = None) -> Iterator[Request]:
+        canon = canon or links.canonical(url)
+        if canon in self._requested:  # already scheduled in this crawl: skip the Request
+            return
         if not links.same_host(url, portal.host):
             self.crawler.stats.inc_value(f"portalnews/offsite_filtered/{portal.id}")
             return
-        known_kind = self._known.get(portal.id, {}).get(links.canonical(url))
+        known_kind = self._known.get(portal.id, {}).get(canon)
         if known_kind is not None:
             if known_kind in _FINAL_KINDS:
                 return
@@ -218,6 +228,7 @@ class PortalSpider(Spider):
         if self._scheduled[portal.id] >= limit:
             self.crawler.stats.inc_value(f"portalnews/page_limit_reached/{portal.id}")
             return
+        self._requested.add(canon)
         if role == "feed" or links.looks_like_feed(url):
             self._scheduled[portal.id] += 1
             yield Request(url, callback=self.parse, errback=self.on_error,
