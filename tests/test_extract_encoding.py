@@ -6,6 +6,8 @@ import codecs
 import unicodedata
 from pathlib import Path
 
+import pytest
+
 from pipelines.extract import decode_html
 
 PAGES = Path(__file__).parent / "fixtures" / "pages"
@@ -57,3 +59,16 @@ def test_undeclared_utf8_and_legacy_bytes() -> None:
     assert decode_html("<p>Tỉnh Sóc Trăng</p>".encode(), None) == "<p>Tỉnh Sóc Trăng</p>"
     legacy = to_cp1258("<p>Cam Thành phố</p>")
     assert decode_html(legacy, None) == "<p>Cam Thành phố</p>"
+
+
+def test_a_wrong_charset_declaration_is_overridden_with_a_warning(caplog: pytest.LogCaptureFixture) -> None:
+    text = "<html><head><title>Hội nghị Cam Thành</title></head><body>Đồng Tiến</body></html>"
+    with caplog.at_level("WARNING"):
+        assert "Hội nghị Cam Thành" in decode_html(text.encode("utf-8"), "text/html; charset=windows-1258",
+                                                   "http://127.0.0.1/a.html")
+    assert "declares cp1258 but the bytes are UTF-8" in caplog.text and "http://127.0.0.1/a.html" in caplog.text
+    legacy = "<html><head><title>Cam Thành</title></head><body>Thành phô</body></html>".encode("cp1258")
+    caplog.clear()
+    with caplog.at_level("WARNING"):
+        assert "Cam Thành" in decode_html(legacy, "text/html; charset=utf-8")
+    assert "declares UTF-8 but the bytes are not UTF-8" in caplog.text

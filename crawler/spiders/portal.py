@@ -28,6 +28,7 @@ from twisted.python.failure import Failure
 from crawler import links
 from crawler.items import PageItem
 from crawler.registry import Portal, RegistryError, load_registry
+from pipelines.extract.encoding import decode_html
 from pipelines.storage import StoreError, open_store
 
 logger = logging.getLogger(__name__)
@@ -187,13 +188,9 @@ class PortalSpider(Spider):
             for url in links.feed_links(response.text):
                 yield from self._follow(portal, url, "page", page_is_fresh=True)
             return
-        try:
-            text = response.text
-        except (UnicodeDecodeError, LookupError) as exc:
-            item.kind, item.error = "error", f"cannot decode page: {exc}"
-            yield item
-            return
-        item.html = text
+        # Decoding honours BOM, HTTP charset and <meta> declarations (windows-1258 included)
+        # and overrides a declaration the bytes contradict, with a warning naming the page.
+        item.html = decode_html(response.body, content_type, response.url)
         hrefs = response.xpath("//a/@href | //link[@rel='alternate' or @rel='next']/@href").getall()
         candidates: list[tuple[str, str]] = []
         seen_hrefs: set[str] = set()

@@ -77,8 +77,25 @@ def detect_declared_charset(head: bytes) -> str | None:
     return name
 
 
-def decode_html(body: bytes, content_type: str | None) -> str:
-    """Decode an HTML (or XML) response body honouring BOM, HTTP charset and meta tags."""
+def _valid_multibyte_utf8(body: bytes) -> bool:
+    """True when ``body`` has non-ASCII bytes and all of them form valid UTF-8: a strong sign
+    of UTF-8 whatever a page declares."""
+    if body.isascii():
+        return False
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def decode_html(body: bytes, content_type: str | None, url: str = "") -> str:
+    """Decode an HTML (or XML) response body honouring BOM, HTTP charset and meta tags.
+
+    A declaration the bytes contradict (a page sent as UTF-8 that is not valid UTF-8, or
+    one declared as a legacy code page whose bytes are valid multi-byte UTF-8) is
+    overridden, with a warning naming the page and both charsets.
+    """
     if not body:
         return ""
     encoding: str | None = None
@@ -87,12 +104,25 @@ def decode_html(body: bytes, content_type: str | None) -> str:
             body = body[len(bom) :]
             encoding = name
             break
-    if encoding is None and content_type:
-        m = _HTTP_CHARSET.search(content_type)
-        if m:
-            encoding = normalize_charset(m.group(1))
-    if encoding is None:
-        encoding = detect_declared_charset(body)
+    else:
+        declared_by = "HTTP header"
+        if content_type:
+            m = _HTTP_CHARSET.search(content_type)
+            if m:
+                encoding = normalize_charset(m.group(1))
+        if encoding is None:
+            declared_by = "page"
+            encoding = detect_declared_charset(body)
+        if encoding is not None and encoding != "utf-8" and _valid_multibyte_utf8(body):
+            logger.warning("%s: the %s declares %s but the bytes are UTF-8; decoding as UTF-8",
+                           url or "page", declared_by, encoding)
+            encoding = "utf-8"
+        elif encoding == "utf-8" and not body.isascii() and not _valid_multibyte_utf8(body):
+            fallback = detect_declared_charset(body) if declared_by == "HTTP header" else None
+            fallback = fallback if fallback and fallback != "utf-8" else "cp1258"
+            logger.warning("%s: the %s declares UTF-8 but the bytes are not UTF-8; decoding as %s",
+                           url or "page", declared_by, fallback)
+            encoding = fallback
     if encoding is None:
         try:
             text = body.decode("utf-8")
