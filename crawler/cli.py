@@ -1,4 +1,5 @@
-"""The ``portalnews`` command line: crawl, search, export, coverage, reindex, portals, demo.
+"""The ``portalnews`` command line: crawl, schedule, search, export, coverage, check, report, serve,
+reindex, portals, demo.
 
 Every command has ``--help``.  Errors the user can fix (a bad registry, an unknown
 store URL, an unreachable engine) are printed as one clear line and exit with code 2,
@@ -13,12 +14,13 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from pathlib import Path
 from typing import IO, Any
 
 from crawler.registry import RegistryError, load_registry
+from pipelines.monitoring.rules import RulesError
 from pipelines.storage import ExportFilter, SearchQuery, Store, StoreError, open_store, resolve_store_url
 from pipelines.storage.base import EXPORT_FIELDS, redact_url
 from pipelines.storage.textsearch import MARK_END, MARK_START
@@ -84,6 +86,10 @@ def cmd_crawl(args: argparse.Namespace) -> int:
     from scrapy.crawler import CrawlerProcess
     from scrapy.settings import Settings
 
+    if getattr(args, "due", False):  # only the portals whose next-due time has passed (crawler.scheduler)
+        from crawler.scheduler import crawl_due
+
+        return crawl_due(args, cmd_crawl, resolve_store_url(args.store), _parse_vars(args.var))
     url_vars = _parse_vars(args.var)
     registry = load_registry(args.portals, placeholders=url_vars)
     for problem in registry.problems:
@@ -140,6 +146,7 @@ def cmd_crawl(args: argparse.Namespace) -> int:
     print(f"\n{pages} pages in {elapsed:.1f}s"
           + (f" ({pages / elapsed:.1f} pages/s)" if elapsed else "")
           + f"; extraction {stats.get('portalnews/extraction_ms_per_page', 0)} ms/page")
+    _print_alerts(stats)
     for note in stats.get("portalnews/store_notes") or []:  # search-engine stores: outages, spool
         print(f"store: {note}", file=sys.stderr)
     unsent = int(stats.get("portalnews/unsent", 0) or 0)
@@ -151,33 +158,85 @@ def cmd_crawl(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_alerts(stats: dict[str, Any]) -> None:
+    """One line about the alerts the crawl raised (crawler.alerting logged each one)."""
+    alerts = stats.get("portalnews/alerts")
+    if not alerts:
+        return
+    delivery = stats.get("portalnews/alert_delivery") or {}
+    sent = []
+    if delivery.get("webhook_sent") or delivery.get("webhook_failed"):
+        sent.append(f"webhook {delivery.get('webhook_sent', 0)} sent, {delivery.get('webhook_failed', 0)} failed")
+    if delivery.get("email_sent") or delivery.get("email_failed"):
+        sent.append("email " + ("sent" if delivery.get("email_sent") else "failed"))
+    print(f"alerts: {len(alerts)} portal(s): " + ", ".join(a["portal_id"] for a in alerts)
+          + (f" ({'; '.join(sent)})" if sent else "") + "; see `portalnews check`", file=sys.stderr)
+
+
 # --- export ---------------------------------------------------------------------------
 def cmd_export(args: argparse.Namespace) -> int:
     store = _store(args)
     try:
         flt = ExportFilter(portals=args.portal or [], since=args.since, until=args.until)
+        histories = store.histories if getattr(args, "with_history", False) else None
         if args.output:
             with open(args.output, "w", encoding="utf-8", newline="") as out:
-                n = write_export(store.iter_documents(flt), out, args.format)
+                n = write_export(store.iter_documents(flt), out, args.format, histories=histories)
         else:
-            n = write_export(store.iter_documents(flt), sys.stdout, args.format)
+            n = write_export(store.iter_documents(flt), sys.stdout, args.format, histories=histories)
     finally:
         store.close()
     print(f"exported {n} documents" + (f" to {args.output}" if args.output else ""), file=sys.stderr)
     return 0
 
 
-def write_export(docs: Iterator[Any], out: IO[str], fmt: str) -> int:
-    n = 0
-    if fmt == "csv":
-        writer = csv.DictWriter(out, fieldnames=list(EXPORT_FIELDS))
-        writer.writeheader()
+HISTORY_EXPORT_FIELDS = ("version", "view_history", "previous_versions")
+
+
+def _with_history(docs: Iterator[Any], histories: Callable[[Sequence[str]], dict[str, Any]] | None,
+                  batch: int = 500) -> Iterator[dict[str, Any]]:
+    """Export rows; with ``histories`` (``Store.histories``) each row also gets ``version``,
+    ``view_history`` ([{t, views}], oldest first) and ``previous_versions``."""
+    if histories is None:
         for doc in docs:
-            writer.writerow(doc.export_dict())
+            yield doc.export_dict()
+        return
+    chunk: list[Any] = []
+
+    def flush() -> Iterator[dict[str, Any]]:
+        found = histories([d.id for d in chunk])
+        for d in chunk:
+            row = d.export_dict()
+            hist = found.get(d.id)
+            row.update(hist.export_fields() if hist is not None else
+                       {"version": 1, "view_history": [], "previous_versions": []})
+            yield row
+        chunk.clear()
+
+    for doc in docs:
+        chunk.append(doc)
+        if len(chunk) >= batch:
+            yield from flush()
+    yield from flush()
+
+
+def write_export(docs: Iterator[Any], out: IO[str], fmt: str,
+                 histories: Callable[[Sequence[str]], dict[str, Any]] | None = None) -> int:
+    n = 0
+    rows = _with_history(docs, histories)
+    if fmt == "csv":
+        fields = list(EXPORT_FIELDS) + (list(HISTORY_EXPORT_FIELDS) if histories is not None else [])
+        writer = csv.DictWriter(out, fieldnames=fields)
+        writer.writeheader()
+        for row in rows:
+            for name in HISTORY_EXPORT_FIELDS[1:]:
+                if name in row:
+                    row[name] = json.dumps(row[name], ensure_ascii=False)
+            writer.writerow(row)
             n += 1
     else:
-        for doc in docs:
-            out.write(json.dumps(doc.export_dict(), ensure_ascii=False) + "\n")
+        for row in rows:
+            out.write(json.dumps(row, ensure_ascii=False) + "\n")
             n += 1
     return n
 
@@ -216,27 +275,219 @@ def cmd_search(args: argparse.Namespace) -> int:
     return 0
 
 
-# --- coverage -------------------------------------------------------------------------
-def cmd_coverage(args: argparse.Namespace) -> int:
+# --- coverage, check, report, serve (pipelines.monitoring) ------------------------------------
+_STATUS_COLOURS = {"ok": "32", "stale": "33", "quiet": "33", "partial": "33", "running": "33",
+                   "parse errors": "35", "unreachable": "1;31", "failing": "1;31", "never crawled": "31"}
+
+
+def _rules(args: argparse.Namespace) -> Any:
+    from pipelines.monitoring.rules import load_rules, rules_path
+
+    return load_rules(rules_path(getattr(args, "rules", None)))
+
+
+def _portal_meta(args: argparse.Namespace) -> Any:
+    """Names, provinces and levels from ``--portals`` (or $PORTALNEWS_PORTALS), when given."""
+    from pipelines.monitoring.coverage import registry_meta
+
+    path = getattr(args, "portals", None) or os.environ.get("PORTALNEWS_PORTALS")
+    if not path:
+        return None
+    try:
+        return registry_meta(path)
+    except FileNotFoundError:
+        raise UsageError(f"registry file not found: {path}") from None
+    except Exception as exc:  # unreadable or not YAML: one clear line
+        raise UsageError(f"cannot read registry {path}: {str(exc).splitlines()[0]}") from None
+
+
+def _check(args: argparse.Namespace) -> tuple[Any, list[Any], Any, Store]:
+    """(coverage report, alerts, rules, opened store) for the monitoring commands."""
+    from pipelines.monitoring import check_store
+
+    rules = _rules(args)
+    meta = _portal_meta(args)
     store = _store(args)
     try:
-        rows = store.coverage()
-    finally:
+        report, alerts = check_store(store, rules, meta, portal_ids=getattr(args, "portal", None) or None)
+    except BaseException:
         store.close()
-    if args.json:
-        print(json.dumps([r.to_dict() for r in rows], ensure_ascii=False, indent=1))
+        raise
+    return report, alerts, rules, store
+
+
+def _pairs(values: dict[str, Any], sep: str = ",") -> str:
+    return sep.join(f"{k}:{v}" for k, v in sorted(values.items()))
+
+
+def _coloured_table(rows: list[list[str]], headers: list[str], colours: list[str | None]) -> str:
+    lines = _table(rows, headers).split("\n")
+    if not _use_color(sys.stdout):
+        return "\n".join(lines)
+    out = [f"\033[1m{lines[0]}\033[0m", lines[1]]
+    for line, colour in zip(lines[2:], colours, strict=True):
+        out.append(f"\033[{colour}m{line}\033[0m" if colour else line)
+    return "\n".join(out)
+
+
+def cmd_coverage(args: argparse.Namespace) -> int:
+    report, _alerts, _rules_used, store = _check(args)
+    store.close()
+    if args.by:
+        groups = report.by_province if args.by == "province" else report.by_level
+        if args.json:
+            print(json.dumps([g.to_dict() for g in groups], ensure_ascii=False, indent=1))
+        elif args.csv:
+            writer = csv.writer(sys.stdout)
+            writer.writerow([args.by, "portals", "health", "worst_portal", "statuses", "articles", "new_24h", "new_7d",
+                             "new_30d", "newest_article", "age_days", "pages_fetched", "errors", "article_pages",
+                             "missing_fields"])
+            for g in groups:
+                writer.writerow([g.key, g.portals, g.health, g.worst_portal, _pairs(g.statuses, ";"), g.articles,
+                                 g.new_24h, g.new_7d, g.new_30d, g.newest_article or "", _blank(g.age_days),
+                                 g.pages_fetched, g.errors, g.article_pages, _pairs(g.missing_fields, ";")])
+        else:
+            rows = [[g.key, str(g.portals), str(g.health), _pairs(g.statuses), str(g.articles), str(g.new_24h),
+                     str(g.new_7d), str(g.new_30d), (g.newest_article or "-")[:10],
+                     "-" if g.age_days is None else str(g.age_days), g.worst_portal or "-"] for g in groups]
+            print(_table(rows, [args.by, "portals", "health", "statuses", "articles", "24h", "7d", "30d", "newest",
+                                "age", "worst portal"]))
         return 0
-    if not rows:
+    portals = report.portals
+    if args.json:
+        print(json.dumps([p.to_dict() for p in portals], ensure_ascii=False, indent=1))
+        return 0
+    if args.csv:
+        write_coverage_csv(portals, sys.stdout)
+        return 0
+    if not portals:
         print("no crawl recorded in this store yet: run `portalnews crawl` first", file=sys.stderr)
         return 0
-    table = [[r.portal_id, str(r.articles), (r.newest_article or "-")[:10], (r.last_crawl_started or "-")[:19],
-              r.last_outcome or "-", str(r.pages_fetched), str(r.errors),
-              ",".join(f"{k}:{v}" for k, v in sorted(r.http_errors.items())) or "-"]
-             for r in rows]
-    print(_table(table, ["portal", "articles", "newest", "last crawl (UTC)", "outcome", "pages", "errors",
-                         "http errors"]))
+    rows = []
+    for p in portals:
+        missing = _pairs(p.missing_fields) + (f" of {p.article_pages}" if p.missing_fields else "")
+        rows.append([p.portal_id, p.status, str(p.health), p.province or "-", p.level or "-", str(p.articles),
+                     str(p.new_24h), str(p.new_7d), str(p.new_30d), (p.newest_article or "-")[:10],
+                     "-" if p.age_days is None else str(p.age_days), (p.last_crawl_started or "-")[:19],
+                     p.last_outcome or "-", str(p.pages_fetched), _pairs(p.http_errors) or "-", missing or "-",
+                     str(p.robots_blocked), "; ".join(p.problems) or "-"])
+    print(_coloured_table(rows, ["portal", "status", "health", "province", "level", "articles", "24h", "7d", "30d",
+                                 "newest", "age", "last crawl (UTC)", "outcome", "pages", "http errors",
+                                 "not found", "robots", "problems"],
+                          [_STATUS_COLOURS.get(p.status) for p in portals]))
     return 0
 
+
+def _blank(value: Any) -> Any:
+    return "" if value is None else value
+
+
+COVERAGE_CSV_FIELDS = (
+    "portal_id", "status", "health", "name", "province", "level", "articles", "new_24h", "new_7d", "new_30d",
+    "found_24h", "found_7d", "found_30d", "newest_article", "age_days", "last_crawl_started", "last_crawl_finished",
+    "last_outcome", "pages_fetched", "errors", "http_errors", "error_rate", "article_pages", "missing_fields",
+    "extraction_failure_rate", "robots_blocked", "dropped", "drop_reasons", "crawls_without_new", "problems",
+)
+
+
+def write_coverage_csv(portals: list[Any], out: IO[str]) -> None:
+    writer = csv.writer(out)
+    writer.writerow(COVERAGE_CSV_FIELDS)
+    for p in portals:
+        data = p.to_dict()
+        row = []
+        for name in COVERAGE_CSV_FIELDS:
+            value = data[name]
+            if isinstance(value, dict):
+                value = _pairs(value, ";")
+            elif isinstance(value, list):
+                value = " | ".join(value)
+            row.append(_blank(value))
+        writer.writerow(row)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    report, alerts, rules, store = _check(args)
+    store.close()
+    delivery = None
+    if args.notify and alerts:
+        from pipelines.monitoring.notify import Notifier, NotifyConfig
+
+        delivery = Notifier(NotifyConfig.from_settings()).notify(alerts, {"trigger": "portalnews check"})
+    if args.json:
+        print(json.dumps({"ok": not alerts, "portals_checked": len(report.portals), "rules": rules.source,
+                          "alerts": [a.to_dict() for a in alerts],
+                          "delivery": delivery.to_dict() if delivery else None}, ensure_ascii=False, indent=1))
+    elif not alerts:
+        print(f"OK: all {len(report.portals)} portal(s) pass the alert rules ({rules.source})")
+    else:
+        for a in alerts:
+            print(f"{a.portal_id}  {a.severity.upper()}  health {a.health}/100  {','.join(a.rules)}")
+            for f in a.findings:
+                print(f"    {f.rule}: {f.message}")
+        print(f"{len(alerts)} of {len(report.portals)} portal(s) fail the alert rules: "
+              + ", ".join(a.portal_id for a in alerts), file=sys.stderr)
+    return 1 if alerts else 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from crawler.report import ReportData, render_report, report_window
+
+    report, alerts, _rules_used, store = _check(args)
+    try:
+        since, until = report_window(args.days, args.since)
+        per_day = store.published_per_day(since.isoformat(), until.isoformat())
+        data = ReportData(report, alerts, per_day, since, until, redact_url(store.url))
+    finally:
+        store.close()
+    out = Path(args.out)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(render_report(data), "utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from None
+    print(f"wrote {out}: {len(report.portals)} portal(s), {len(alerts)} with alerts, "
+          f"charts from {since} to {until}", file=sys.stderr)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from pipelines.monitoring.metrics import MetricsServer, store_collector
+
+    if not args.metrics:
+        raise UsageError("nothing to serve: add --metrics")
+    rules = _rules(args)
+    meta = _portal_meta(args)
+    _store(args).close()  # fail early and clearly when the store is unusable
+    url = resolve_store_url(args.store)
+    try:
+        server = MetricsServer(store_collector(url, rules, meta), args.host, args.port, cache_seconds=args.cache)
+    except OSError as exc:
+        raise UsageError(str(exc)) from None
+    if args.host not in ("127.0.0.1", "::1", "localhost"):
+        logger.warning("metrics served on %s: not only loopback; anyone who can reach it sees the coverage",
+                       args.host)
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: Any) -> None:
+        stop.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    server.start()
+    print(f"serving Prometheus metrics on {server.url} from {redact_url(url)} (SIGTERM or Ctrl-C stops)",
+          file=sys.stderr)
+    try:
+        while not stop.wait(0.5):
+            pass
+    finally:
+        server.stop()
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+    print("metrics server stopped", file=sys.stderr)
+    return 0
 
 # --- reindex ----------------------------------------------------------------------------
 def cmd_reindex(args: argparse.Namespace) -> int:
@@ -277,6 +528,66 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 # --- parser -----------------------------------------------------------------------------
+# --- schedule -------------------------------------------------------------------------------
+def _duration(value: str) -> float:
+    from crawler.intervals import parse_duration
+
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def cmd_schedule(args: argparse.Namespace) -> int:
+    from crawler.intervals import format_duration
+    from crawler.scheduler import Scheduler, SchedulerOptions, schedule_status
+
+    url_vars = _parse_vars(args.var)
+    store_url = resolve_store_url(args.store)
+    registry = load_registry(args.portals, placeholders=url_vars)
+    portals = registry.select(args.portal)  # unknown ids: a usage error now, not in the loop
+    if args.status:
+        store = open_store(store_url)
+        store.open()
+        try:
+            rows = schedule_status(store, portals)
+        finally:
+            store.close()
+        if args.json:
+            print(json.dumps(rows, ensure_ascii=False, indent=1))
+            return 0
+        default = format_duration(args.every)
+        print(_table([[r["portal_id"], r["every"] or default, r["next_due"], r["last_status"] or "-",
+                       r["last_finished"], r["held_by"] or "-", r["backoff_until"] or "-"] for r in rows],
+                     ["portal", "every", "next due (UTC)", "last crawl", "finished (UTC)", "held by",
+                      "backed off until"]))
+        return 0
+    for problem in registry.problems:
+        print(f"registry: {problem} (entry skipped)", file=sys.stderr)
+    if not portals:
+        raise UsageError(f"{args.portals}: no valid portal to schedule")
+    settings = []
+    for item in args.set or ():
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise UsageError(f"-s expects NAME=VALUE, got {item!r}")
+        settings.append(f"{name.strip()}={value}")
+    if args.max_parallel < 1:
+        raise UsageError("--max-parallel must be at least 1")
+    if not 0 <= args.jitter < 1:
+        raise UsageError("--jitter is a fraction of the interval, from 0 to below 1 (0.1 = ±10%)")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    options = SchedulerOptions(
+        registry=args.portals, store_url=store_url, url_vars=url_vars, default_every=args.every,
+        jitter=args.jitter, max_parallel=args.max_parallel, lease_ttl=args.lease_ttl, poll=args.poll,
+        once=args.once, portal_ids=list(args.portal or []), settings=settings, full=args.full,
+        log_dir=Path(args.log_dir) if args.log_dir else None, stop_timeout=args.stop_timeout)
+    if args.worker_id:
+        options.worker_id = args.worker_id
+    return Scheduler(options).run()
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="portalnews",
@@ -305,7 +616,46 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--full", action="store_true", help="ignore what earlier crawls saw and fetch everything")
     p.add_argument("--stats-file", metavar="FILE", help="write the crawl's stats as JSON")
     p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="log level (default INFO)")
+    p.add_argument("--due", action="store_true",
+                   help="crawl only the portals whose next-due time has passed, then set their next one "
+                        "(for cron; shares leases with `portalnews schedule` workers)")
+    p.add_argument("--every", metavar="DURATION", type=_duration, default=_duration("6h"),
+                   help="with --due: interval of portals without `every` in the registry (default 6h)")
     p.set_defaults(func=cmd_crawl)
+
+    p = sub.add_parser("schedule", help="long-running scheduler: crawl each portal every `every`, in child processes",
+                       description="Crawl each portal of the registry every `every` (its registry key, or --every) "
+                                   "plus jitter, one crawl per child process, at most --max-parallel at once. "
+                                   "Next-due times and per-portal leases live in the store, so several workers "
+                                   "(processes or machines) on one store share the portals and never crawl one "
+                                   "twice at once; a dead worker's portals are taken over when its lease expires. "
+                                   "Logs one line when a crawl starts and one when it ends. SIGTERM stops cleanly.")
+    p.add_argument("--portals", metavar="FILE", default=DEFAULT_REGISTRY, help="registry file (default: portals.yaml)")
+    p.add_argument("--portal", metavar="ID", action="append", help="schedule only this portal (repeatable)")
+    store_arg(p)
+    p.add_argument("--var", metavar="NAME=VALUE", action="append", help="fill a {NAME} placeholder in URLs")
+    p.add_argument("-s", "--set", metavar="NAME=VALUE", action="append",
+                   help="Scrapy setting for every crawl (repeatable)")
+    p.add_argument("--every", metavar="DURATION", type=_duration, default=_duration("6h"),
+                   help="interval of portals without `every` in the registry: 45s, 30m, 6h, 1d (default 6h)")
+    p.add_argument("--jitter", type=float, default=0.1, metavar="F",
+                   help="random spread of each interval, as a fraction (default 0.1 = ±10%%)")
+    p.add_argument("--max-parallel", type=int, default=4, metavar="N",
+                   help="crawls this worker runs at once (default 4)")
+    p.add_argument("--lease-ttl", type=_duration, default=_duration("60s"), metavar="DURATION",
+                   help="a dead worker's portals are taken over after this (default 60s; renewed every third)")
+    p.add_argument("--poll", type=float, default=1.0, metavar="SECONDS", help="loop period (default 1)")
+    p.add_argument("--once", action="store_true",
+                   help="exit when no portal is due (waits for portals other workers hold)")
+    p.add_argument("--full", action="store_true", help="crawls ignore what earlier crawls saw")
+    p.add_argument("--log-dir", metavar="DIR", help="keep each crawl's own log in DIR")
+    p.add_argument("--stop-timeout", type=float, default=60.0, metavar="SECONDS",
+                   help="on SIGTERM, how long running crawls may take to stop (default 60)")
+    p.add_argument("--worker-id", metavar="ID", help="this worker's id in leases and logs (default host:pid:random)")
+    p.add_argument("--status", action="store_true",
+                   help="print each portal's next due time, last crawl, lease holder and back-off, and exit")
+    p.add_argument("--json", action="store_true", help="with --status: JSON")
+    p.set_defaults(func=cmd_schedule)
 
     p = sub.add_parser("export", help="export stored documents as JSON lines or CSV",
                        description="Write one document per line with url, portal_id, title, published_at, "
@@ -316,6 +666,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--since", type=_iso_date, metavar="DATE", help="published on or after DATE (YYYY-MM-DD)")
     p.add_argument("--until", type=_iso_date, metavar="DATE", help="published on or before DATE")
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
+    p.add_argument("--with-history", action="store_true",
+                   help="add version, view_history ([{t, views}], oldest first) and previous_versions to each line")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("search", help="full-text search, with or without diacritics",
@@ -333,10 +685,56 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="one JSON object per result")
     p.set_defaults(func=cmd_search)
 
-    p = sub.add_parser("coverage", help="per-portal coverage: articles, freshness, last crawl, errors")
-    store_arg(p)
-    p.add_argument("--json", action="store_true", help="JSON instead of a table")
-    p.set_defaults(func=cmd_coverage)
+    def monitoring_args(p: argparse.ArgumentParser) -> None:
+        store_arg(p)
+        p.add_argument("--rules", metavar="FILE", help="alert rules (default: $PORTALNEWS_ALERT_RULES or the "
+                       "bundled crawler/monitoring.yaml)")
+        p.add_argument("--portals", metavar="FILE", help="registry for portal names, provinces and levels, and to "
+                       "list portals never crawled (default: $PORTALNEWS_PORTALS; else the crawls' own records)")
+
+    p = sub.add_parser("coverage", help="per-portal coverage, worst first: freshness, last crawl, errors, parsing",
+                       description="Per portal: health and status, articles (and new in 24 h / 7 / 30 days), "
+                                   "newest article, last crawl (start, outcome, pages), HTTP errors by code, "
+                                   "fields not found on article pages, robots.txt blocks. Worst portals first; "
+                                   "colour on a terminal (NO_COLOR turns it off).")
+    monitoring_args(p)
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="JSON instead of a table")
+    fmt.add_argument("--csv", action="store_true", help="CSV instead of a table")
+    p.add_argument("--by", choices=["province", "level"], help="roll the portals up by province or level")
+    p.set_defaults(func=cmd_coverage, portal=None)
+
+    p = sub.add_parser("check", help="evaluate the alert rules; exit 1 and name the failing portals (for cron)",
+                       description="Apply the alert rules (stale, no new articles, extraction failures, failed "
+                                   "crawl) to every portal in the store. Prints one line per failing portal and "
+                                   "exits 1 when any rule fires, 0 when all pass, 2 for a usage problem.")
+    monitoring_args(p)
+    p.add_argument("--portal", metavar="ID", action="append", help="check only this portal (repeatable)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--notify", action="store_true", help="also send the alerts to the configured webhook / email")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("report", help="write a self-contained HTML coverage report with charts",
+                       description="One HTML file, no external resources: articles per day per portal, a "
+                                   "freshness heatmap by province, error and extraction-failure rates, alerts, "
+                                   "the coverage table and rollups by province and level.")
+    monitoring_args(p)
+    p.add_argument("--out", "-o", metavar="FILE", default="report.html", help="output file (default report.html)")
+    p.add_argument("--days", type=int, default=90, metavar="N", help="chart the last N days (default 90)")
+    p.add_argument("--since", type=_iso_date, metavar="DATE", help="chart from DATE instead (YYYY-MM-DD)")
+    p.set_defaults(func=cmd_report, portal=None)
+
+    p = sub.add_parser("serve", help="serve Prometheus metrics (--metrics) until SIGTERM",
+                       description="Serve GET /metrics in the Prometheus text format: per-portal gauges "
+                                   "(health, articles, freshness, last crawl, HTTP errors, extraction failures, "
+                                   "firing alerts) and counters (crawls, pages, new articles, errors).")
+    monitoring_args(p)
+    p.add_argument("--metrics", action="store_true", help="serve /metrics")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=9464, help="port (default 9464)")
+    p.add_argument("--cache", type=float, default=5.0, metavar="S",
+                   help="reuse the metrics for S seconds between scrapes (default 5)")
+    p.set_defaults(func=cmd_serve, portal=None)
 
     p = sub.add_parser("reindex", help="rebuild the search-engine index with the current mapping, no downtime",
                        description="Create <prefix>-articles-v(N+1) from the current index template, copy the "
@@ -372,12 +770,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    if args.command != "crawl":
+    if args.command not in ("crawl", "schedule"):
         logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
         result: int = args.func(args)
         return result
-    except (RegistryError, StoreError, UsageError) as exc:
+    except (RegistryError, StoreError, UsageError, RulesError) as exc:
         print(f"portalnews {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # e.g. `portalnews export | head`

@@ -107,7 +107,8 @@ class StoragePipeline:
             self.portal_meta[portal.id] = {"name": portal.name, "province": portal.province,
                                            "level": portal.level}
             run = RunRecord(run_id=f"{started}-{portal.id}-{uuid.uuid4().hex[:6]}", portal_id=portal.id,
-                            started_at=started)
+                            started_at=started, portal_name=portal.name, province=portal.province,
+                            level=portal.level)
             self.runs[portal.id] = run
             if isinstance(self.writer, AsyncWriter):
                 self.writer.put(run)
@@ -198,6 +199,13 @@ class StoragePipeline:
         if not self.writer.put_nowait(record):
             self.writer.put(record)
 
+    def _extraction_counts(self, portal_id: str) -> tuple[int, dict[str, int]]:
+        """Article pages seen and fields not found on them (counted by the validation pipeline)."""
+        stats = self.stats.get_stats()
+        prefix = f"portalnews/missing_field/{portal_id}/"
+        missing = {key[len(prefix):]: int(value) for key, value in stats.items() if key.startswith(prefix)}
+        return int(stats.get(f"portalnews/article_pages/{portal_id}", 0) or 0), missing
+
     # --- end of crawl ----------------------------------------------------------------
     async def close_spider(self, spider: Spider | None = None) -> None:
         if self.writer is None or self.store is None:
@@ -223,6 +231,7 @@ class StoragePipeline:
             run.http_errors = dict(c.http_errors)
             run.drop_reasons = dict(c.drop_reasons)
             run.robots_blocked = c.robots_blocked
+            run.article_pages, run.missing_fields = self._extraction_counts(portal_id)
             if c.start_failed and c.pages == 0:
                 run.outcome, run.message = "failed", f"home page unreachable: {c.start_failed}"
             elif c.start_failed:

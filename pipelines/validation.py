@@ -1,14 +1,37 @@
-"""ValidationPipeline: reject article items that lack what a document needs.
+"""ValidationPipeline: check every article against the document JSON Schema before storage.
 
-Rejected items raise :class:`DropItem` with the reason, counted per portal and reason
-in the crawl stats (``portalnews/dropped/<portal>/<reason>``).
+Each page classified as an article is turned into the document that would be stored and
+checked against ``crawler/schemas/document.schema.json`` plus the minimum body length
+(``PORTALNEWS_MIN_BODY_CHARS``).  An invalid article is never dropped silently:
+
+* it raises :class:`DropItem` with the reasons (the storage pipeline records the page as
+  ``rejected`` and counts the reason in the portal's run record);
+* it is counted per portal and reason (``portalnews/dropped/<portal>/<reason>``) and per
+  portal and field (``portalnews/invalid/<portal>/<field>``) in the crawl stats;
+* it is appended to the dead-letter file (``PORTALNEWS_DEAD_LETTER``, default
+  ``data/dead-letter.jsonl``): one JSON object per line with ``time``, ``url``,
+  ``portal_id``, ``reasons``, ``errors`` (field and message) and the extracted ``fields``.
+
+Extraction failures are counted for every article page, valid or not, per portal and
+field (``portalnews/missing_field/<portal>/<field>`` for ``title``, ``body``,
+``published_at`` and ``view_count``), next to ``portalnews/article_pages/<portal>``; the
+storage pipeline copies them into the run record so coverage and the alert rules see the
+failure rate.  An article without a date is valid (stored with a null date) but counted.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from typing import Any
+import os
+import threading
+from datetime import UTC, datetime
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import IO, Any
 
+from jsonschema import Draft202012Validator
 from scrapy import Spider
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
@@ -17,41 +40,171 @@ from crawler.items import PageItem
 
 logger = logging.getLogger(__name__)
 
+DEFAULT_DEAD_LETTER = "data/dead-letter.jsonl"
+#: Fields whose absence on an article page counts as an extraction failure.
+MONITORED_FIELDS = ("title", "body", "published_at", "view_count")
+_DOC_KEYS = ("title", "body", "published_at", "date_precision", "view_count", "summary", "author", "category",
+             "profile")
+_MAX_DEAD_BODY = 20000
+
+
+@cache
+def document_schema() -> dict[str, Any]:
+    """The JSON Schema of a stored document (``crawler/schemas/document.schema.json``)."""
+    text = resources.files("crawler").joinpath("schemas/document.schema.json").read_text("utf-8")
+    data: dict[str, Any] = json.loads(text)
+    Draft202012Validator.check_schema(data)
+    return data
+
+
+def document_candidate(item: PageItem) -> dict[str, Any]:
+    """The document an article item would be stored as, in the schema's shape."""
+    f = item.fields
+    data: dict[str, Any] = {"url": f.get("document_url") or item.url, "portal_id": item.portal_id,
+                            "crawled_at": item.fetched_at}
+    for key in _DOC_KEYS:
+        data[key] = f.get(key)
+    return data
+
+
+def missing_fields(fields: dict[str, Any]) -> list[str]:
+    """The monitored fields an extraction did not find."""
+    out = []
+    for name in MONITORED_FIELDS:
+        value = fields.get(name)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            out.append(name)
+    return out
+
+
+class DeadLetterFile:
+    """Append-only JSON-lines file of rejected items; opened on the first write."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.written = 0
+        self._fh: IO[str] | None = None
+        self._lock = threading.Lock()
+        self._failed = False
+
+    def append(self, record: dict[str, Any]) -> bool:
+        line = json.dumps(record, ensure_ascii=False, default=str) + "\n"
+        with self._lock:
+            if self._failed:
+                return False
+            try:
+                if self._fh is None:
+                    self.path.parent.mkdir(parents=True, exist_ok=True)
+                    self._fh = self.path.open("a", encoding="utf-8")
+                self._fh.write(line)
+                self._fh.flush()
+            except OSError as exc:
+                self._failed = True
+                logger.error("cannot write the dead-letter file %s: %s (rejected items are still counted "
+                             "and logged)", self.path, exc)
+                return False
+            self.written += 1
+            return True
+
+    def close(self) -> None:
+        with self._lock:
+            if self._fh is not None:
+                self._fh.close()
+                self._fh = None
+
+
+def dead_letter_path(settings: Any) -> str:
+    """``PORTALNEWS_DEAD_LETTER`` from the Scrapy settings, else the environment, else the default."""
+    value = settings.get("PORTALNEWS_DEAD_LETTER") if settings is not None else None
+    return str(value or os.environ.get("PORTALNEWS_DEAD_LETTER") or DEFAULT_DEAD_LETTER)
+
 
 class ValidationPipeline:
-    def __init__(self, crawler: Crawler, min_body_chars: int) -> None:
+    def __init__(self, crawler: Crawler, min_body_chars: int, dead_letter: DeadLetterFile | None = None) -> None:
         self.stats = crawler.stats
         self.min_body_chars = min_body_chars
+        self.validator = Draft202012Validator(document_schema())
+        self.dead_letter = dead_letter
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> ValidationPipeline:
-        return cls(crawler, crawler.settings.getint("PORTALNEWS_MIN_BODY_CHARS", 80))
+        s = crawler.settings
+        return cls(crawler, s.getint("PORTALNEWS_MIN_BODY_CHARS", 80), DeadLetterFile(dead_letter_path(s)))
 
+    # --- checks -------------------------------------------------------------------------
     def problems(self, fields: dict[str, Any]) -> list[str]:
-        out = []
-        if not (fields.get("title") or "").strip():
-            out.append("no title")
-        body = (fields.get("body") or "").strip()
-        if not body:
-            out.append("no body")
-        elif len(body) < self.min_body_chars:
-            out.append("body too short")
-        views = fields.get("view_count")
-        if views is not None and (not isinstance(views, int) or views < 0):
-            out.append("invalid view count")
-        published = fields.get("published_at")
-        if published is not None and not isinstance(published, str):
-            out.append("invalid date")
-        return out
+        """Reasons an extraction cannot be stored (fields as the extractor returned them)."""
+        return [reason for _field, reason, _msg in self.check({"url": "http://x/", "portal_id": "x",
+                                                               "crawled_at": "2000-01-01T00:00:00",
+                                                               **{k: fields.get(k) for k in _DOC_KEYS}})]
 
+    def check(self, doc: dict[str, Any]) -> list[tuple[str, str, str]]:
+        """``(field, reason, message)`` for each problem of a document candidate, one per field."""
+        found: dict[str, tuple[str, str]] = {}
+        title = doc.get("title")
+        if not (isinstance(title, str) and title.strip()):
+            found["title"] = ("no title", "no title was found")
+        body = doc.get("body")
+        if not (isinstance(body, str) and body.strip()):
+            found["body"] = ("no body", "no body text was found")
+        elif len(body.strip()) < self.min_body_chars:
+            found["body"] = ("body too short", f"body has {len(body.strip())} characters, "
+                                               f"fewer than {self.min_body_chars}")
+        for err in self.validator.iter_errors(doc):
+            if err.validator == "required":
+                name = str(err.message).split("'")[1] if "'" in str(err.message) else "document"
+            else:
+                name = str(err.absolute_path[0]) if err.absolute_path else "document"
+            if name in found:
+                continue
+            reason = {"view_count": "invalid view count", "published_at": "invalid date"}.get(name, f"invalid {name}")
+            message = str(err.message)
+            found[name] = (reason, message if len(message) < 300 else message[:297] + "...")
+        return [(name, reason, message) for name, (reason, message) in found.items()]
+
+    # --- pipeline ------------------------------------------------------------------------
     def process_item(self, item: Any, spider: Spider | None = None) -> Any:
         if not isinstance(item, PageItem) or item.kind != "article":
             return item
-        problems = self.problems(item.fields)
-        if problems:
-            reason = ", ".join(problems)
-            self.stats.inc_value(f"portalnews/dropped/{item.portal_id}/{problems[0]}")
-            raise DropItem(f"{item.portal_id}: {item.url}: {reason}")
-        if not item.fields.get("published_at"):
-            self.stats.inc_value(f"portalnews/missing_field/{item.portal_id}/published_at")
-        return item
+        portal = item.portal_id
+        self.stats.inc_value(f"portalnews/article_pages/{portal}")
+        for name in missing_fields(item.fields):
+            self.stats.inc_value(f"portalnews/missing_field/{portal}/{name}")
+        doc = document_candidate(item)
+        problems = self.check(doc)
+        if not problems:
+            return item
+        reasons = [reason for _f, reason, _m in problems]
+        self.stats.inc_value(f"portalnews/dropped/{portal}/{reasons[0]}")
+        for name, _reason, _message in problems:
+            self.stats.inc_value(f"portalnews/invalid/{portal}/{name}")
+        self._dead_letter(item, doc, problems)
+        raise DropItem(f"{portal}: {item.url}: {', '.join(reasons)}")
+
+    def _dead_letter(self, item: PageItem, doc: dict[str, Any], problems: list[tuple[str, str, str]]) -> None:
+        if self.dead_letter is None:
+            return
+        fields = dict(doc)
+        body = fields.get("body")
+        if isinstance(body, str) and len(body) > _MAX_DEAD_BODY:
+            fields["body"] = body[:_MAX_DEAD_BODY]
+            fields["body_truncated"] = True
+        record = {
+            "time": datetime.now(UTC).isoformat(timespec="seconds"),
+            "url": item.url,
+            "portal_id": item.portal_id,
+            "reasons": [reason for _f, reason, _m in problems],
+            "errors": [{"field": name, "message": message} for name, _r, message in problems],
+            "status": item.status,
+            "fields": fields,
+        }
+        if self.dead_letter.append(record):
+            self.stats.inc_value(f"portalnews/dead_letter/{item.portal_id}")
+            self.stats.set_value("portalnews/dead_letter_file", str(self.dead_letter.path))
+
+    def close_spider(self, spider: Spider | None = None) -> None:
+        if self.dead_letter is not None:
+            if self.dead_letter.written:
+                logger.warning("%d rejected article(s) written to %s", self.dead_letter.written,
+                               self.dead_letter.path)
+            self.dead_letter.close()

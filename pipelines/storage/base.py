@@ -11,14 +11,15 @@ from __future__ import annotations
 import abc
 import hashlib
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from w3lib.url import canonicalize_url
 
+from pipelines.storage.coordination import Coordination, History
 from pipelines.storage.textsearch import ParsedQuery, fold
 
 logger = logging.getLogger(__name__)
@@ -153,6 +154,13 @@ class RunRecord:
     drop_reasons: dict[str, int] = field(default_factory=dict)
     robots_blocked: int = 0
     message: str = ""
+    # monitoring (pipelines.monitoring): article pages seen, monitored fields not found on
+    # them, and the portal's registry facts (so coverage can roll up without the registry)
+    article_pages: int = 0
+    missing_fields: dict[str, int] = field(default_factory=dict)
+    portal_name: str | None = None
+    province: str | None = None
+    level: str | None = None
 
 
 @dataclass
@@ -212,9 +220,14 @@ class CoverageRow:
         return asdict(self)
 
 
-class Store(abc.ABC):
+class Store(Coordination, History):
     """A document index plus crawl state.  All methods are synchronous; the storage
-    pipeline calls the write methods from a background writer so the crawl never waits."""
+    pipeline calls the write methods from a background writer so the crawl never waits.
+
+    Every backend also implements :class:`~pipelines.storage.coordination.Coordination`
+    (leases, the crawl calendar, back-off records shared by all workers) and
+    :class:`~pipelines.storage.coordination.History` (view-count history, archived
+    versions, recrawl candidates)."""
 
     url: str = ""
 
@@ -260,6 +273,56 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def coverage(self) -> list[CoverageRow]: ...
 
+    # --- monitoring (pipelines.monitoring) ------------------------------------------------
+    # Backends answer these with one query each; the versions here are slow generic fallbacks
+    # (a scan of every document / run) for backends that have nothing better.
+    def recent_counts(self, since: Mapping[str, str], field: str = "published_at") -> dict[str, dict[str, int]]:
+        """Per portal, for each label of ``since``: the documents whose ``field`` (``published_at``
+        or ``first_seen_at``) is at or after that instant (ISO 8601; naive means UTC).  Portals
+        without such a document are left out."""
+        check_recent_field(field)
+        bounds = {label: parse_instant(value) for label, value in since.items()}
+        out: dict[str, dict[str, int]] = {}
+        for doc in self.iter_documents():
+            value = parse_instant(doc.published_at if field == "published_at" else
+                                  (doc.extra.get("first_seen_at") or doc.crawled_at))
+            if value is None:
+                continue
+            for label, bound in bounds.items():
+                if bound is not None and value >= bound:
+                    counts = out.setdefault(doc.portal_id, dict.fromkeys(since, 0))
+                    counts[label] += 1
+        return out
+
+    def published_per_day(self, since: str | None = None, until: str | None = None) -> dict[str, dict[str, int]]:
+        """Per portal: documents per publication day (``YYYY-MM-DD`` at +07:00), for the days
+        from ``since`` to ``until`` (inclusive ISO dates, both optional).  Undated documents
+        are not counted."""
+        out: dict[str, dict[str, int]] = {}
+        for doc in self.iter_documents():
+            value = parse_instant(doc.published_at)
+            if value is None:
+                continue
+            day = value.astimezone(VN_TZ).date().isoformat()
+            if (since and day < since[:10]) or (until and day > until[:10]):
+                continue
+            days = out.setdefault(doc.portal_id, {})
+            days[day] = days.get(day, 0) + 1
+        return out
+
+    def run_totals(self) -> dict[str, dict[str, int]]:
+        """Per portal, over every finished run (not ``running``): ``runs/<outcome>`` counts and the
+        sums of :data:`RUN_TOTAL_FIELDS`."""
+        out: dict[str, dict[str, int]] = {}
+        for run in self.runs(limit=10_000_000):
+            if run.outcome == "running":
+                continue
+            t = out.setdefault(run.portal_id, dict.fromkeys(RUN_TOTAL_FIELDS, 0))
+            t[f"runs/{run.outcome}"] = t.get(f"runs/{run.outcome}", 0) + 1
+            for name in RUN_TOTAL_FIELDS:
+                t[name] += int(getattr(run, name) or 0)
+        return out
+
     def reindex(self, delete_old: bool = False) -> dict[str, Any]:
         """Rebuild the document index with the current mapping (search-engine stores only)."""
         raise StoreError(f"reindex rebuilds a search-engine index; the store {redact_url(self.url)} has none")
@@ -303,3 +366,26 @@ def apply_run(row: CoverageRow, run: RunRecord) -> None:
     row.extra["drop_reasons"] = dict(run.drop_reasons)
     row.extra["robots_blocked"] = run.robots_blocked
     row.extra["message"] = run.message
+
+
+# --- monitoring helpers shared by the backends ------------------------------------------------
+VN_TZ = timezone(timedelta(hours=7))
+#: Run-record counters summed by :meth:`Store.run_totals`.
+RUN_TOTAL_FIELDS = ("pages_fetched", "articles_new", "articles_updated", "errors", "dropped", "robots_blocked")
+RECENT_FIELDS = ("published_at", "first_seen_at")
+
+
+def check_recent_field(field_name: str) -> None:
+    if field_name not in RECENT_FIELDS:
+        raise ValueError(f"recent_counts counts {' or '.join(RECENT_FIELDS)}, not {field_name!r}")
+
+
+def parse_instant(value: str | None) -> datetime | None:
+    """An ISO 8601 date or date-time as an aware datetime (naive values are UTC), or None."""
+    if not value:
+        return None
+    try:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)

@@ -42,6 +42,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from pipelines.storage import engine_query as q
 from pipelines.storage.base import (
+    RUN_TOTAL_FIELDS,
     CoverageRow,
     Document,
     ExportFilter,
@@ -54,8 +55,16 @@ from pipelines.storage.base import (
     UpsertResult,
     apply_run,
     canonical_url,
+    check_recent_field,
+    parse_instant,
     redact_url,
     snippet_source,
+)
+from pipelines.storage.coordination_engine import (
+    HISTORY_FIELDS,
+    HISTORY_SOURCE_FIELDS,
+    DocumentHistoryBuilder,
+    EngineCoordination,
 )
 from pipelines.storage.engine_mappings import (
     MAPPING_VERSION,
@@ -88,7 +97,7 @@ _SCHEMES: dict[str, tuple[str, str]] = {
 _FALSE = {"false", "0", "no", "off"}
 _TRUE = {"true", "1", "yes", "on"}
 _URL_OPTIONS = {"prefix", "replicas", "shards"}
-_INTERNAL_FIELDS = ("first_seen_at", "version", "indexed_at")
+_INTERNAL_FIELDS = ("first_seen_at", "version", "indexed_at", *HISTORY_FIELDS)
 _MAX_CONFLICT_ROUNDS = 5
 _PAGE = 500
 _SCROLL_PAGE = 5000
@@ -555,13 +564,25 @@ class _BatchPlan:
                     outcome.unchanged += 1
                 prev_hash, prev_views = doc.content_hash, doc.view_count
             final = group[-1]
+            history = DocumentHistoryBuilder(src if hit is not None else None)  # view counts, versions
             if (self.replay and hit is not None and src.get("crawled_at") and final.crawled_at
                     and str(src["crawled_at"]) > final.crawled_at):
-                # a replayed record older than what the engine has: keep the newer one
-                self._ok(group, UpsertResult(unchanged=len(group)))
+                # a replayed record older than what the engine has: keep the newer one, but not
+                # without its view-count observation (a conditional partial update)
+                observed = [history.observe(d) for d in group]  # every copy, not only up to the first
+                if any(observed):
+                    actions.append({"_op_type": "update", "_index": alias, "_id": doc_id,
+                                    "doc": {"view_history": history.fields()["view_history"]},
+                                    "if_seq_no": hit["_seq_no"], "if_primary_term": hit["_primary_term"]})
+                    self._waiting.setdefault(("doc", doc_id), deque()).append(
+                        (list(group), UpsertResult(unchanged=len(group))))
+                else:
+                    self._ok(group, UpsertResult(unchanged=len(group)))
                 continue
+            for doc in group:
+                history.add(doc)
             action: dict[str, Any] = {"_index": alias, "_id": doc_id,
-                                      "_source": _document_source(final, first_seen, version)}
+                                      "_source": {**_document_source(final, first_seen, version), **history.fields()}}
             if hit is None:
                 action["_op_type"] = "create"
             else:
@@ -668,7 +689,7 @@ _BULK_OPTIONS: dict[str, Any] = {
 
 
 # --- the store ----------------------------------------------------------------------------
-class EngineStore(Store):
+class EngineStore(EngineCoordination, Store):
     """Elasticsearch / OpenSearch store (see the module docstring)."""
 
     def __init__(self, config: EngineConfig) -> None:
@@ -751,6 +772,7 @@ class EngineStore(Store):
                              f"{(info.get('version') or {}).get('number', '')}: use "
                              f"elasticsearch://{self.config.base_url.split('://', 1)[1]} (or http://…)")
         self._ensure_schema(client)
+        self._ensure_coordination_indices(client)  # leases, schedule, back-off (coordination_engine)
 
     def _exists(self, fn: Callable[..., Any], **kwargs: Any) -> bool:
         try:
@@ -860,7 +882,7 @@ class EngineStore(Store):
 
     @staticmethod
     def _mget_body(ids: list[str]) -> dict[str, Any]:
-        fields = ["content_hash", "view_count", "first_seen_at", "version", "crawled_at"]
+        fields = ["content_hash", "view_count", "first_seen_at", "version", "crawled_at", *HISTORY_SOURCE_FIELDS]
         return {"docs": [{"_id": i, "_source": fields} for i in ids]}
 
     @staticmethod
@@ -1044,6 +1066,48 @@ class EngineStore(Store):
             if not agg["buckets"] or not after:
                 break
         return [out[k] for k in sorted(out)]
+
+    # --- monitoring (pipelines.monitoring) ---------------------------------------------------------
+    def _composite_buckets(self, index: str, body_for: Callable[[dict[str, Any] | None], dict[str, Any]],
+                           ) -> Iterator[dict[str, Any]]:
+        after: dict[str, Any] | None = None
+        while True:
+            agg = self._search(index, body_for(after))["aggregations"]["portals"]
+            yield from agg["buckets"]
+            after = agg.get("after_key")
+            if not agg["buckets"] or not after:
+                return
+
+    def recent_counts(self, since: Mapping[str, str], field: str = "published_at") -> dict[str, dict[str, int]]:
+        check_recent_field(field)
+        bounds = {label: parse_instant(value) for label, value in since.items()}
+        known = {label: b.isoformat() for label, b in bounds.items() if b is not None}
+        if not known:
+            return {}
+        earliest = min(b for b in bounds.values() if b is not None).isoformat()
+        labels = list(known)
+        out: dict[str, dict[str, int]] = {}
+        for bucket in self._composite_buckets(
+                self.names.articles, lambda after: q.recent_counts_body(field, known, earliest, after)):
+            counts = {label: int(bucket[f"w{i}"]["doc_count"]) for i, label in enumerate(labels)}
+            out[bucket["key"]["portal_id"]] = {label: counts.get(label, 0) for label in since}
+        return out
+
+    def published_per_day(self, since: str | None = None, until: str | None = None) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for bucket in self._composite_buckets(self.names.articles,
+                                              lambda after: q.published_per_day_body(since, until, after)):
+            out.setdefault(bucket["key"]["portal_id"], {})[bucket["key"]["day"]] = int(bucket["doc_count"])
+        return out
+
+    def run_totals(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for bucket in self._composite_buckets(self.names.runs, lambda after: q.run_totals_body(RUN_TOTAL_FIELDS, after)):
+            t = out.setdefault(bucket["key"]["portal_id"], dict.fromkeys(RUN_TOTAL_FIELDS, 0))
+            t[f"runs/{bucket['key']['outcome']}"] = int(bucket["doc_count"])
+            for name in RUN_TOTAL_FIELDS:
+                t[name] += round(bucket[name]["value"] or 0)
+        return out
 
     # --- maintenance ---------------------------------------------------------------------------
     def reindex(self, delete_old: bool = False, poll: float = 1.0) -> dict[str, Any]:

@@ -21,11 +21,14 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from pipelines.storage.coordination_engine import history_mappings
+
 logger = logging.getLogger(__name__)
 
 #: Bump when the template or a mapping changes; ``open()`` then updates the template and
 #: ``portalnews reindex`` rebuilds the documents with it.
-MAPPING_VERSION = 1
+#: 2: ``view_history`` and ``previous_versions`` (pipelines/storage/coordination_engine.py).
+MAPPING_VERSION = 2
 
 #: Index-time analyzer of the text fields (original and folded tokens at one position).
 TEXT_ANALYZER = "portalnews_vi"
@@ -153,6 +156,7 @@ def article_mappings() -> dict[str, Any]:
             "summary": _text(),
             "body": _text(),
             "extra": {"type": "object", "enabled": False},
+            **history_mappings(),  # view_history: [{t, views}], previous_versions (not indexed)
         },
     }
 

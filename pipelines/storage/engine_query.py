@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from pipelines.storage.base import FIELD_WEIGHTS, ExportFilter, SearchQuery, date_bounds
+from pipelines.storage.base import FIELD_WEIGHTS, ExportFilter, SearchQuery, _day_after, date_bounds
 from pipelines.storage.textsearch import ParsedQuery
 
 logger = logging.getLogger(__name__)
@@ -148,3 +148,50 @@ def known_pages_body(portal_id: str, page_size: int, source: list[str]) -> dict[
     return {"query": {"bool": {"filter": [{"term": {"portal_id": portal_id}}]}},
             "_source": source, "sort": [{"url": {"order": "asc"}}], "size": page_size,
             "track_total_hits": False}
+
+
+# --- monitoring (pipelines.monitoring) ---------------------------------------------------------------
+def _composite(sources: list[dict[str, Any]], after: dict[str, Any] | None, page: int) -> dict[str, Any]:
+    composite: dict[str, Any] = {"size": page, "sources": sources}
+    if after:
+        composite["after"] = after
+    return composite
+
+
+def recent_counts_body(field: str, since: dict[str, str], earliest: str, after: dict[str, Any] | None,
+                       page: int = 500) -> dict[str, Any]:
+    """Per portal, one ``filter`` bucket per label: documents whose date ``field`` is at or
+    after the label's instant (the engine compares instants, offsets included)."""
+    return {"size": 0, "track_total_hits": False,
+            "query": {"bool": {"filter": [{"range": {field: {"gte": earliest}}}]}},
+            "aggs": {"portals": {
+                "composite": _composite([{"portal_id": {"terms": {"field": "portal_id"}}}], after, page),
+                "aggs": {f"w{i}": {"filter": {"range": {field: {"gte": value}}}}
+                         for i, value in enumerate(since.values())},
+            }}}
+
+
+def published_per_day_body(since: str | None, until: str | None, after: dict[str, Any] | None,
+                           page: int = 1000) -> dict[str, Any]:
+    """(portal, publication day at +07:00) buckets; undated documents have none."""
+    bounds: dict[str, str] = {}
+    if since:
+        bounds["gte"] = f"{since[:10]}T00:00:00+07:00"
+    if until:
+        bounds["lt"] = f"{_day_after(until)}T00:00:00+07:00"
+    query: dict[str, Any] = {"bool": {"filter": [{"exists": {"field": "published_at"}}]
+                                      + ([{"range": {"published_at": bounds}}] if bounds else [])}}
+    sources = [{"portal_id": {"terms": {"field": "portal_id"}}},
+               {"day": {"date_histogram": {"field": "published_at", "calendar_interval": "day",
+                                           "time_zone": "+07:00", "format": "yyyy-MM-dd"}}}]
+    return {"size": 0, "track_total_hits": False, "query": query,
+            "aggs": {"portals": {"composite": _composite(sources, after, page)}}}
+
+
+def run_totals_body(fields: tuple[str, ...], after: dict[str, Any] | None, page: int = 500) -> dict[str, Any]:
+    """(portal, outcome) buckets of the finished runs with the sums of ``fields``."""
+    sources = [{"portal_id": {"terms": {"field": "portal_id"}}}, {"outcome": {"terms": {"field": "outcome"}}}]
+    return {"size": 0, "track_total_hits": False,
+            "query": {"bool": {"must_not": [{"term": {"outcome": "running"}}]}},
+            "aggs": {"portals": {"composite": _composite(sources, after, page),
+                                 "aggs": {name: {"sum": {"field": name}} for name in fields}}}}

@@ -14,13 +14,14 @@ import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from pipelines.storage.base import (
     FIELD_WEIGHTS,
+    RUN_TOTAL_FIELDS,
     CoverageRow,
     Document,
     ExportFilter,
@@ -31,10 +32,19 @@ from pipelines.storage.base import (
     Store,
     StoreError,
     UpsertResult,
+    _day_after,
     apply_run,
     canonical_url,
+    check_recent_field,
     date_bounds,
+    parse_instant,
     snippet_source,
+)
+from pipelines.storage.coordination_sqlite import (
+    SQLiteCoordination,
+    add_observation,
+    archive_version,
+    create_coordination_schema,
 )
 from pipelines.storage.textsearch import exact_match, fold, make_snippet, parse_query
 
@@ -100,7 +110,7 @@ CREATE INDEX IF NOT EXISTS runs_portal ON runs(portal_id, started_at);
 _TERM_IN_COLUMN = "(d.rid IN (SELECT rowid FROM docs_fold WHERE docs_fold MATCH ?)) * {weight}"
 
 
-class SQLiteStore(Store):
+class SQLiteStore(SQLiteCoordination, Store):
     """SQLite + FTS5 store.  ``path`` may be ``:memory:`` only for single-thread use."""
 
     def __init__(self, path: str | Path, url: str = "") -> None:
@@ -146,6 +156,7 @@ class SQLiteStore(Store):
             conn.executescript(_SCHEMA)
             conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
                          (str(SCHEMA_VERSION),))
+            create_coordination_schema(conn)  # leases, calendar, back-off, view history, versions
         except sqlite3.DatabaseError as exc:
             raise StoreError(f"{self.path} is not a usable portalnews SQLite store: {exc}") from None
         self._opened = True
@@ -189,11 +200,15 @@ class SQLiteStore(Store):
                 [*values, doc.crawled_at, extra],
             )
             self._index(conn, int(cur.lastrowid or 0), doc, replace=False)
+            add_observation(conn, doc)
             return UpsertResult(inserted=1)
         rid = int(row["rid"])
         changed = row["content_hash"] != doc.content_hash
         sets = ", ".join(f"{c} = ?" for c in _DOC_COLUMNS)
         version = int(row["version"]) + (1 if changed else 0)
+        if changed:  # nothing is overwritten silently: the previous content is kept as its version
+            archive_version(conn, rid, doc.crawled_at)
+        add_observation(conn, doc)
         conn.execute(
             f"UPDATE documents SET {sets}, extra = ?, version = ? WHERE rid = ?",
             [*values, extra, version, rid],
@@ -406,6 +421,55 @@ class SQLiteStore(Store):
             row = out.setdefault(run.portal_id, CoverageRow(portal_id=run.portal_id))
             apply_run(row, run)
         return [out[k] for k in sorted(out)]
+
+    # --- monitoring ----------------------------------------------------------------------------
+    # Instants are compared with julianday(), which reads the UTC offset of ISO strings, so
+    # "2026-02-28T01:00:00+07:00" and "2026-02-27T18:00:00+00:00" are the same moment.
+    def recent_counts(self, since: Mapping[str, str], field: str = "published_at") -> dict[str, dict[str, int]]:
+        check_recent_field(field)
+        labels = list(since)
+        if not labels:
+            return {}
+        bounds = [parse_instant(since[label]) for label in labels]
+        known = [b for b in bounds if b is not None]
+        if not known:
+            return {}
+        cols = ", ".join(f"SUM(julianday({field}) >= julianday(?)) AS c{i}" for i in range(len(labels)))
+        sql = (f"SELECT portal_id, {cols} FROM documents WHERE {field} IS NOT NULL"
+               f" AND julianday({field}) >= julianday(?) GROUP BY portal_id")
+        params = [b.isoformat() if b is not None else "9999-12-31" for b in bounds] + [min(known).isoformat()]
+        out: dict[str, dict[str, int]] = {}
+        for row in self._conn().execute(sql, params):
+            out[row["portal_id"]] = {label: int(row[f"c{i}"] or 0) for i, label in enumerate(labels)}
+        return out
+
+    def published_per_day(self, since: str | None = None, until: str | None = None) -> dict[str, dict[str, int]]:
+        where, params = ["published_at IS NOT NULL"], []
+        if since:
+            where.append("julianday(published_at) >= julianday(?)")
+            params.append(f"{since[:10]}T00:00:00+07:00")
+        if until:
+            where.append("julianday(published_at) < julianday(?)")
+            params.append(f"{_day_after(until)}T00:00:00+07:00")
+        sql = ("SELECT portal_id, date(published_at, '+7 hours') AS day, COUNT(*) AS n FROM documents"
+               f" WHERE {' AND '.join(where)} GROUP BY portal_id, day")
+        out: dict[str, dict[str, int]] = {}
+        for row in self._conn().execute(sql, params):
+            if row["day"]:
+                out.setdefault(row["portal_id"], {})[row["day"]] = int(row["n"])
+        return out
+
+    def run_totals(self) -> dict[str, dict[str, int]]:
+        sums = ", ".join(f"SUM(COALESCE(json_extract(data, '$.{name}'), 0)) AS {name}" for name in RUN_TOTAL_FIELDS)
+        sql = (f"SELECT portal_id, outcome, COUNT(*) AS n, {sums} FROM runs"
+               " WHERE outcome IS NOT NULL AND outcome != 'running' GROUP BY portal_id, outcome")
+        out: dict[str, dict[str, int]] = {}
+        for row in self._conn().execute(sql):
+            t = out.setdefault(row["portal_id"], dict.fromkeys(RUN_TOTAL_FIELDS, 0))
+            t[f"runs/{row['outcome']}"] = int(row["n"])
+            for name in RUN_TOTAL_FIELDS:
+                t[name] += int(row[name] or 0)
+        return out
 
 
 

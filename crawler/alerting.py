@@ -1,0 +1,83 @@
+"""AlertingExtension: evaluate the alert rules after every crawl and send the alerts.
+
+Runs on ``spider_closed``, which Scrapy sends after the item pipelines are closed, so the
+storage pipeline has written the run records of this crawl by then.  Only the portals of
+this crawl are judged (a crawl of one portal does not re-send the alerts of the others).
+Each alert goes to the log; the webhook and email are sent when configured (see
+:mod:`pipelines.monitoring.notify`).  The alerts are also put in the crawl stats
+(``portalnews/alerts``) so that ``portalnews crawl`` can print them.
+
+Settings: ``PORTALNEWS_ALERTS_ENABLED`` (default True), ``PORTALNEWS_ALERT_RULES`` (rules
+file; default the bundled ``crawler/monitoring.yaml``), and the delivery settings.
+Nothing here can fail the crawl: problems are logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from scrapy import Spider, signals
+from scrapy.crawler import Crawler
+from scrapy.exceptions import NotConfigured
+
+from pipelines.monitoring import check_store, log_alerts
+from pipelines.monitoring.alerts import Alert
+from pipelines.monitoring.notify import Delivery, Notifier, NotifyConfig
+from pipelines.monitoring.rules import Rules, RulesError, load_rules, rules_path
+from pipelines.storage import open_store
+
+logger = logging.getLogger(__name__)
+
+
+class AlertingExtension:
+    def __init__(self, crawler: Crawler, rules: Rules, notifier: Notifier) -> None:
+        self.crawler = crawler
+        self.rules = rules
+        self.notifier = notifier
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> AlertingExtension:
+        s = crawler.settings
+        if not s.getbool("PORTALNEWS_ALERTS_ENABLED", True):
+            raise NotConfigured("alerts are off (PORTALNEWS_ALERTS_ENABLED)")
+        try:
+            rules = load_rules(rules_path(None, s))
+        except RulesError as exc:
+            logger.error("alert rules: %s; alerts are off for this crawl", exc)
+            raise NotConfigured(str(exc)) from None
+        ext = cls(crawler, rules, Notifier(NotifyConfig.from_settings(s)))
+        crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
+        return ext
+
+    async def spider_closed(self, spider: Spider, reason: str = "") -> None:
+        store_url = getattr(spider, "store_url", None) or self.crawler.settings.get("PORTALNEWS_STORE")
+        portal_ids = [p.id for p in getattr(spider, "portals", [])]
+        if not store_url or not portal_ids:
+            return
+        try:
+            alerts, delivery = await asyncio.to_thread(self.evaluate, store_url, portal_ids, reason)
+        except Exception as exc:  # monitoring must never turn a crawl into a failure
+            logger.error("alert evaluation after the crawl failed: %s: %s", type(exc).__name__, exc)
+            return
+        stats = self.crawler.stats
+        if stats is not None:
+            stats.set_value("portalnews/alerts", [a.to_dict() for a in alerts])
+            stats.set_value("portalnews/alert_delivery", delivery.to_dict())
+
+    def evaluate(self, store_url: str, portal_ids: list[str], reason: str = "") -> tuple[list[Alert], Delivery]:
+        store = open_store(store_url)
+        store.open()
+        try:
+            _report, alerts = check_store(store, self.rules, portal_ids=portal_ids)
+        finally:
+            store.close()
+        log_alerts(alerts, logger)
+        if not alerts:
+            logger.info("alert rules: all %d crawled portal(s) pass", len(portal_ids))
+            return alerts, Delivery()
+        context: dict[str, Any] = {"trigger": "crawl", "portals_crawled": len(portal_ids)}
+        if reason:
+            context["finish_reason"] = reason
+        return alerts, self.notifier.notify(alerts, context)
