@@ -90,3 +90,25 @@ PORTALNEWS_SMTP_HOST = ""
 PORTALNEWS_SMTP_PORT = ""
 PORTALNEWS_SMTP_FROM = ""
 PORTALNEWS_SMTP_TO = ""
+
+# --- scheduling, recrawl and politeness at scale (crawler/scheduler.py, crawler/politeness.py) ---
+# Back off a host that answers 429/503 (honouring Retry-After) or answers slower than
+# PORTALNEWS_SLOW_RESPONSE seconds (0 disables); the back-off is logged, counted in the
+# stats and recorded in the store, where every scheduler worker honours it. It watches the
+# response_downloaded signal (before the host's next request and the retry are sent).
+DOWNLOADER_MIDDLEWARES = {
+    "crawler.politeness.PolitenessMiddleware": 560,
+}
+PORTALNEWS_BACKOFF_ENABLED = True
+PORTALNEWS_BACKOFF_HTTP_CODES = [429, 503]
+PORTALNEWS_BACKOFF_BASE_DELAY = 5.0  # first pause without Retry-After; doubles while it lasts
+PORTALNEWS_BACKOFF_MAX_DELAY = 300.0  # longest pause (also caps Retry-After)
+PORTALNEWS_SLOW_RESPONSE = 10.0
+# Recrawl policy (crawler/intervals.py): articles published less than this many days ago
+# are fetched again every clamp(age / 4, MIN, MAX) to keep view_count fresh; each fetch
+# adds a (time, views) point to the article's history. 0 disables.
+PORTALNEWS_RECRAWL_DAYS = 14
+PORTALNEWS_RECRAWL_MIN_INTERVAL = "1h"
+PORTALNEWS_RECRAWL_MAX_INTERVAL = "3d"
+# ISO 8601 instant used instead of the clock by the recrawl policy (tests, replays).
+PORTALNEWS_NOW = ""

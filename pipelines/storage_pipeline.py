@@ -216,6 +216,10 @@ class StoragePipeline:
             unsent = await asyncio.to_thread(self.writer.close)
         finished = now_iso()
         reason = self.stats.get_value("finish_reason") or ""
+        if not reason and not getattr(self.crawler, "crawling", True):
+            # Scrapy records finish_reason after the pipelines close; a crawl stopped from
+            # outside (SIGTERM, Ctrl-C) is no longer "crawling" here: the run is interrupted
+            reason = "shutdown"
         self.summary = []
         for portal_id, run in self.runs.items():
             c = self.counters.get(portal_id, PortalCounters())

@@ -488,3 +488,183 @@ def test_corpus_crawled_into_opensearch_scores_and_answers_like_sqlite(
         assert sum(1 for s in outputs["sqlite"]["search"] if s) >= 15
     finally:
         drop_engine_indices(engine_url)
+
+
+# --- coordination: leases, the crawl calendar, back-off records (pipelines.storage.coordination) --
+def _twin(store: Store) -> Store:
+    """A second, independent handle on the same store (another worker)."""
+    other = open_store(_url_of(store))
+    other.open()
+    return other
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_leases_are_exclusive_expire_and_are_taken_over(backend: str, make_store: Callable[[str], Store]) -> None:
+    a = make_store(backend)
+    b = _twin(a)
+    try:
+        t = 1_000_000.0
+        assert a.acquire_lease("p1", "w1", 10, now=t)
+        assert not b.acquire_lease("p1", "w2", 10, now=t + 5)  # held
+        assert a.acquire_lease("p1", "w1", 10, now=t + 5)  # the holder may take it again
+        assert a.renew_lease("p1", "w1", 10, now=t + 6)
+        assert not b.renew_lease("p1", "w2", 10, now=t + 6)
+        assert not b.acquire_lease("p1", "w2", 10, now=t + 15.9)  # renewed until t + 16
+        assert b.acquire_lease("p1", "w2", 10, now=t + 16.1)  # expired: taken over
+        assert not a.renew_lease("p1", "w1", 10, now=t + 17)  # w1 learns it lost the lease
+        assert not a.release_lease("p1", "w1")
+        assert a.acquire_lease("host:127.0.0.1", "w1", 10, now=t + 17)
+        leases = {lease.name: lease for lease in b.leases()}
+        assert (leases["p1"].worker, leases["p1"].acquired_at, leases["p1"].expires_at) == ("w2", t + 16.1, t + 26.1)
+        assert leases["host:127.0.0.1"].worker == "w1"
+        assert b.release_lease("p1", "w2") and a.release_lease("host:127.0.0.1", "w1")
+        assert a.leases() == []
+    finally:
+        b.close()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_one_winner_when_workers_race_for_a_lease(backend: str, make_store: Callable[[str], Store]) -> None:
+    import threading
+
+    first = make_store(backend)
+    winners: list[int] = []
+    barrier = threading.Barrier(8)
+
+    def race(i: int) -> None:
+        s = _twin(first)
+        try:
+            barrier.wait()
+            if s.acquire_lease("contended", f"w{i}", 30):
+                winners.append(i)
+        finally:
+            s.close()
+
+    threads = [threading.Thread(target=race, args=(i,)) for i in range(8)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert len(winners) == 1
+    assert [lease.worker for lease in first.leases()] == [f"w{winners[0]}"]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_crawl_calendar_and_backoff_records(backend: str, make_store: Callable[[str], Store]) -> None:
+    from pipelines.storage.coordination import Backoff, ScheduleEntry
+
+    s = make_store(backend)
+    other = _twin(s)
+    try:
+        assert s.next_due(["p1", "p2"]) == {"p1": None, "p2": None}
+        s.set_next_due("p1", 1234.5, last_started=1000.0, last_finished=1010.25, last_worker="w1", last_status="ok")
+        assert other.schedule(["p1", "p2"]) == {"p1": ScheduleEntry("p1", 1234.5, 1000.0, 1010.25, "w1", "ok")}
+        other.set_next_due("p1", 2000.0)  # keeps the other fields
+        assert s.schedule()["p1"] == ScheduleEntry("p1", 2000.0, 1000.0, 1010.25, "w1", "ok")
+        assert s.next_due(["p1", "p2"]) == {"p1": 2000.0, "p2": None}
+        assert s.backoff("h1") is None
+        assert s.record_backoff("h1", 5000.0, "HTTP 429, Retry-After 60s", delay=60.0, now=4940.0) == Backoff(
+            "h1", 5000.0, 60.0, "HTTP 429, Retry-After 60s", 4940.0, 1)
+        # a later record with an earlier end keeps the later end, and counts
+        assert other.record_backoff("h1", 4990.0, "HTTP 503", delay=5.0, now=4950.0) == Backoff(
+            "h1", 5000.0, 5.0, "HTTP 503", 4950.0, 2)
+        assert s.backoffs() == {"h1": Backoff("h1", 5000.0, 5.0, "HTTP 503", 4950.0, 2)}
+        assert s.backoffs(["h1", "h2"]).keys() == {"h1"}
+        record = s.backoff("h1")
+        assert record is not None and record.active(4999.0) and not record.active(5000.0)
+    finally:
+        other.close()
+
+
+# --- history: view counts over time, archived versions, recrawl candidates ----------------------
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_every_fetch_adds_a_view_observation_and_a_content_change_archives_a_version(
+        backend: str, make_store: Callable[[str], Store]) -> None:
+    from pipelines.storage.coordination import DocumentVersion, Observation
+
+    s = make_store(backend)
+    first = doc(1, "Hội nghị", "Nội dung ban đầu của bài viết.", "2026-11-20T08:00:00+07:00", 10)
+    assert s.upsert_documents([first]) == UpsertResult(inserted=1)
+    h = s.histories([first.id])[first.id]
+    assert (h.version, h.view_history, h.versions) == (1, [Observation(CRAWLED, 10)], [])
+    t2, t3, t4 = "2026-01-01T06:00:00+00:00", "2026-01-01T12:00:00+00:00", "2026-01-02T00:00:00+00:00"
+    assert s.upsert_documents([replace(first, view_count=25, crawled_at=t2)]) == UpsertResult(updated=1)
+    assert s.upsert_documents([replace(first, view_count=25, crawled_at=t3)]) == UpsertResult(unchanged=1)
+    edited = replace(first, body="Nội dung đã sửa của bài viết.", content_hash="", view_count=40, crawled_at=t4)
+    assert s.upsert_documents([edited]) == UpsertResult(updated=1)
+    got = s.get_document(first.id)
+    assert got is not None and got.body == edited.body and got.view_count == 40
+    assert s.count_documents() == 1
+    h = s.histories([first.id, "0" * 40])[first.id]
+    assert h.version == 2
+    assert h.view_history == [Observation(CRAWLED, 10), Observation(t2, 25), Observation(t3, 25), Observation(t4, 40)]
+    assert h.versions == [DocumentVersion(doc_id=first.id, version=1, content_hash=first.content_hash,
+                                          title=first.title, body=first.body, published_at=first.published_at,
+                                          replaced_at=t4)]
+    assert list(s.histories(["0" * 40])) == []
+    # the same copy written again (a replayed batch) adds nothing; no view count adds no point
+    assert s.upsert_documents([edited]) == UpsertResult(unchanged=1)
+    assert s.upsert_documents([replace(edited, view_count=None, crawled_at="2026-01-03T00:00:00+00:00")]) == \
+        UpsertResult(updated=1)
+    h = s.histories([first.id])[first.id]
+    assert len(h.view_history) == 4 and h.version == 2
+    # the history is not part of the document itself
+    assert got.export_dict() == edited.export_dict() and "view_history" not in got.extra
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_two_copies_in_one_batch_keep_both_observations(backend: str, make_store: Callable[[str], Store]) -> None:
+    s = make_store(backend)
+    a = doc(1, "Tin", "Nội dung bài viết số một.", "2026-11-20T08:00:00+07:00", 1)
+    b = replace(a, view_count=2, crawled_at="2026-01-01T01:00:00+00:00", body="Nội dung mới.", content_hash="")
+    assert s.upsert_documents([a, b]) == UpsertResult(inserted=1, updated=1)
+    h = s.histories([a.id])[a.id]
+    assert [o.views for o in h.view_history] == [1, 2] and h.version == 2 and [v.body for v in h.versions] == [a.body]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_recent_documents_for_the_recrawl_policy(backend: str, make_store: Callable[[str], Store]) -> None:
+    from pipelines.storage.coordination import RecentDocument
+
+    s = make_store(backend)
+    load(s)
+    got = s.recent_documents("p1", "2025-01-05T00:00:00+07:00")
+    assert got == [RecentDocument(DOCS[5].url, DOCS[5].published_at, CRAWLED),
+                   RecentDocument(DOCS[0].url, DOCS[0].published_at, CRAWLED)]
+    assert s.recent_documents("p3", "2020-01-01T00:00:00+07:00") == [
+        RecentDocument(DOCS[6].url, DOCS[6].published_at, CRAWLED)]  # no date: never recent
+    assert s.recent_documents("p9", "2020-01-01") == []
+
+
+def test_history_answers_are_the_same_as_sqlite(engine_backend: str, make_store: Callable[[str], Store]) -> None:
+    sqlite, engine = make_store("sqlite"), make_store(engine_backend)
+    later = [replace(d, view_count=(d.view_count or 0) + 5, crawled_at="2026-01-05T00:00:00+00:00") for d in DOCS]
+    edited = [replace(DOCS[2], body=DOCS[2].body + " Đã sửa.", content_hash="",
+                      crawled_at="2026-01-06T00:00:00+00:00")]
+    ids = [d.id for d in DOCS]
+    for s in (sqlite, engine):
+        load(s)
+        s.upsert_documents(later)
+        s.upsert_documents(edited)
+    assert engine.histories(ids) == sqlite.histories(ids)
+    assert engine.recent_documents("p1", "2024-01-01") == sqlite.recent_documents("p1", "2024-01-01")
+
+
+def test_cli_export_with_history_is_identical(engine_backend: str, make_store: Callable[[str], Store],
+                                              capsys: pytest.CaptureFixture[str]) -> None:
+    sqlite, engine = make_store("sqlite"), make_store(engine_backend)
+    for s in (sqlite, engine):
+        load(s)
+        s.upsert_documents([replace(DOCS[0], view_count=1300, crawled_at="2026-01-05T00:00:00+00:00")])
+    outputs = []
+    for s in (sqlite, engine):
+        for fmt in ("jsonl", "csv"):
+            code, out, err = run_main(capsys, "export", "--with-history", "--format", fmt, "--store", _url_of(s))
+            assert code == 0, err
+            outputs.append(out)
+    assert outputs[0] == outputs[2] and outputs[1] == outputs[3]
+    rows = {json.loads(line)["url"]: json.loads(line) for line in outputs[0].splitlines()}
+    first = rows[DOCS[0].url]
+    assert first["version"] == 1 and first["previous_versions"] == []
+    assert first["view_history"] == [{"t": CRAWLED, "views": 1234}, {"t": "2026-01-05T00:00:00+00:00", "views": 1300}]
+    assert rows[DOCS[2].url]["view_history"] == []  # no view count shown

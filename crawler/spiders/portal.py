@@ -9,6 +9,13 @@ Incremental crawls: the URLs recorded by earlier crawls (with the kind the pipel
 gave them) are loaded once at start.  Known articles and static pages are not fetched
 again; known listing pages are fetched again only from the home page, or from a
 listing that still showed something new, so pagination stops at known articles.
+
+Recrawl policy: stored articles published less than ``PORTALNEWS_RECRAWL_DAYS`` (14)
+ago are requested again (role ``recrawl``) when their refresh is due, on the decaying
+schedule of :func:`crawler.intervals.recrawl_due`: every clamp(age / 4, 1 h, 3 d)
+(``PORTALNEWS_RECRAWL_MIN_INTERVAL`` / ``_MAX_INTERVAL``).  Each fetch adds a
+``(time, views)`` observation to the article's history in the store.  ``PORTALNEWS_NOW``
+(ISO 8601) replaces the clock of that policy, for tests.
 """
 
 from __future__ import annotations
@@ -26,10 +33,19 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from crawler import links
+from crawler.intervals import (
+    RECRAWL_DAYS,
+    RECRAWL_MAX_INTERVAL,
+    RECRAWL_MIN_INTERVAL,
+    parse_duration,
+    parse_time,
+    recrawl_due,
+    recrawl_since,
+)
 from crawler.items import PageItem
 from crawler.registry import Portal, RegistryError, load_registry
 from pipelines.extract.encoding import decode_html
-from pipelines.storage import StoreError, open_store
+from pipelines.storage import Store, StoreError, open_store
 
 logger = logging.getLogger(__name__)
 
@@ -74,8 +90,14 @@ class PortalSpider(Spider):
         self._scheduled: Counter[str] = Counter()
         self._resume: set[str] = set()
         self._requested: set[str] = set()
+        self._recrawl: dict[str, list[str]] = {}
         self.max_pages = 20000
         self.incremental = True
+        # recrawl policy (crawler.intervals): young articles are fetched again for fresh view counts
+        self.recrawl_days = RECRAWL_DAYS
+        self.recrawl_min = RECRAWL_MIN_INTERVAL
+        self.recrawl_max = RECRAWL_MAX_INTERVAL
+        self.now_override: datetime | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Any, *args: Any, **kwargs: Any) -> PortalSpider:
@@ -85,6 +107,17 @@ class PortalSpider(Spider):
         spider.store_url = spider.store_url or settings.get("PORTALNEWS_STORE")
         spider.max_pages = settings.getint("PORTALNEWS_MAX_PAGES_PER_PORTAL", 20000)
         spider.incremental = settings.getbool("PORTALNEWS_INCREMENTAL", True) and not spider.full
+        spider.recrawl_days = settings.getfloat("PORTALNEWS_RECRAWL_DAYS", RECRAWL_DAYS)
+        try:
+            spider.recrawl_min = parse_duration(settings.get("PORTALNEWS_RECRAWL_MIN_INTERVAL", "1h"))
+            spider.recrawl_max = parse_duration(settings.get("PORTALNEWS_RECRAWL_MAX_INTERVAL", "3d"))
+        except ValueError as exc:
+            raise NotConfigured(f"PORTALNEWS_RECRAWL_*_INTERVAL: {exc}") from None
+        now = settings.get("PORTALNEWS_NOW")  # tests and replays: the recrawl policy's "now"
+        if now:
+            spider.now_override = parse_time(str(now))
+            if spider.now_override is None:
+                raise NotConfigured(f"PORTALNEWS_NOW={now!r} is not an ISO 8601 date-time")
         spider._load_portals()
         spider._load_known()  # before the storage pipeline records this crawl's runs
         return spider
@@ -113,13 +146,14 @@ class PortalSpider(Spider):
             for portal in self.portals:
                 self._known[portal.id] = store.known_pages(portal.id)
                 last = store.runs(portal.id, limit=1)
-                if last and last[0].outcome == "running":
-                    # The previous crawl was killed before it finished: walk every known
-                    # listing again (known articles are still skipped) so nothing it had
+                if last and last[0].outcome in ("running", "interrupted"):
+                    # The previous crawl was killed (or stopped) before it finished: walk every
+                    # known listing again (known articles are still skipped) so nothing it had
                     # not reached yet is missed.
                     self._resume.add(portal.id)
                     logger.info("%s: resuming an interrupted crawl (started %s)", portal.id,
                                 last[0].started_at)
+                self._recrawl[portal.id] = self._recrawl_due(store, portal)
         except StoreError as exc:
             logger.warning("incremental state unavailable, crawling in full: %s", exc)
         finally:
@@ -127,6 +161,19 @@ class PortalSpider(Spider):
         total = sum(len(v) for v in self._known.values())
         if total:
             logger.info("incremental crawl: %d URLs already known across %d portals", total, len(self._known))
+        recrawl = sum(len(v) for v in self._recrawl.values())
+        if recrawl:
+            logger.info("recrawl: %d recent articles fetched again for their view counts", recrawl)
+
+    def _recrawl_due(self, store: Store, portal: Portal) -> list[str]:
+        """Stored articles younger than PORTALNEWS_RECRAWL_DAYS whose refresh is due (crawler.intervals)."""
+        if self.recrawl_days <= 0:
+            return []
+        now = self.now_override or datetime.now(UTC)
+        due = [d.url for d in store.recent_documents(portal.id, recrawl_since(now, self.recrawl_days))
+               if recrawl_due(d.published_at, d.last_fetched, now, self.recrawl_days, self.recrawl_min,
+                              self.recrawl_max)]
+        return due
 
     # --- requests -------------------------------------------------------------
     async def start(self) -> AsyncIterator[Any]:
@@ -142,6 +189,11 @@ class PortalSpider(Spider):
                           meta=self._meta(portal, "robots", dont_obey_robotstxt=True), dont_filter=True)
             for url in urls:
                 yield self._request(portal, url, role="start", priority=5)
+            recrawl = self._recrawl.get(portal.id, [])
+            if recrawl:
+                self.crawler.stats.set_value(f"portalnews/recrawl/{portal.id}", len(recrawl))
+            for url in recrawl:  # bypass the known-article skip on purpose
+                yield self._request(portal, url, role="recrawl", priority=2)
 
     def _meta(self, portal: Portal, role: str, **extra: Any) -> dict[str, Any]:
         return {"portal_id": portal.id, "role": role, **extra}

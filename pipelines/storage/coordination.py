@@ -1,0 +1,243 @@
+"""Shared crawl coordination and article history: the part of the store several workers share.
+
+Every backend implements two small interfaces next to the document store:
+
+:class:`Coordination` — what lets several crawler processes (or machines) pointed at the
+same store share the portals:
+
+* **leases**: ``acquire_lease(name, worker, ttl)`` gives one worker a named lease (a
+  portal id, or ``host:<hostname>``) until ``ttl`` seconds from now; the holder renews it
+  while it works and releases it when done.  A lease whose holder stopped renewing
+  (the worker died) expires and another worker may take it.  Acquisition is atomic:
+  SQLite does it in a ``BEGIN IMMEDIATE`` transaction, the search engines with
+  ``op_type=create`` and ``if_seq_no``/``if_primary_term`` optimistic concurrency.
+  Expiry compares epoch seconds from each worker's clock: keep clocks in sync (NTP)
+  and the TTL well above any skew.
+* **the crawl calendar**: ``next_due`` / ``set_next_due`` keep each portal's next-due
+  time in the store, so it survives a restart of any worker.
+* **back-off records**: ``record_backoff(host, until, reason)`` notes that a host
+  answered 429/503 or slowed down; every worker and the next crawl see it.
+
+:class:`History` — the article history kept by the upsert paths: every fetch of an
+article with a view count appends a ``(time, views)`` observation, and a content change
+archives the previous version with its version number (nothing is overwritten
+silently).  ``recent_documents`` feeds the recrawl policy (:mod:`crawler.intervals`).
+
+All times in this interface are epoch seconds (``time.time()``) except the article
+times, which are ISO 8601 strings like the rest of the documents.
+"""
+
+from __future__ import annotations
+
+import abc
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+#: Most observations kept per article (the oldest are dropped beyond it).
+MAX_OBSERVATIONS = 1000
+
+
+def iso_time(epoch: float | None) -> str | None:
+    """Epoch seconds as an ISO 8601 UTC string (milliseconds), for people and dashboards."""
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass
+class Lease:
+    """Who holds a named lease, and until when (epoch seconds)."""
+
+    name: str
+    worker: str
+    acquired_at: float
+    renewed_at: float
+    expires_at: float
+
+    def expired(self, now: float) -> bool:
+        return self.expires_at <= now
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class ScheduleEntry:
+    """A portal's place in the crawl calendar."""
+
+    portal_id: str
+    next_due: float | None = None
+    last_started: float | None = None
+    last_finished: float | None = None
+    last_worker: str | None = None
+    last_status: str | None = None  # e.g. "ok", "exit 1", "killed by signal 9"
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Backoff:
+    """A host that asked the crawlers to slow down (429/503, Retry-After, slow answers)."""
+
+    host: str
+    until: float
+    delay: float = 0.0  # seconds between two requests while backed off
+    reason: str = ""
+    recorded_at: float = 0.0
+    count: int = 1  # back-offs recorded for this host so far
+
+    def active(self, now: float) -> bool:
+        return self.until > now
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One view-count reading of an article: when it was fetched and what it showed."""
+
+    t: str
+    views: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"t": self.t, "views": self.views}
+
+
+@dataclass
+class DocumentVersion:
+    """An earlier content of an article, archived when its content hash changed."""
+
+    doc_id: str
+    version: int
+    content_hash: str
+    title: str
+    body: str
+    published_at: str | None = None
+    replaced_at: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class DocumentHistory:
+    """An article's current version number, its view-count history and earlier versions."""
+
+    doc_id: str
+    version: int = 1
+    view_history: list[Observation] = field(default_factory=list)
+    versions: list[DocumentVersion] = field(default_factory=list)
+
+    def export_fields(self) -> dict[str, Any]:
+        """The fields ``export --with-history`` adds to a document's line."""
+        return {"version": self.version, "view_history": [o.to_dict() for o in self.view_history],
+                "previous_versions": [v.to_dict() for v in self.versions]}
+
+
+@dataclass(frozen=True)
+class RecentDocument:
+    """What the recrawl policy needs to know about a stored article."""
+
+    url: str
+    published_at: str | None
+    last_fetched: str | None
+
+
+def merge_observations(existing: Iterable[Observation], new: Iterable[Observation],
+                       limit: int = MAX_OBSERVATIONS) -> list[Observation]:
+    """Union of two histories ordered by time; one observation per time (the newer reading wins)."""
+    by_time: dict[str, Observation] = {o.t: o for o in existing}
+    for o in new:
+        by_time[o.t] = o
+    merged = [by_time[t] for t in sorted(by_time)]
+    return merged[-limit:] if limit and len(merged) > limit else merged
+
+
+def observations_from(raw: Any) -> list[Observation]:
+    """``[{"t": …, "views": …}, …]`` (as stored in a search-engine document) -> observations."""
+    out = []
+    for item in raw or ():
+        if isinstance(item, dict) and item.get("t") and isinstance(item.get("views"), int):
+            out.append(Observation(t=str(item["t"]), views=int(item["views"])))
+    return out
+
+
+class Coordination(abc.ABC):
+    """Leases, the crawl calendar and back-off records (see the module docstring)."""
+
+    # --- leases ------------------------------------------------------------------------
+    @abc.abstractmethod
+    def acquire_lease(self, name: str, worker: str, ttl: float, now: float | None = None) -> bool:
+        """Take the lease ``name`` for ``worker`` until ``now + ttl``.  True when ``worker``
+        holds it afterwards: it was free, expired, or already held by ``worker``."""
+
+    @abc.abstractmethod
+    def renew_lease(self, name: str, worker: str, ttl: float, now: float | None = None) -> bool:
+        """Extend a lease ``worker`` holds.  False when it is gone or another worker holds it
+        (the caller must then stop the work the lease protects)."""
+
+    @abc.abstractmethod
+    def release_lease(self, name: str, worker: str) -> bool:
+        """Give a lease up; False (and no change) when ``worker`` does not hold it."""
+
+    @abc.abstractmethod
+    def leases(self) -> list[Lease]:
+        """Every lease record, expired ones included, by name."""
+
+    # --- the crawl calendar ------------------------------------------------------------
+    @abc.abstractmethod
+    def schedule(self, portal_ids: Sequence[str] | None = None) -> dict[str, ScheduleEntry]:
+        """Calendar entries of these portals (all when None); portals never scheduled are absent."""
+
+    @abc.abstractmethod
+    def save_schedule(self, entry: ScheduleEntry) -> None:
+        """Insert or replace a portal's calendar entry."""
+
+    def next_due(self, portal_ids: Sequence[str]) -> dict[str, float | None]:
+        """Next-due time per portal; None for a portal never scheduled (due now)."""
+        entries = self.schedule(portal_ids)
+        return {pid: (entries[pid].next_due if pid in entries else None) for pid in portal_ids}
+
+    def set_next_due(self, portal_id: str, when: float, **info: Any) -> None:
+        """Set a portal's next-due time; ``info`` may set the other :class:`ScheduleEntry` fields."""
+        entry = self.schedule([portal_id]).get(portal_id) or ScheduleEntry(portal_id=portal_id)
+        entry.next_due = when
+        for key, value in info.items():
+            if not hasattr(entry, key):
+                raise TypeError(f"unknown schedule field {key!r}")
+            setattr(entry, key, value)
+        self.save_schedule(entry)
+
+    # --- back-off ------------------------------------------------------------------------
+    @abc.abstractmethod
+    def record_backoff(self, host: str, until: float, reason: str, delay: float = 0.0,
+                       now: float | None = None) -> Backoff:
+        """Note that ``host`` must be spared until ``until``; returns the stored record (its
+        ``count`` says how many back-offs the host has had).  An earlier, later ``until``
+        is kept."""
+
+    @abc.abstractmethod
+    def backoffs(self, hosts: Sequence[str] | None = None) -> dict[str, Backoff]:
+        """Back-off records of these hosts (all when None), expired ones included."""
+
+    def backoff(self, host: str) -> Backoff | None:
+        return self.backoffs([host]).get(host)
+
+
+class History(abc.ABC):
+    """View-count history, archived versions and the recrawl candidates (module docstring)."""
+
+    @abc.abstractmethod
+    def histories(self, doc_ids: Sequence[str]) -> dict[str, DocumentHistory]:
+        """History of each stored document among ``doc_ids`` (unknown ids are absent)."""
+
+    @abc.abstractmethod
+    def recent_documents(self, portal_id: str, since: str) -> list[RecentDocument]:
+        """Stored articles of a portal published at or after ``since`` (ISO), for the recrawl policy."""
