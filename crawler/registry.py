@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import yaml
 from jsonschema import Draft202012Validator
+
+from crawler.yamlfile import load_yaml_file
 
 logger = logging.getLogger(__name__)
 
@@ -175,17 +176,5 @@ def load_registry(path: str | Path, placeholders: dict[str, str] | None = None) 
     """Read and validate a registry file.  Raises :class:`RegistryError` only when the
     file as a whole is unusable; bad entries are reported in ``Registry.problems``."""
     p = Path(path)
-    try:
-        text = p.read_text("utf-8")
-    except FileNotFoundError:
-        raise RegistryError(f"registry file not found: {p}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RegistryError(f"cannot read registry {p}: {exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise RegistryError(f"{p}: not valid YAML{where}: {problem}") from None
+    data = load_yaml_file(p, "registry file", RegistryError)
     return parse_registry(data, source=str(p), placeholders=placeholders)

@@ -24,9 +24,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
+
+from crawler.yamlfile import load_yaml_file
 
 logger = logging.getLogger(__name__)
 
@@ -162,16 +163,5 @@ def parse_rules(data: Any, source: str = "<rules>") -> Rules:
 def load_rules(path: str | Path | None = None) -> Rules:
     """Read a rules file (the bundled default when ``path`` is None).  Raises :class:`RulesError`."""
     p = Path(path) if path else default_rules_path()
-    try:
-        text = p.read_text("utf-8")
-    except FileNotFoundError:
-        raise RulesError(f"rules file not found: {p}") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RulesError(f"cannot read rules file {p}: {exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        raise RulesError(f"{p}: not valid YAML{where}: {getattr(exc, 'problem', None) or exc}") from None
+    data = load_yaml_file(p, "rules file", RulesError)
     return parse_rules(data, source=str(p))
