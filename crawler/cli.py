@@ -585,7 +585,22 @@ def cmd_schedule(args: argparse.Namespace) -> int:
         log_dir=Path(args.log_dir) if args.log_dir else None, stop_timeout=args.stop_timeout)
     if args.worker_id:
         options.worker_id = args.worker_id
-    return Scheduler(options).run()
+    metrics = None
+    if args.metrics_port is not None:
+        from pipelines.monitoring.metrics import MetricsServer, store_collector
+
+        try:
+            metrics = MetricsServer(store_collector(store_url, _rules(args), _portal_meta(args)),
+                                    args.metrics_host, args.metrics_port)
+        except OSError as exc:
+            raise UsageError(f"cannot serve metrics on {args.metrics_host}:{args.metrics_port}: {exc}") from None
+        metrics.start()
+        logger.info("serving Prometheus metrics on %s", metrics.url)
+    try:
+        return Scheduler(options).run()
+    finally:
+        if metrics is not None:
+            metrics.stop()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -655,6 +670,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--status", action="store_true",
                    help="print each portal's next due time, last crawl, lease holder and back-off, and exit")
     p.add_argument("--json", action="store_true", help="with --status: JSON")
+    p.add_argument("--metrics-port", type=int, metavar="PORT",
+                   help="also serve Prometheus metrics on this port while the scheduler runs")
+    p.add_argument("--metrics-host", default="127.0.0.1", metavar="HOST",
+                   help="address for --metrics-port (default 127.0.0.1)")
+    p.add_argument("--rules", metavar="FILE", help="alert rules used by the metrics (default: bundled rules)")
     p.set_defaults(func=cmd_schedule)
 
     p = sub.add_parser("export", help="export stored documents as JSON lines or CSV",
