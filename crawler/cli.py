@@ -55,14 +55,19 @@ def _iso_date(value: str) -> str:
     return value
 
 
-def _parse_vars(values: Sequence[str] | None) -> dict[str, str]:
+def _parse_pairs(values: Sequence[str] | None, flag: str) -> dict[str, str]:
+    """``NAME=VALUE`` arguments of a repeatable option as a mapping (a bad one is a usage error)."""
     out = {}
     for value in values or ():
         name, sep, val = value.partition("=")
-        if not sep or not name:
-            raise UsageError(f"--var expects NAME=VALUE, got {value!r}")
-        out[name] = val
+        if not sep or not name.strip():
+            raise UsageError(f"{flag} expects NAME=VALUE, got {value!r}")
+        out[name.strip()] = val
     return out
+
+
+def _parse_vars(values: Sequence[str] | None) -> dict[str, str]:
+    return _parse_pairs(values, "--var")
 
 
 def _use_color(stream: IO[str]) -> bool:
@@ -104,11 +109,8 @@ def cmd_crawl(args: argparse.Namespace) -> int:
 
     settings = Settings()
     settings.setmodule("crawler.settings", priority="project")
-    for item in args.set or ():
-        name, sep, value = item.partition("=")
-        if not sep:
-            raise UsageError(f"-s expects NAME=VALUE, got {item!r}")
-        settings.set(name.strip(), value, priority="cmdline")
+    for name, value in _parse_pairs(args.set, "-s").items():
+        settings.set(name, value, priority="cmdline")
     settings.set("PORTALNEWS_STORE", store_url, priority="cmdline")
     settings.set("PORTALNEWS_PORTALS", args.portals, priority="cmdline")
     if args.log_level:
@@ -566,12 +568,7 @@ def cmd_schedule(args: argparse.Namespace) -> int:
         print(f"registry: {problem} (entry skipped)", file=sys.stderr)
     if not portals:
         raise UsageError(f"{args.portals}: no valid portal to schedule")
-    settings = []
-    for item in args.set or ():
-        name, sep, value = item.partition("=")
-        if not sep:
-            raise UsageError(f"-s expects NAME=VALUE, got {item!r}")
-        settings.append(f"{name.strip()}={value}")
+    settings = [f"{name}={value}" for name, value in _parse_pairs(args.set, "-s").items()]
     if args.max_parallel < 1:
         raise UsageError("--max-parallel must be at least 1")
     if not 0 <= args.jitter < 1:

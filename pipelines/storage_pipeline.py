@@ -16,7 +16,6 @@ import os
 import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from scrapy import Spider, signals
@@ -26,14 +25,12 @@ from scrapy.exceptions import DropItem, NotConfigured
 from crawler.items import PageItem
 from pipelines.storage import Document, PageRecord, RunRecord, Store, StoreError, open_store
 from pipelines.storage.async_writer import AsyncWriter, default_spool_dir, supports_async
+from pipelines.storage.base import now_iso
 from pipelines.storage.spool import Spool
 from pipelines.storage.writer import BackgroundWriter
 
 logger = logging.getLogger(__name__)
 
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 @dataclass

@@ -46,15 +46,13 @@ from crawler.items import PageItem
 from crawler.registry import Portal, RegistryError, load_registry
 from pipelines.extract.encoding import decode_html
 from pipelines.storage import Store, StoreError, open_store
+from pipelines.storage.base import now_iso
 
 logger = logging.getLogger(__name__)
 
 # Kinds whose URLs are never fetched again by an incremental crawl.
 _FINAL_KINDS = frozenset({"article", "other", "blocked", "gone", "rejected", "duplicate"})
 
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def parse_vars(value: str | dict[str, str] | None) -> dict[str, str]:

@@ -39,6 +39,11 @@ class StoreError(RuntimeError):
     """A store could not be opened, read or written; the message names the cause."""
 
 
+def now_iso() -> str:
+    """The current UTC time, ISO 8601 to the second (crawl and run timestamps)."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
 def canonical_url(url: str) -> str:
     """Normalise a URL for identity: lower-case scheme and host, sorted query, no fragment."""
     return canonicalize_url(url, keep_fragments=False)

@@ -56,6 +56,7 @@ from pipelines.storage.base import (
     apply_run,
     canonical_url,
     check_recent_field,
+    now_iso,
     parse_instant,
     redact_url,
     snippet_source,
@@ -102,9 +103,6 @@ _MAX_CONFLICT_ROUNDS = 5
 _PAGE = 500
 _SCROLL_PAGE = 5000
 
-
-def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def page_id(url: str, canonical: str | None = None) -> str:

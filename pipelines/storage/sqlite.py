@@ -346,14 +346,10 @@ class SQLiteStore(SQLiteCoordination, Store):
             doc = self._row_to_doc(row)
             text = doc.title + " \n " + (doc.summary or "") + " \n " + doc.body
             exact = bool(row["exact"]) or (parsed.has_diacritics and exact_match(text, parsed))
-            snippet_src = doc.body if not parsed.terms else self._snippet_source(doc, parsed)
+            snippet_src = doc.body if not parsed.terms else snippet_source(doc, parsed)
             hits.append(SearchHit(document=doc, score=float(row["score"] or 0.0),
                                   snippet=make_snippet(snippet_src, parsed), exact=exact))
         return hits
-
-    @staticmethod
-    def _snippet_source(doc: Document, parsed: Any) -> str:
-        return snippet_source(doc, parsed)
 
     # --- crawl state ----------------------------------------------------------
     def record_pages(self, pages: Sequence[PageRecord]) -> None:
