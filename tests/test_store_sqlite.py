@@ -111,3 +111,31 @@ def test_bad_store_urls_and_files(tmp_path: Path) -> None:
 def test_snippet_highlights_original_text() -> None:
     s = make_snippet("Sáng nay diễn ra Hội nghị tổng kết", parse_query("hoi nghi"))
     assert "<mark>Hội nghị</mark>" in s
+
+
+def _open_and_write(path: str, n: int, start: object) -> None:
+    start.wait()  # type: ignore[attr-defined]
+    s = SQLiteStore(path)
+    s.open()
+    s.upsert_documents([doc(1000 + n, f"Tin số {n}", "Nội dung.", "2025-01-05T08:00:00+07:00")])
+    s.close()
+
+
+def test_workers_opening_one_new_store_together_all_succeed(tmp_path: Path) -> None:
+    """Several scheduler workers started at once on a fresh store file: none fails with "locked"."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("spawn")
+    for round_ in range(5):
+        path = str(tmp_path / f"shared-{round_}.db")
+        start = ctx.Barrier(6)
+        procs = [ctx.Process(target=_open_and_write, args=(path, n, start)) for n in range(6)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(60)
+        assert [p.exitcode for p in procs] == [0] * 6
+        s = SQLiteStore(path)
+        s.open()
+        assert s.count_documents() == 6
+        s.close()

@@ -86,27 +86,24 @@ CREATE TABLE IF NOT EXISTS versions (
 """
 
 # Stores created before the history tables existed: one observation per article from
-# what the document shows now, so every article's history starts somewhere.
+# what the document shows now, so every article's history starts somewhere. Runs once:
+# the meta flag written after it turns it into a no-op.
 _BACKFILL = """
 INSERT OR IGNORE INTO view_history(doc_id, observed_at, views)
 SELECT id, COALESCE(NULLIF(crawled_at, ''), first_seen_at), view_count FROM documents
 WHERE view_count IS NOT NULL AND COALESCE(NULLIF(crawled_at, ''), first_seen_at) IS NOT NULL
+  AND NOT EXISTS (SELECT 1 FROM meta WHERE key = 'history_backfilled');
+INSERT OR IGNORE INTO meta(key, value) VALUES ('history_backfilled', '1');
 """
 
 
-def create_coordination_schema(conn: sqlite3.Connection) -> None:
-    """Create the tables (idempotent) and backfill the history of older stores once."""
-    conn.executescript(COORDINATION_SCHEMA)
-    done = conn.execute("SELECT value FROM meta WHERE key = 'history_backfilled'").fetchone()
-    if done is None:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            conn.execute(_BACKFILL)
-            conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('history_backfilled', '1')")
-            conn.execute("COMMIT")
-        except sqlite3.Error:
-            conn.execute("ROLLBACK")
-            raise
+def coordination_schema_script() -> str:
+    """SQL that creates the tables (idempotent) and backfills older stores' history once.
+
+    The caller runs it inside its own write transaction, so that several processes opening
+    one new store at the same moment queue on the lock instead of failing.
+    """
+    return COORDINATION_SCHEMA + _BACKFILL
 
 
 # --- the upsert path's history hooks (called inside SQLiteStore's write transaction) --------

@@ -14,6 +14,7 @@ import json
 import logging
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -44,7 +45,7 @@ from pipelines.storage.coordination_sqlite import (
     SQLiteCoordination,
     add_observation,
     archive_version,
-    create_coordination_schema,
+    coordination_schema_script,
 )
 from pipelines.storage.textsearch import exact_match, fold, make_snippet, parse_query
 
@@ -110,6 +111,19 @@ CREATE INDEX IF NOT EXISTS runs_portal ON runs(portal_id, started_at);
 _TERM_IN_COLUMN = "(d.rid IN (SELECT rowid FROM docs_fold WHERE docs_fold MATCH ?)) * {weight}"
 
 
+
+def _switch_to_wal(conn: sqlite3.Connection, patience: float = 30.0) -> None:
+    """Put the file in WAL mode; another process doing the same first can make it "locked"."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if ("locked" not in str(exc) and "busy" not in str(exc)) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
 class SQLiteStore(SQLiteCoordination, Store):
     """SQLite + FTS5 store.  ``path`` may be ``:memory:`` only for single-thread use."""
 
@@ -129,9 +143,13 @@ class SQLiteStore(SQLiteCoordination, Store):
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot open SQLite store {self.path}: {exc}") from None
             conn.row_factory = sqlite3.Row
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute("PRAGMA busy_timeout=30000")
+            try:
+                conn.execute("PRAGMA busy_timeout=30000")
+                _switch_to_wal(conn)
+                conn.execute("PRAGMA synchronous=NORMAL")
+            except sqlite3.DatabaseError as exc:
+                conn.close()
+                raise StoreError(f"{self.path} is not a usable portalnews SQLite store: {exc}") from None
             self._local.conn = conn
             with self._lock:
                 self._all_conns().append(conn)
@@ -151,13 +169,20 @@ class SQLiteStore(SQLiteCoordination, Store):
                 parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise StoreError(f"cannot create folder {parent} for the SQLite store: {exc}") from None
+        conn: sqlite3.Connection | None = None
         try:
             conn = self._conn()
-            conn.executescript(_SCHEMA)
-            conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
-                         (str(SCHEMA_VERSION),))
-            create_coordination_schema(conn)  # leases, calendar, back-off, view history, versions
+            # One write transaction taken up front (BEGIN IMMEDIATE waits on the busy timeout):
+            # workers that open one new store together queue instead of failing with "locked".
+            conn.executescript(
+                "BEGIN IMMEDIATE;\n" + _SCHEMA
+                + f"INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '{SCHEMA_VERSION}');\n"
+                + coordination_schema_script()  # leases, calendar, back-off, view history, versions
+                + "COMMIT;")
         except sqlite3.DatabaseError as exc:
+            if conn is not None and conn.in_transaction:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
             raise StoreError(f"{self.path} is not a usable portalnews SQLite store: {exc}") from None
         self._opened = True
 
