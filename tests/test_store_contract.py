@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -525,8 +526,6 @@ def test_leases_are_exclusive_expire_and_are_taken_over(backend: str, make_store
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_one_winner_when_workers_race_for_a_lease(backend: str, make_store: Callable[[str], Store]) -> None:
-    import threading
-
     first = make_store(backend)
     winners: list[int] = []
     barrier = threading.Barrier(8)
@@ -574,6 +573,56 @@ def test_crawl_calendar_and_backoff_records(backend: str, make_store: Callable[[
         assert record is not None and record.active(4999.0) and not record.active(5000.0)
     finally:
         other.close()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_alert_notices_are_sent_once_per_interval_and_shared_by_workers(
+        backend: str, make_store: Callable[[str], Store]) -> None:
+    s = make_store(backend)
+    other = _twin(s)
+    day = 86400.0
+    try:
+        first = s.claim_alert_notice("p1", "warning:stale", day, summary="newest article 40 days old", now=1000.0)
+        assert first is not None and (first.first_sent, first.last_sent, first.count) == (1000.0, 1000.0, 1)
+        # another worker, an hour later: same alert, not due again
+        assert other.claim_alert_notice("p1", "warning:stale", day, now=1000.0 + 3600) is None
+        # what fires changed: sent at once, a new first_sent
+        changed = other.claim_alert_notice("p1", "critical:crawl_failed,stale", day, severity="critical",
+                                           now=2000.0)
+        assert changed is not None and (changed.first_sent, changed.count) == (2000.0, 1)
+        # a day later: due again, counted
+        again = s.claim_alert_notice("p1", "critical:crawl_failed,stale", day, severity="critical", now=2000.0 + day)
+        assert again is not None and (again.first_sent, again.last_sent, again.count) == (2000.0, 2000.0 + day, 2)
+        assert set(other.alert_notices()) == {"p1"} and other.alert_notices(["p1", "p2"])["p1"].count == 2
+        # releasing a claim only removes the notice it names
+        assert s.drop_alert_notice("p1", "warning:stale") is None
+        dropped = other.drop_alert_notice("p1")
+        assert dropped is not None and dropped.severity == "critical"
+        assert s.drop_alert_notice("p1") is None and s.alert_notices() == {}
+    finally:
+        other.close()
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_of_workers_claiming_one_alert_at_once_exactly_one_sends(
+        backend: str, make_store: Callable[[str], Store]) -> None:
+    s = make_store(backend)
+    winners: list[int] = []
+
+    def race(i: int) -> None:
+        twin = _twin(s)
+        try:
+            if twin.claim_alert_notice("p9", "warning:stale", 3600.0, now=5000.0) is not None:
+                winners.append(i)
+        finally:
+            twin.close()
+
+    threads = [threading.Thread(target=race, args=(i,)) for i in range(6)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert len(winners) == 1
 
 
 # --- history: view counts over time, archived versions, recrawl candidates ----------------------

@@ -99,6 +99,37 @@ class Backoff:
         return asdict(self)
 
 
+@dataclass
+class AlertNotice:
+    """The notification last sent for a portal's alert; it keeps repeats from spamming.
+
+    ``fingerprint`` names what fired (severity and rules): the same alert is sent again only
+    after the repeat interval, a different one at once.  The record is removed when the
+    portal passes again, which is when a "resolved" notice goes out."""
+
+    portal_id: str
+    fingerprint: str
+    severity: str = "warning"
+    summary: str = ""
+    first_sent: float = 0.0  # when this alert was first notified
+    last_sent: float = 0.0
+    count: int = 1  # notifications sent for it so far
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def next_alert_notice(old: AlertNotice | None, portal_id: str, fingerprint: str, repeat_after: float,
+                      severity: str, summary: str, now: float) -> AlertNotice | None:
+    """The record to store when the alert is to be sent now, else None (shared by backends)."""
+    if old is not None and old.fingerprint == fingerprint and now - old.last_sent < repeat_after:
+        return None
+    same = old is not None and old.fingerprint == fingerprint
+    return AlertNotice(portal_id=portal_id, fingerprint=fingerprint, severity=severity, summary=summary,
+                       first_sent=old.first_sent if same and old is not None else now, last_sent=now,
+                       count=(old.count + 1) if same and old is not None else 1)
+
+
 @dataclass(frozen=True)
 class Observation:
     """One view-count reading of an article: when it was fetched and what it showed."""
@@ -229,6 +260,23 @@ class Coordination(abc.ABC):
 
     def backoff(self, host: str) -> Backoff | None:
         return self.backoffs([host]).get(host)
+
+    # --- alert notifications -------------------------------------------------------------
+    @abc.abstractmethod
+    def claim_alert_notice(self, portal_id: str, fingerprint: str, repeat_after: float, severity: str = "warning",
+                           summary: str = "", now: float | None = None) -> AlertNotice | None:
+        """Decide, atomically across workers, whether the alert ``fingerprint`` of a portal is
+        to be sent now: yes (the stored record, updated) when none was sent, a different one
+        was, or the last was sent ``repeat_after`` seconds ago or more; else None."""
+
+    @abc.abstractmethod
+    def drop_alert_notice(self, portal_id: str, fingerprint: str | None = None) -> AlertNotice | None:
+        """Remove a portal's notice record (only if it has ``fingerprint``, when given) and
+        return it; None when there was none."""
+
+    @abc.abstractmethod
+    def alert_notices(self, portal_ids: Sequence[str] | None = None) -> dict[str, AlertNotice]:
+        """Notice records of these portals (all when None)."""
 
 
 class History(abc.ABC):

@@ -7,8 +7,9 @@ Indices, next to ``<prefix>-articles``, ``-pages`` and ``-runs``:
     ``op_type=create``; an expired one (or one being renewed) is rewritten with
     ``if_seq_no`` / ``if_primary_term``, so of two workers racing for it exactly one
     wins and the other gets a 409.  Reads are realtime GETs: no refresh is needed.
-``<prefix>-schedule``, ``<prefix>-backoffs``
-    the crawl calendar (``_id`` = portal id) and the back-off records (``_id`` = host).
+``<prefix>-schedule``, ``<prefix>-backoffs``, ``<prefix>-alert-notices``
+    the crawl calendar (``_id`` = portal id), the back-off records (``_id`` = host) and the
+    last notification of each firing alert (``_id`` = portal id).
     Each holds epoch seconds for the crawlers and an ISO date (``*_at``) for dashboards.
 
 Article history lives **in the article document itself**, so that one conditional
@@ -36,6 +37,7 @@ from typing import Any
 
 from pipelines.storage.base import Document, StoreError
 from pipelines.storage.coordination import (
+    AlertNotice,
     Backoff,
     Coordination,
     DocumentHistory,
@@ -47,6 +49,7 @@ from pipelines.storage.coordination import (
     ScheduleEntry,
     iso_time,
     merge_observations,
+    next_alert_notice,
     observations_from,
 )
 
@@ -94,6 +97,10 @@ def coordination_index_bodies(prefix: str, replicas: int) -> dict[str, dict[str,
             "host": keyword, "until": epoch, "delay": {"type": "float"}, "reason": {"type": "keyword",
                                                                                     "ignore_above": 512},
             "recorded_at": epoch, "count": {"type": "integer"}, "until_at": date, "recorded": date}}},
+        f"{prefix}-alert-notices": {"settings": settings, "mappings": {"dynamic": False, "properties": {
+            "portal_id": keyword, "fingerprint": keyword, "severity": keyword,
+            "summary": {"type": "text"}, "first_sent": epoch, "last_sent": epoch, "count": {"type": "integer"},
+            "first_sent_at": date, "last_sent_at": date}}},
     }
 
 
@@ -186,6 +193,10 @@ class EngineCoordination(Coordination, History):
     @property
     def _backoffs_index(self) -> str:
         return f"{self.names.prefix}-backoffs"
+
+    @property
+    def _notices_index(self) -> str:
+        return f"{self.names.prefix}-alert-notices"
 
     def _ensure_coordination_indices(self, client: Any) -> None:
         """Create the coordination indices that do not exist yet (idempotent, race-safe)."""
@@ -368,6 +379,49 @@ class EngineCoordination(Coordination, History):
         else:
             sources = list(self._mget_sources(self._backoffs_index, hosts).values())
         return {str(s["host"]): self._backoff(s) for s in sources}
+
+    # --- alert notifications -------------------------------------------------------------
+    @staticmethod
+    def _notice(src: Mapping[str, Any]) -> AlertNotice:
+        return AlertNotice(portal_id=str(src["portal_id"]), fingerprint=str(src["fingerprint"]),
+                           severity=str(src.get("severity") or "warning"), summary=str(src.get("summary") or ""),
+                           first_sent=float(src.get("first_sent") or 0.0), last_sent=float(src.get("last_sent") or 0.0),
+                           count=int(src.get("count") or 1))
+
+    def claim_alert_notice(self, portal_id: str, fingerprint: str, repeat_after: float, severity: str = "warning",
+                           summary: str = "", now: float | None = None) -> AlertNotice | None:
+        now = time.time() if now is None else now
+        for _ in range(10):  # optimistic concurrency: of two workers claiming at once, one sends
+            current = self._get(self._notices_index, portal_id)
+            old = self._notice(current["_source"]) if current is not None else None
+            record = next_alert_notice(old, portal_id, fingerprint, repeat_after, severity, summary, now)
+            if record is None:
+                return None
+            src = {**record.to_dict(), "first_sent_at": iso_time(record.first_sent),
+                   "last_sent_at": iso_time(record.last_sent)}
+            if self._put(self._notices_index, portal_id, src, current):
+                return record
+        raise StoreError(f"could not record the alert notice of {portal_id}: too many concurrent updates")
+
+    def drop_alert_notice(self, portal_id: str, fingerprint: str | None = None) -> AlertNotice | None:
+        for _ in range(10):
+            current = self._get(self._notices_index, portal_id)
+            if current is None:
+                return None
+            old = self._notice(current["_source"])
+            if fingerprint is not None and old.fingerprint != fingerprint:
+                return None
+            if self._delete(self._notices_index, current):
+                return old
+        raise StoreError(f"could not drop the alert notice of {portal_id}: too many concurrent updates")
+
+    def alert_notices(self, portal_ids: Sequence[str] | None = None) -> dict[str, AlertNotice]:
+        if portal_ids is None:
+            self._call(self._client().indices.refresh, index=self._notices_index)
+            sources = [h["_source"] for h in self._scan(self._notices_index, {"match_all": {}}, True, "portal_id")]
+        else:
+            sources = list(self._mget_sources(self._notices_index, portal_ids).values())
+        return {str(s["portal_id"]): self._notice(s) for s in sources}
 
     # --- history -----------------------------------------------------------------------
     def histories(self, doc_ids: Sequence[str]) -> dict[str, DocumentHistory]:

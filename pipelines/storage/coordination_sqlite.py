@@ -30,6 +30,7 @@ from datetime import UTC, datetime
 from pipelines.storage.base import Document, StoreError
 from pipelines.storage.coordination import (
     MAX_OBSERVATIONS,
+    AlertNotice,
     Backoff,
     Coordination,
     DocumentHistory,
@@ -39,6 +40,7 @@ from pipelines.storage.coordination import (
     Observation,
     RecentDocument,
     ScheduleEntry,
+    next_alert_notice,
 )
 
 logger = logging.getLogger(__name__)
@@ -58,6 +60,15 @@ CREATE TABLE IF NOT EXISTS schedule (
     last_finished REAL,
     last_worker TEXT,
     last_status TEXT
+);
+CREATE TABLE IF NOT EXISTS alert_notices (
+    portal_id TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    severity TEXT,
+    summary TEXT,
+    first_sent REAL NOT NULL,
+    last_sent REAL NOT NULL,
+    count INTEGER NOT NULL DEFAULT 1
 );
 CREATE TABLE IF NOT EXISTS backoffs (
     host TEXT PRIMARY KEY,
@@ -236,6 +247,51 @@ class SQLiteCoordination(Coordination, History):
             rows = conn.execute(f"SELECT * FROM backoffs WHERE host IN ({', '.join('?' * len(hosts))})",
                                 hosts).fetchall() if hosts else []
         return {r["host"]: self._backoff(r) for r in rows}
+
+    # --- alert notifications -------------------------------------------------------------
+    @staticmethod
+    def _notice(row: sqlite3.Row | None) -> AlertNotice | None:
+        if row is None:
+            return None
+        return AlertNotice(portal_id=row["portal_id"], fingerprint=row["fingerprint"],
+                           severity=row["severity"] or "warning", summary=row["summary"] or "",
+                           first_sent=row["first_sent"], last_sent=row["last_sent"], count=row["count"])
+
+    def claim_alert_notice(self, portal_id: str, fingerprint: str, repeat_after: float, severity: str = "warning",
+                           summary: str = "", now: float | None = None) -> AlertNotice | None:
+        now = time.time() if now is None else now
+        with self._immediate() as conn:
+            old = self._notice(conn.execute("SELECT * FROM alert_notices WHERE portal_id = ?",
+                                            (portal_id,)).fetchone())
+            record = next_alert_notice(old, portal_id, fingerprint, repeat_after, severity, summary, now)
+            if record is not None:
+                conn.execute("INSERT OR REPLACE INTO alert_notices(portal_id, fingerprint, severity, summary,"
+                             " first_sent, last_sent, count) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                             (record.portal_id, record.fingerprint, record.severity, record.summary,
+                              record.first_sent, record.last_sent, record.count))
+        return record
+
+    def drop_alert_notice(self, portal_id: str, fingerprint: str | None = None) -> AlertNotice | None:
+        with self._immediate() as conn:
+            old = self._notice(conn.execute("SELECT * FROM alert_notices WHERE portal_id = ?",
+                                            (portal_id,)).fetchone())
+            if old is None or (fingerprint is not None and old.fingerprint != fingerprint):
+                return None
+            conn.execute("DELETE FROM alert_notices WHERE portal_id = ?", (portal_id,))
+        return old
+
+    def alert_notices(self, portal_ids: Sequence[str] | None = None) -> dict[str, AlertNotice]:
+        conn = self._conn()
+        if portal_ids is None:
+            rows = conn.execute("SELECT * FROM alert_notices").fetchall()
+        else:
+            rows = []
+            ids = list(portal_ids)
+            for i in range(0, len(ids), 500):
+                chunk = ids[i:i + 500]
+                marks = ", ".join("?" * len(chunk))
+                rows += conn.execute(f"SELECT * FROM alert_notices WHERE portal_id IN ({marks})", chunk).fetchall()
+        return {n.portal_id: n for n in (self._notice(r) for r in rows) if n is not None}
 
     # --- history -----------------------------------------------------------------------
     def histories(self, doc_ids: Sequence[str]) -> dict[str, DocumentHistory]:
