@@ -4,7 +4,8 @@ Runs on ``spider_closed``, which Scrapy sends after the item pipelines are close
 storage pipeline has written the run records of this crawl by then.  Only the portals of
 this crawl are judged (a crawl of one portal does not re-send the alerts of the others).
 Each alert goes to the log; the webhook and email are sent when configured (see
-:mod:`pipelines.monitoring.notify`).  The alerts are also put in the crawl stats
+:mod:`pipelines.monitoring.notify`), once per alert until it is due again or resolved
+(see :mod:`pipelines.monitoring.notices`).  The alerts are also put in the crawl stats
 (``portalnews/alerts``) so that ``portalnews crawl`` can print them.
 
 Settings: ``PORTALNEWS_ALERTS_ENABLED`` (default True), ``PORTALNEWS_ALERT_RULES`` (rules
@@ -24,6 +25,7 @@ from scrapy.exceptions import NotConfigured
 
 from pipelines.monitoring import check_store, log_alerts
 from pipelines.monitoring.alerts import Alert
+from pipelines.monitoring.notices import notify_new_alerts
 from pipelines.monitoring.notify import Delivery, Notifier, NotifyConfig
 from pipelines.monitoring.rules import Rules, RulesError, load_rules, rules_path
 from pipelines.storage import open_store
@@ -67,17 +69,18 @@ class AlertingExtension:
             stats.set_value("portalnews/alert_delivery", delivery.to_dict())
 
     def evaluate(self, store_url: str, portal_ids: list[str], reason: str = "") -> tuple[list[Alert], Delivery]:
+        context: dict[str, Any] = {"trigger": "crawl", "portals_crawled": len(portal_ids)}
+        if reason:
+            context["finish_reason"] = reason
         store = open_store(store_url)
         store.open()
         try:
             _report, alerts = check_store(store, self.rules, portal_ids=portal_ids)
+            log_alerts(alerts, logger)
+            if not alerts:
+                logger.info("alert rules: all %d crawled portal(s) pass", len(portal_ids))
+            # the webhook and email only get what is new (or due again, or resolved)
+            delivery = notify_new_alerts(store, self.notifier, alerts, portal_ids, context)
         finally:
             store.close()
-        log_alerts(alerts, logger)
-        if not alerts:
-            logger.info("alert rules: all %d crawled portal(s) pass", len(portal_ids))
-            return alerts, Delivery()
-        context: dict[str, Any] = {"trigger": "crawl", "portals_crawled": len(portal_ids)}
-        if reason:
-            context["finish_reason"] = reason
-        return alerts, self.notifier.notify(alerts, context)
+        return alerts, delivery

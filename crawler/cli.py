@@ -17,13 +17,18 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from crawler.registry import RegistryError, load_registry
 from pipelines.monitoring.rules import RulesError
 from pipelines.storage import ExportFilter, SearchQuery, Store, StoreError, open_store, resolve_store_url
 from pipelines.storage.base import EXPORT_FIELDS, redact_url
 from pipelines.storage.textsearch import MARK_END, MARK_START
+
+if TYPE_CHECKING:
+    from pipelines.monitoring.alerts import Alert
+    from pipelines.monitoring.coverage import CoverageReport
+    from pipelines.monitoring.notify import Delivery
 
 logger = logging.getLogger(__name__)
 
@@ -408,14 +413,32 @@ def write_coverage_csv(portals: list[Any], out: IO[str]) -> None:
         writer.writerow(row)
 
 
+def _check_notify(args: argparse.Namespace, store: Store, report: CoverageReport, alerts: list[Alert]
+                  ) -> Delivery | None:
+    """``check --notify`` / ``--resend``: send what is new, due again or resolved."""
+    from pipelines.monitoring.notices import notify_new_alerts
+    from pipelines.monitoring.notify import Notifier, NotifyConfig
+
+    notifier = Notifier(NotifyConfig.from_settings())
+    if not notifier.enabled:
+        print("portalnews check: warning: nothing notified: set PORTALNEWS_ALERT_WEBHOOK, or "
+              "PORTALNEWS_SMTP_HOST and PORTALNEWS_SMTP_TO, in the environment", file=sys.stderr)
+        return None
+    delivery = notify_new_alerts(store, notifier, alerts, [p.portal_id for p in report.portals],
+                                 {"trigger": "portalnews check"}, resend=args.resend)
+    print(f"notified: {delivery.webhook_sent} webhook alert(s), {delivery.resolved_sent} resolved, "
+          f"{delivery.held} held (sent less than {notifier.config.repeat_hours:g}h ago)"
+          + (", email sent" if delivery.email_sent else "")
+          + (f", {len(delivery.errors)} delivery error(s)" if delivery.errors else ""), file=sys.stderr)
+    return delivery
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     report, alerts, rules, store = _check(args)
-    store.close()
-    delivery = None
-    if args.notify and alerts:
-        from pipelines.monitoring.notify import Notifier, NotifyConfig
-
-        delivery = Notifier(NotifyConfig.from_settings()).notify(alerts, {"trigger": "portalnews check"})
+    try:
+        delivery = _check_notify(args, store, report, alerts) if args.notify or args.resend else None
+    finally:
+        store.close()
     if args.json:
         print(json.dumps({"ok": not alerts, "portals_checked": len(report.portals), "rules": rules.source,
                           "alerts": [a.to_dict() for a in alerts],
@@ -728,7 +751,10 @@ def build_parser() -> argparse.ArgumentParser:
     monitoring_args(p)
     p.add_argument("--portal", metavar="ID", action="append", help="check only this portal (repeatable)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.add_argument("--notify", action="store_true", help="also send the alerts to the configured webhook / email")
+    p.add_argument("--notify", action="store_true",
+                   help="also send the alerts to the configured webhook / email: new ones, those last sent "
+                        "more than PORTALNEWS_ALERT_REPEAT_HOURS ago (default 24), and resolved portals")
+    p.add_argument("--resend", action="store_true", help="like --notify, but send every firing alert now")
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("report", help="write a self-contained HTML coverage report with charts",

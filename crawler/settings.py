@@ -90,6 +90,9 @@ PORTALNEWS_SMTP_HOST = ""
 PORTALNEWS_SMTP_PORT = ""
 PORTALNEWS_SMTP_FROM = ""
 PORTALNEWS_SMTP_TO = ""
+# A still-firing alert goes to the webhook / email again after this many hours (0: after
+# every evaluation); new alerts, changed ones and resolved portals are sent at once.
+PORTALNEWS_ALERT_REPEAT_HOURS = ""
 
 # --- scheduling, recrawl and politeness at scale (crawler/scheduler.py, crawler/politeness.py) ---
 # Back off a host that answers 429/503 (honouring Retry-After) or answers slower than

@@ -5,6 +5,8 @@
 * :mod:`.rules` loads the alert rules (``crawler/monitoring.yaml`` by default);
 * :mod:`.alerts` applies the rules to the model, one alert per failing portal;
 * :mod:`.notify` delivers alerts to a webhook (JSON POST) and by email (SMTP);
+* :mod:`.notices` de-duplicates them: a firing alert is re-sent after a repeat interval,
+  and a portal that recovers gets one "resolved" notice;
 * :mod:`.metrics` writes Prometheus metrics and serves them over HTTP.
 
 ``crawler.alerting`` evaluates the rules after every crawl; ``portalnews coverage``,

@@ -12,7 +12,12 @@ environment variable of the same name:
 ``PORTALNEWS_SMTP_TO``         recipients, comma separated
 ``PORTALNEWS_SMTP_USER`` / ``PORTALNEWS_SMTP_PASSWORD``  optional login
 ``PORTALNEWS_SMTP_TLS``        ``auto`` (STARTTLS when offered, default), ``starttls``, ``ssl``, ``none``
+``PORTALNEWS_ALERT_REPEAT_HOURS``  send a still-firing alert again after this many hours (default 24;
+                               0 = after every evaluation); see :mod:`pipelines.monitoring.notices`
 =============================  ================================================================
+
+Besides the alerts, a portal that was notified and passes the rules again gets one
+"resolved" notice (webhook ``"event": "resolved"``, and a section of the email).
 
 A delivery that fails is logged and counted; it never raises into the crawl.
 """
@@ -36,10 +41,12 @@ from email.utils import formatdate, make_msgid
 from typing import Any
 
 from pipelines.monitoring.alerts import Alert
+from pipelines.storage.coordination import AlertNotice
 
 logger = logging.getLogger(__name__)
 
 USER_AGENT = "portalnews-alerts/0.1"
+DEFAULT_REPEAT_HOURS = 24.0
 
 
 def _setting(settings: Any, environ: Mapping[str, str], name: str) -> str:
@@ -63,6 +70,12 @@ class NotifyConfig:
     smtp_password: str = field(default="", repr=False)
     smtp_tls: str = "auto"
     smtp_timeout: float = 10.0
+    repeat_hours: float = DEFAULT_REPEAT_HOURS
+
+    @property
+    def repeat_after(self) -> float:
+        """Seconds before a still-firing alert is sent again."""
+        return self.repeat_hours * 3600.0
 
     @classmethod
     def from_settings(cls, settings: Any = None, environ: Mapping[str, str] | None = None) -> NotifyConfig:
@@ -76,7 +89,17 @@ class NotifyConfig:
         if tls not in ("auto", "starttls", "ssl", "none"):
             logger.error("PORTALNEWS_SMTP_TLS=%r is not auto, starttls, ssl or none: using auto", tls)
             tls = "auto"
+        repeat_raw = get("PORTALNEWS_ALERT_REPEAT_HOURS")
+        try:
+            repeat = float(repeat_raw) if repeat_raw else DEFAULT_REPEAT_HOURS
+            if repeat < 0 or repeat != repeat:
+                raise ValueError(repeat_raw)
+        except ValueError:
+            logger.error("PORTALNEWS_ALERT_REPEAT_HOURS=%r is not a number of hours >= 0: using %g",
+                         repeat_raw, DEFAULT_REPEAT_HOURS)
+            repeat = DEFAULT_REPEAT_HOURS
         return cls(
+            repeat_hours=repeat,
             webhook_url=get("PORTALNEWS_ALERT_WEBHOOK"),
             webhook_token=get("PORTALNEWS_ALERT_WEBHOOK_TOKEN"),
             smtp_host=get("PORTALNEWS_SMTP_HOST"),
@@ -102,10 +125,14 @@ class Delivery:
     email_sent: bool = False
     email_failed: bool = False
     errors: list[str] = field(default_factory=list)
+    resolved_sent: int = 0  # "resolved" notices that reached at least one channel
+    held: int = 0  # alerts not sent again: notified less than the repeat interval ago
+    undelivered: list[str] = field(default_factory=list)  # portals whose alert reached no channel
 
     def to_dict(self) -> dict[str, Any]:
         return {"webhook_sent": self.webhook_sent, "webhook_failed": self.webhook_failed,
-                "email_sent": self.email_sent, "email_failed": self.email_failed, "errors": list(self.errors)}
+                "email_sent": self.email_sent, "email_failed": self.email_failed, "errors": list(self.errors),
+                "resolved_sent": self.resolved_sent, "held": self.held, "undelivered": list(self.undelivered)}
 
 
 def alert_payload(alert: Alert, context: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -116,6 +143,23 @@ def alert_payload(alert: Alert, context: Mapping[str, Any] | None = None) -> dic
     if context:
         body["context"] = dict(context)
     return body
+
+
+def resolved_payload(notice: AlertNotice, context: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The JSON body of a webhook call saying that a notified portal passes again."""
+    body: dict[str, Any] = {"source": "portalnews", "event": "resolved",
+                            "time": datetime.now(UTC).isoformat(timespec="seconds"),
+                            "portal_id": notice.portal_id, "severity": notice.severity,
+                            "summary": f"passes the alert rules again (was: {notice.summary})",
+                            "previous_summary": notice.summary, "rules": notice.fingerprint.partition(":")[2].split(","),
+                            "first_sent": _iso(notice.first_sent), "notices_sent": notice.count}
+    if context:
+        body["context"] = dict(context)
+    return body
+
+
+def _iso(epoch: float) -> str | None:
+    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds") if epoch else None
 
 
 def send_webhook(url: str, payload: Mapping[str, Any], timeout: float = 10.0, token: str = "",
@@ -146,11 +190,19 @@ def send_webhook(url: str, payload: Mapping[str, Any], timeout: float = 10.0, to
     raise last
 
 
-def email_message(alerts: list[Alert], config: NotifyConfig, context: Mapping[str, Any] | None = None) -> EmailMessage:
-    """One plain-text message listing every alert of an evaluation."""
-    names = ", ".join(a.portal_id for a in alerts[:5]) + (f" and {len(alerts) - 5} more" if len(alerts) > 5 else "")
+def _names(ids: list[str]) -> str:
+    return ", ".join(ids[:5]) + (f" and {len(ids) - 5} more" if len(ids) > 5 else "")
+
+
+def email_message(alerts: list[Alert], config: NotifyConfig, context: Mapping[str, Any] | None = None,
+                  resolved: list[AlertNotice] | None = None) -> EmailMessage:
+    """One plain-text message listing every alert (and every resolved portal) of an evaluation."""
+    resolved = resolved or []
     msg = EmailMessage()
-    msg["Subject"] = f"[portalnews] {len(alerts)} portal(s) need attention: {names}"
+    if alerts:
+        msg["Subject"] = f"[portalnews] {len(alerts)} portal(s) need attention: {_names([a.portal_id for a in alerts])}"
+    else:
+        msg["Subject"] = f"[portalnews] {len(resolved)} portal(s) resolved: {_names([n.portal_id for n in resolved])}"
     msg["From"] = config.smtp_from or f"portalnews@{socket.gethostname()}"
     msg["To"] = ", ".join(config.smtp_to)
     msg["Date"] = formatdate(localtime=False, usegmt=True)
@@ -164,6 +216,11 @@ def email_message(alerts: list[Alert], config: NotifyConfig, context: Mapping[st
         lines.append(f"{a.portal_id} [{a.severity}] health {a.health}/100" + (f" ({where})" if where else ""))
         for f in a.findings:
             lines.append(f"  - {f.rule}: {f.message}")
+        lines.append("")
+    if resolved:
+        lines.append("Resolved (passing the rules again):")
+        for n in resolved:
+            lines.append(f"  {n.portal_id}: was {n.summary}")
         lines.append("")
     msg.set_content("\n".join(lines))
     return msg
@@ -198,27 +255,41 @@ class Notifier:
     def enabled(self) -> bool:
         return bool(self.config.webhook_url or self.config.email_enabled)
 
-    def notify(self, alerts: list[Alert], context: Mapping[str, Any] | None = None) -> Delivery:
+    def notify(self, alerts: list[Alert], context: Mapping[str, Any] | None = None,
+               resolved: list[AlertNotice] | None = None) -> Delivery:
+        """Send ``alerts`` (and the ``resolved`` notices); never raises."""
         delivery = Delivery()
-        if not alerts:
+        resolved = resolved or []
+        if not alerts and not resolved:
             return delivery
         cfg = self.config
+        webhook_ok: set[str] = set()
         if cfg.webhook_url:
-            for alert in alerts:
+            calls = [(a.portal_id, alert_payload(a, context), True) for a in alerts]
+            calls += [(n.portal_id, resolved_payload(n, context), False) for n in resolved]
+            for portal_id, payload, is_alert in calls:
                 try:
-                    send_webhook(cfg.webhook_url, alert_payload(alert, context), cfg.webhook_timeout,
-                                 cfg.webhook_token, cfg.webhook_attempts)
-                    delivery.webhook_sent += 1
+                    send_webhook(cfg.webhook_url, payload, cfg.webhook_timeout, cfg.webhook_token,
+                                 cfg.webhook_attempts)
                 except Exception as exc:  # a webhook problem must never stop the crawl
                     delivery.webhook_failed += 1
-                    delivery.errors.append(f"webhook: {alert.portal_id}: {exc}")
-                    logger.error("alert webhook for %s failed: %s", alert.portal_id, exc)
-            if delivery.webhook_sent:
-                logger.info("alert webhook: %d alert(s) sent", delivery.webhook_sent)
+                    delivery.errors.append(f"webhook: {portal_id}: {exc}")
+                    logger.error("alert webhook for %s failed: %s", portal_id, exc)
+                    continue
+                if is_alert:
+                    delivery.webhook_sent += 1
+                    webhook_ok.add(portal_id)
+                else:
+                    delivery.resolved_sent += 1
+            if delivery.webhook_sent or delivery.resolved_sent:
+                logger.info("alert webhook: %d alert(s) and %d resolved notice(s) sent", delivery.webhook_sent,
+                            delivery.resolved_sent)
         if cfg.email_enabled:
             try:
-                send_email(email_message(alerts, cfg, context), cfg)
+                send_email(email_message(alerts, cfg, context, resolved), cfg)
                 delivery.email_sent = True
+                if not cfg.webhook_url:
+                    delivery.resolved_sent = len(resolved)
                 logger.info("alert email sent to %s", ", ".join(cfg.smtp_to))
             except Exception as exc:  # as above: log it, carry on
                 delivery.email_failed = True
@@ -226,4 +297,6 @@ class Notifier:
                 logger.error("alert email through %s:%s failed: %s", cfg.smtp_host, cfg.smtp_port, exc)
         elif cfg.smtp_host and not cfg.smtp_to:
             logger.error("PORTALNEWS_SMTP_HOST is set but PORTALNEWS_SMTP_TO is empty: no alert email sent")
+        if not delivery.email_sent:
+            delivery.undelivered = [a.portal_id for a in alerts if a.portal_id not in webhook_ok]
         return delivery
