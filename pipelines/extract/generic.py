@@ -77,7 +77,7 @@ _SITE_ATTR = re.compile(
     r"logo|site-?name|site_name|sitename|site-title|brand|banner|portal-name|ten-?cong|tencong"
 )
 _TITLE_ATTR = re.compile(r"title|tieude|tieu-de|tieu_de|headline|heading")
-_HOME_WORDS = frozenset(("trangchu", "home", "trangnhat", "trangchinh"))
+_HOME_WORDS = frozenset(("trangchu", "home", "trangnhat", "trangchinh", "trangchủ", "trangnhất", "trangchính", "homepage"))
 _STRUCTURED_DATE_KEYS = (
     "article:published_time",
     "og:published_time",
@@ -91,8 +91,12 @@ _STRUCTURED_DATE_KEYS = (
 )
 _URL_DATE = re.compile(r"/((?:19|20)\d{2})[/-](\d{1,2})[/-](\d{1,2})(?=/)")
 _TIME_XPATH = etree.XPath("//time[@datetime]|//*[@itemprop='datePublished']")
+_BYLINE_ATTRS = re.compile(r"author|tac-?gia|byline")
+# "Viết bởi Lý Thị Hoa", "Đăng ngày 17/5/2024 bởi Hoàng Thị Mai": a capitalised name after "bởi".
+_BY_NAME = re.compile(r"(?:^|\s)(?P<verb>(?:được\s+)?(?:viết|đăng|gửi)\s+)?bởi\s*:?\s+(?P<name>[^\W\d_][^\d|:;,.()]{1,60}?)"
+                      r"\s*$", re.IGNORECASE)
 _AUTHOR_LINE = re.compile(
-    r"^\s*(?:tác\s+giả|người\s+viết|bút\s+danh|phóng\s+viên|tin\s*(?:,|và)\s*ảnh|bài\s*(?:,|và)\s*ảnh)\s*[:：]",
+    r"^\s*(?:tác\s+giả(?:\s+bài\s+viết)?|người\s+viết|bút\s+danh|phóng\s+viên|tin\s*(?:,|và)\s*ảnh|bài\s*(?:,|và)\s*ảnh)\s*[:：]",
     re.IGNORECASE,
 )
 
@@ -539,9 +543,25 @@ def find_views(doc: PageDocument, anchor: Block | None, body: BodyResult | None)
     return best[1] if best is not None else None
 
 
+def _by_name(line: str) -> str | None:
+    """The name of a "(Viết|Đăng) bởi Name" byline, alone or ending a dated meta line."""
+    if len(line) > 120:
+        return None
+    m = _BY_NAME.search(line)
+    if m is None:
+        return None
+    if not m.group("verb") and m.start() > 0 and not find_datetimes(line[: m.start()]):
+        return None
+    words = m.group("name").split()
+    if not 1 <= len(words) <= 6 or not all(w[0].isupper() for w in words):
+        return None
+    return " ".join(words)
+
+
 def find_author(doc: PageDocument, anchor: Block | None, body: BodyResult | None) -> str | None:
     """Byline: a labelled author line in the article ("Tác giả: ..."), the trailing
-    author/source line of the body, then metadata.  A separate "Nguồn tin:" field is a
+    author/source line of the body, a short author-marked element of the article, then
+    metadata.  A separate "Nguồn tin:" field is a
     source, not a byline, and is not returned."""
     container = body.container if body is not None else None
     scope = article_scope(anchor, container)
@@ -554,8 +574,18 @@ def find_author(doc: PageDocument, anchor: Block | None, body: BodyResult | None
                     name = clean_author(line)
                     if name:
                         return name
+                by = _by_name(line)
+                if by:
+                    return by
     if body is not None and body.author_line:
         return body.author_line
+    if scope is not None:  # a short element marked as the byline (class/id/itemprop "author")
+        for b in doc.subtree(scope):
+            if b.text and _BYLINE_ATTRS.search(b.attrs) and not is_foreign(b, anchor):
+                text = " ".join(x.text for x in doc.subtree(b) if x.text)
+                name = clean_author(text)
+                if name and len(name) <= 80 and len(name.split()) <= 12 and not any(c.isdigit() for c in name):
+                    return normalize_text(name)
     for item in doc.json_ld:
         author = item.get("author")
         if isinstance(author, list) and author:
@@ -564,19 +594,50 @@ def find_author(doc: PageDocument, anchor: Block | None, body: BodyResult | None
             author = author.get("name")
         if isinstance(author, str) and author.strip():
             return normalize_text(author)
-    if doc.meta.get("author"):
-        return normalize_text(doc.meta["author"])
+    meta_author = normalize_text(doc.meta.get("author") or "")
+    if meta_author and text_key(meta_author) not in site_names(doc):
+        return meta_author
     return None
+
+
+def _is_menu_item(el: Any) -> bool:
+    """A menu entry that only carries a "breadcrumb" class (DNN marks the open menu path
+    so): a list item holding a submenu."""
+    return bool(el.tag == "li" and next(el.iter("ul", "ol"), None) is not None)
 
 
 def _breadcrumb_category(doc: PageDocument, title_key: str) -> str | None:
     for el in doc.role("breadcrumb"):
+        if _is_menu_item(el):
+            continue
         items = [normalize_text(element_text(a), decode_entities=False) for a in el.iter("a", "span", "li")]
         texts = [t for t in items if t and len(t) <= 80 and t not in (">", "»", "/", "›")]
         for text in reversed(texts):
             key = text_key(text)
             if key and key != title_key and key not in _HOME_WORDS and not title_key.startswith(key):
                 return text
+    return None
+
+
+_CRUMB_SEPARATOR = re.compile(r"\s(?:>>?|»|›|→|/|\|)\s")
+
+
+def _text_breadcrumb_category(doc: PageDocument, title_key: str) -> str | None:
+    """An unmarked breadcrumb: a short line of links that starts at "Trang chủ" and
+    separates them with ">", ">>", "»", "›" or "/" (the last link that is not the title)."""
+    by_block: dict[int, list[str]] = {}
+    for link in doc.links:
+        by_block.setdefault(link.block.idx, []).append(link.text)
+    for idx, texts in by_block.items():
+        block = doc.blocks[idx]
+        if len(texts) < 2 or len(block.text) > 200 or text_key(texts[0]) not in _HOME_WORDS:
+            continue
+        if not _CRUMB_SEPARATOR.search(block.text) or block.sub_long_links > 1:
+            continue
+        for text in reversed(texts[1:]):
+            key = text_key(text)
+            if key and key != title_key and key not in _HOME_WORDS and len(text) <= 80:
+                return normalize_text(text)
     return None
 
 
@@ -643,7 +704,7 @@ def _url_prefix_category(doc: PageDocument) -> str | None:
 def find_category(doc: PageDocument, title: str | None, anchor: Block | None = None) -> str | None:
     """Category name as shown: breadcrumb, category heading, menu link by URL prefix, metadata."""
     title_key = text_key(title)
-    found = _breadcrumb_category(doc, title_key)
+    found = _breadcrumb_category(doc, title_key) or _text_breadcrumb_category(doc, title_key)
     if found:
         return found
     for el in doc.role("category"):

@@ -135,7 +135,7 @@ _CAPTION_ATTR_RE = re.compile(
 )
 _IMAGE_BOX_RE = re.compile(r"(?:^|[\s_\-])(?:image|img|photo|picture|pic|figure|thumb|anh|hinh)(?:$|[\s_\-])")
 AUTHOR_LABEL_RE = re.compile(
-    r"^\s*(?:tác\s+giả|người\s+viết|bài\s+viết|bút\s+danh|phóng\s+viên|tin\s*(?:,|và)\s*ảnh|bài\s*(?:,|và)\s*ảnh|"
+    r"^\s*(?:tác\s+giả(?:\s+bài\s+viết)?|người\s+viết|bài\s+viết|bút\s+danh|phóng\s+viên|tin\s*(?:,|và)\s*ảnh|bài\s*(?:,|và)\s*ảnh|"
     r"tin\s+bài|bài|tin|nguồn\s+tin|nguồn|theo|by|author|source)\s*[:：]\s*",
     re.IGNORECASE,
 )
