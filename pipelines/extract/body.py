@@ -128,6 +128,16 @@ def score_containers(doc: PageDocument) -> dict[int, float]:
     return scores
 
 
+def _in_chrome_element(b: Block) -> bool:
+    """Inside (or being) a chrome element by tag, not only by class name."""
+    node: Block | None = b
+    while node is not None:
+        if node.tag in ("footer", "nav", "aside", "header") and in_chrome(node):
+            return True
+        node = node.parent
+    return False
+
+
 def best_container(doc: PageDocument, scores: dict[int, float] | None = None) -> tuple[Block | None, float]:
     """The block most likely to hold the article text, with its weighted score."""
     if scores is None:
@@ -140,6 +150,8 @@ def best_container(doc: PageDocument, scores: dict[int, float] | None = None) ->
             continue
         weighted = raw * (1.0 - b.sub_link_density) * class_weight(b)
         if in_chrome(b):
+            if _in_chrome_element(b):
+                continue  # the page's <footer>, <nav>, <aside> or <header>: never the article
             weighted *= 0.3
         if weighted > best_score:
             best, best_score = b, weighted
