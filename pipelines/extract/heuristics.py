@@ -213,9 +213,14 @@ def in_chrome(block: Block) -> bool:
     return bool(block.chrome)
 
 
+_LANDMARK_ROLES = frozenset(("banner", "contentinfo", "navigation", "complementary", "search"))
+
+
 def _own_chrome(node: Block) -> bool:
     if node.tag in ("nav", "aside"):
         return True
+    if (node.el.get("role") or "").strip().lower() in _LANDMARK_ROLES:
+        return True  # an ARIA landmark the page itself declares as header, footer, menu or sidebar
     chrome_tag = node.tag in ("header", "footer")
     chrome_cls = bool(node.attrs) and bool(_tokens(node.cls or node.attrs) & _CHROME_TOKENS)
     if not (chrome_tag or chrome_cls) or _article_like(node):
@@ -230,11 +235,20 @@ def _has_article_ancestor(node: Block) -> bool:
     while parent is not None and parent.article_ancestor < 0:
         chain.append(parent)
         parent = parent.parent
-    found = parent is not None and (parent.article_ancestor == 1 or _article_like(parent))
+    top = chain[-1] if chain else node
+    while top.parent is not None:
+        top = top.parent
+    page_text = top.sub_text_len
+
+    def content_like(b: Block) -> bool:
+        # a wrapper around (nearly) the whole page, e.g. <div class="body">, is not an article
+        return _article_like(b) and not (page_text and b.sub_text_len >= 0.9 * page_text)
+
+    found = parent is not None and (parent.article_ancestor == 1 or content_like(parent))
     # Fill from the top: a block has an article ancestor when its parent is one or has one.
     for item in reversed(chain):
         item.article_ancestor = int(found)
-        found = found or _article_like(item)
+        found = found or content_like(item)
     return found
 
 
