@@ -41,6 +41,8 @@ SCHEDULER_MEMORY_QUEUE = "scrapy.squeues.FifoMemoryQueue"
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
 FEED_EXPORT_ENCODING = "utf-8"
 LOG_LEVEL = "INFO"
+# One line per dropped or failed page, never the page's HTML (crawler/logformatter.py).
+LOG_FORMATTER = "crawler.logformatter.PortalLogFormatter"
 
 
 ITEM_PIPELINES = {

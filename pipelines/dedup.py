@@ -22,6 +22,14 @@ from pipelines.storage.base import canonical_url
 logger = logging.getLogger(__name__)
 
 
+class DuplicatePage(DropItem):
+    """A second copy of an article (print view, another URL of it): expected, logged at INFO."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.log_level = "INFO"  # read by the log formatter (Scrapy >= 2.13 also reads it itself)
+
+
 class DedupPipeline:
     def __init__(self, crawler: Crawler) -> None:
         self.stats = crawler.stats
@@ -53,7 +61,7 @@ class DedupPipeline:
         first = self.urls.get(url) or self.contents.get(key)
         if first is not None and first != item.url:
             self.stats.inc_value(f"portalnews/dropped/{item.portal_id}/duplicate")
-            raise DropItem(f"{item.portal_id}: {item.url}: duplicate of {first}")
+            raise DuplicatePage(f"{item.portal_id}: {item.url}: duplicate of {first}")
         self.urls[url] = item.url
         self.contents[key] = item.url
         return item
