@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
-from urllib.parse import parse_qsl, urljoin, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urljoin, urlsplit, urlunsplit
 
 from scrapy.linkextractors import IGNORED_EXTENSIONS
 from w3lib.url import canonicalize_url, safe_url_string
@@ -25,7 +25,20 @@ SKIP_PATH = re.compile(
     r"|/_layouts/|/webresource\.axd|/scriptresource\.axd)",
     re.IGNORECASE,
 )
-_FEED_LINK = re.compile(r"<(?:link|loc)>\s*(?:<!\[CDATA\[)?\s*(https?://[^<\s\]]+)", re.IGNORECASE)
+# Query parameters that name a session or a campaign, never a page: dropped from every link
+# (a portal that adds a fresh ?sid= to each link would otherwise be an endless URL space).
+NOISE_PARAM = re.compile(
+    r"^(?:utm_[a-z]+|fbclid|gclid|dclid|msclkid|zarsrc|zalo_?[a-z]*|_ga|_gl|mc_cid|mc_eid|ref_?src|"
+    r"sid|sess|session|sessionid|session_id|phpsessid|jsessionid|aspsessionid\w*|cfid|cftoken|"
+    r"s_?id|token|__cf_chl_[a-z_]+)$",
+    re.IGNORECASE,
+)
+# ";jsessionid=…" style path parameters.
+_PATH_SESSION = re.compile(r";(?:jsessionid|sessionid|sid|phpsessid)=[^/?#]*", re.IGNORECASE)
+# A calendar: a page addressed only by day / month / year / week, endless in both directions.
+_DATE_PARAMS = frozenset(("thang", "nam", "ngay", "tuan", "month", "year", "day", "week", "date", "y", "m", "d"))
+_CALENDAR_PATH = re.compile(r"/(?:lich|calendar|lich-?am|am-?lich)(?:/|$|\.)", re.IGNORECASE)
+_FEED_LINK = re.compile(r"<(?:link|loc)>\s*(?:<!\[CDATA\[)?\s*((?:https?://|/)[^<\s\]]+)", re.IGNORECASE)
 
 
 def canonical(url: str) -> str:
@@ -33,7 +46,8 @@ def canonical(url: str) -> str:
 
 
 def absolutize(base: str, href: str) -> str | None:
-    """Resolve ``href`` against ``base``; None for non-HTTP or junk links."""
+    """Resolve ``href`` against ``base`` (session ids and tracking parameters removed, see
+    :func:`clean_url`); None for non-HTTP or junk links."""
     href = (href or "").strip()
     if not href or href.lower().startswith(_SKIP_SCHEMES):
         return None
@@ -44,7 +58,34 @@ def absolutize(base: str, href: str) -> str | None:
         return None
     if parts.scheme not in ("http", "https") or not parts.netloc:
         return None
-    return safe_url_string(urlunsplit((parts.scheme, parts.netloc, parts.path or "/", parts.query, "")))
+    return clean_url(safe_url_string(urlunsplit((parts.scheme, parts.netloc, parts.path or "/", parts.query, ""))))
+
+
+def clean_url(url: str) -> str:
+    """``url`` without session ids and tracking parameters (``;jsessionid=``, ``?sid=``,
+    ``utm_*``, ``fbclid`` …), so that one page has one URL."""
+    parts = urlsplit(url)
+    path = _PATH_SESSION.sub("", parts.path)
+    query = parts.query
+    if query:  # filter the raw pairs, so that what is kept keeps its own encoding
+        pairs = [p for p in query.split("&") if p]
+        kept = [p for p in pairs if not NOISE_PARAM.match(unquote(p.split("=", 1)[0]))]
+        if len(kept) != len(pairs):
+            query = "&".join(kept)
+    if path == parts.path and query == parts.query:
+        return url
+    return urlunsplit((parts.scheme, parts.netloc, path or "/", query, parts.fragment))
+
+
+def is_calendar(url: str) -> bool:
+    """A calendar page (``/lich?thang=6&nam=2024``): only dates in the query, or a calendar path
+    with a date query.  Such pages link to the next month forever and hold no news."""
+    parts = urlsplit(url)
+    keys = {k.lower() for k, _ in parse_qsl(parts.query, keep_blank_values=True)}
+    if not keys:
+        return False
+    dated = keys <= _DATE_PARAMS and bool(keys & {"thang", "month", "tuan", "week", "ngay", "day", "date"})
+    return dated or (bool(_CALENDAR_PATH.search(parts.path)) and bool(keys & _DATE_PARAMS))
 
 
 def is_crawlable(url: str) -> bool:
@@ -52,7 +93,7 @@ def is_crawlable(url: str) -> bool:
     dot = path.rfind(".")
     if dot != -1 and path[dot:] in _SKIP_EXT:
         return False
-    return not SKIP_PATH.search(path)
+    return not SKIP_PATH.search(path) and not is_calendar(url)
 
 
 def same_host(url: str, host: str) -> bool:
@@ -78,7 +119,8 @@ def looks_like_feed(url: str, content_type: str = "") -> bool:
 
 
 def feed_links(text: str) -> list[str]:
-    """Article/page URLs named by an RSS/Atom feed or a sitemap."""
+    """Article/page URLs named by an RSS/Atom feed or a sitemap (absolute, or root-relative
+    as some portals write them: resolve them against the feed's URL)."""
     return [m.group(1).strip() for m in _FEED_LINK.finditer(text)]
 
 

@@ -50,6 +50,8 @@ from pipelines.storage.base import now_iso
 
 logger = logging.getLogger(__name__)
 
+# Listing pages in a row that bring no new link before their pagination is no longer followed.
+BARREN_PAGES = 3
 # Kinds whose URLs are never fetched again by an incremental crawl.
 _FINAL_KINDS = frozenset({"article", "other", "blocked", "gone", "rejected", "duplicate"})
 
@@ -214,8 +216,9 @@ class PortalSpider(Spider):
         portal = self._portal(response)
         if response.status != 200 or not isinstance(response, TextResponse):
             return
-        for sitemap in links.sitemaps_from_robots(response.text):
-            if links.same_host(sitemap, portal.host):
+        for entry in links.sitemaps_from_robots(response.text):
+            sitemap = links.absolutize(response.url, entry)  # "Sitemap: /sitemap.xml" happens
+            if sitemap and links.same_host(sitemap, portal.host):
                 yield from self._follow(portal, sitemap, "feed", page_is_fresh=True)
 
     def parse(self, response: Response) -> Iterator[Any]:
@@ -235,8 +238,10 @@ class PortalSpider(Spider):
         if links.looks_like_feed(response.url, content_type) or role == "feed":
             item.kind, item.reason = "other", "feed or sitemap"
             yield item
-            for url in links.feed_links(response.text):
-                yield from self._follow(portal, url, "page", page_is_fresh=True)
+            for href in links.feed_links(response.text):
+                url = links.absolutize(response.url, href)
+                if url and links.is_crawlable(url):
+                    yield from self._follow(portal, url, "page", page_is_fresh=True)
             return
         # Decoding honours BOM, HTTP charset and <meta> declarations (windows-1258 included)
         # and overrides a declaration the bytes contradict, with a warning naming the page.
@@ -254,11 +259,24 @@ class PortalSpider(Spider):
         yield item
         known = self._known.get(portal.id, {})
         fresh = role == "start" or not known or any(canon not in known for _, canon in candidates)
+        # Pagination goes on while listing pages bring links not seen yet: after BARREN_PAGES
+        # pages in a row without any, a listing that never ends ("Trang sau" on empty pages)
+        # is left alone.
+        brings_new = any(canon not in self._requested and canon not in known and not links.is_pagination(url)
+                         for url, canon in candidates)
+        barren = 0 if brings_new or role == "start" else int(response.meta.get("barren", 0)) + 1
         for url, canon in candidates:
+            if barren and links.is_pagination(url):
+                if barren >= BARREN_PAGES:
+                    if canon not in self._requested:
+                        self.crawler.stats.inc_value(f"portalnews/pagination_stopped/{portal.id}")
+                    continue
+                yield from self._follow(portal, url, "page", page_is_fresh=fresh, canon=canon, barren=barren)
+                continue
             yield from self._follow(portal, url, "page", page_is_fresh=fresh, canon=canon)
 
     def _follow(self, portal: Portal, url: str, role: str, page_is_fresh: bool,
-                canon: str | None = None) -> Iterator[Request]:
+                canon: str | None = None, barren: int = 0) -> Iterator[Request]:
         canon = canon or links.canonical(url)
         if canon in self._requested:  # already scheduled in this crawl: skip the Request
             return
@@ -281,7 +299,8 @@ class PortalSpider(Spider):
             yield Request(url, callback=self.parse, errback=self.on_error,
                           meta=self._meta(portal, "feed"), priority=3)
             return
-        yield self._request(portal, url, role=role, priority=1 if links.is_pagination(url) else 0)
+        extra = {"barren": barren} if barren else {}
+        yield self._request(portal, url, role=role, priority=1 if links.is_pagination(url) else 0, **extra)
 
     def on_error(self, failure: Failure) -> Iterator[PageItem]:
         request = failure.request  # type: ignore[attr-defined]

@@ -1,0 +1,50 @@
+"""Link rules: one URL per page (no session ids or tracking parameters), calendars left
+alone, pagination recognised, feeds and sitemaps read even with root-relative entries."""
+
+from __future__ import annotations
+
+import pytest
+
+from crawler import links
+
+
+@pytest.mark.parametrize(("url", "clean"), [
+    ("http://h/tin-tuc/a-1.html;jsessionid=61AE01A55C9A", "http://h/tin-tuc/a-1.html"),
+    ("http://h/van-ban?sid=2795b70824", "http://h/van-ban"),
+    ("http://h/a.html?utm_source=zalo&utm_medium=share", "http://h/a.html"),
+    ("http://h/x.aspx?id=5&sid=abc&q=a%26b", "http://h/x.aspx?id=5&q=a%26b"),
+    ("http://h/x?fbclid=IwAR0&page=2", "http://h/x?page=2"),
+    ("http://h/Pages/x.aspx?ItemID=12", "http://h/Pages/x.aspx?ItemID=12"),
+    ("http://h/index.php?option=com_content&id=4", "http://h/index.php?option=com_content&id=4"),
+])
+def test_session_ids_and_tracking_parameters_are_dropped(url: str, clean: str) -> None:
+    assert links.clean_url(url) == clean
+    assert links.absolutize("http://h/", url) == clean
+
+
+@pytest.mark.parametrize(("url", "calendar"), [
+    ("http://h/lich?thang=6&nam=2024", True),
+    ("http://h/lich-cong-tac?tuan=22&nam=2024", True),
+    ("http://h/calendar?month=5&year=2024", True),
+    ("http://h/tin-tuc?nam=2024", False),  # a yearly archive, not an endless calendar
+    ("http://h/lich-su-hinh-thanh", False),
+    ("http://h/tin-tuc?page=3", False),
+])
+def test_calendars_are_not_crawled(url: str, calendar: bool) -> None:
+    assert links.is_calendar(url) is calendar
+    assert links.is_crawlable(url) is not calendar
+
+
+@pytest.mark.parametrize("url", ["http://h/c?page=2", "http://h/c?PageIndex=3", "http://h/chuyen-muc/tin-tuc/page/3/",
+                                 "http://h/c/trang-2.html", "http://h/index.php/tin-tuc?start=20",
+                                 "http://h/web/guest/tin?_101_INSTANCE_x_cur=4"])
+def test_pagination_styles(url: str) -> None:
+    assert links.is_pagination(url)
+
+
+def test_sitemap_entries_may_be_root_relative() -> None:
+    xml = "<urlset><url><loc>/tin-tuc/a-1.html</loc></url><url><loc>http://h/b.html</loc></url></urlset>"
+    assert links.feed_links(xml) == ["/tin-tuc/a-1.html", "http://h/b.html"]
+    assert [links.absolutize("http://h/sitemap.xml", u) for u in links.feed_links(xml)] == [
+        "http://h/tin-tuc/a-1.html", "http://h/b.html"]
+    assert links.sitemaps_from_robots("User-agent: *\nSitemap: /sitemap.xml\n") == ["/sitemap.xml"]
