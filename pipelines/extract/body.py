@@ -83,23 +83,37 @@ class BodyResult:
 
     @property
     def cell_share(self) -> float:
-        """Share of body characters that come from list items / table cells."""
+        """Share of body characters that come from table cells and short list items (a
+        document list or a schedule); list items written as sentences (the points of an
+        announcement) are prose."""
         total = self.char_count
         if not total:
             return 0.0
-        cells = sum(
-            len(p.text) for p in self.paragraphs if p.block is not None and _in_cell(p.block, self.container)
-        )
+        cells = sum(len(p.text) for p in self.paragraphs if _tabular(p, self.container))
         return cells / total
 
 
-def _in_cell(block: Block, stop: Block | None) -> bool:
+def _tabular(p: Paragraph, stop: Block | None) -> bool:
+    if p.block is None:
+        return False
+    cell = _cell_tag(p.block, stop)
+    if cell is None:
+        return False
+    prose = cell == "li" and len(p.text) >= 80 and p.block.link_density < 0.2 and _SENTENCE_END.search(p.text)
+    return not prose
+
+
+def _cell_tag(block: Block, stop: Block | None) -> str | None:
     node: Block | None = block
     while node is not None and node is not stop:
         if node.tag in _CELL_TAGS:
-            return True
+            return str(node.tag)
         node = node.parent
-    return False
+    return None
+
+
+def _in_cell(block: Block, stop: Block | None) -> bool:
+    return _cell_tag(block, stop) is not None
 
 
 def _paragraph_score(b: Block) -> float:
@@ -206,9 +220,14 @@ def _author_like(b: Block, text: str) -> bool:
     return words <= 8 and not _SENTENCE_END.search(text) and not _DIGITS.search(text)
 
 
+_BY_PREFIX = re.compile(r"^\s*(?:[Bb]y|[Bb]ởi)\s+(?=[^\W\d_])")
+
+
 def clean_author(text: str) -> str:
     """Strip an author label ("Tác giả:", "Nguồn:") and surrounding punctuation."""
-    text = AUTHOR_LABEL_RE.sub("", text, count=1).strip(" \t-–—:;,.")
+    text = AUTHOR_LABEL_RE.sub("", text, count=1)
+    text = re.split(r"\s+\|\s+", text, maxsplit=1)[0]  # "Hồng Vân | 08:45 | 14/02/2023 | Lượt xem: …"
+    text = _BY_PREFIX.sub("", text, count=1).strip(" \t-–—:;,.")
     if text.endswith(")") and text.count("(") < text.count(")"):
         text = text[:-1]
     if text.startswith("(") and text.count("(") > text.count(")"):

@@ -579,13 +579,19 @@ def find_author(doc: PageDocument, anchor: Block | None, body: BodyResult | None
                     return by
     if body is not None and body.author_line:
         return body.author_line
-    if scope is not None:  # a short element marked as the byline (class/id/itemprop "author")
-        for b in doc.subtree(scope):
-            if b.text and _BYLINE_ATTRS.search(b.attrs) and not is_foreign(b, anchor):
-                text = " ".join(x.text for x in doc.subtree(b) if x.text)
-                name = clean_author(text)
-                if name and len(name) <= 80 and len(name.split()) <= 12 and not any(c.isdigit() for c in name):
-                    return normalize_text(name)
+    if scope is not None:  # a short element marked as the byline (class/id/itemprop/rel "author")
+        for el in scope.el.iter():
+            if not isinstance(el.tag, str):
+                continue
+            marks = " ".join(el.get(a) or "" for a in ("class", "id", "itemprop", "rel")).lower()
+            if not marks.strip() or not _BYLINE_ATTRS.search(marks):
+                continue
+            block = doc.block_for(el)
+            if block is None or block.hidden or is_foreign(block, anchor):
+                continue
+            name = clean_author(normalize_text(element_text(el)))
+            if name and len(name) <= 80 and len(name.split()) <= 12 and not any(c.isdigit() for c in name):
+                return name
     for item in doc.json_ld:
         author = item.get("author")
         if isinstance(author, list) and author:
@@ -614,12 +620,15 @@ def _breadcrumb_category(doc: PageDocument, title_key: str) -> str | None:
         texts = [t for t in items if t and len(t) <= 80 and t not in (">", "»", "/", "›")]
         for text in reversed(texts):
             key = text_key(text)
-            if key and key != title_key and key not in _HOME_WORDS and not title_key.startswith(key):
-                return text
+            if not key or key == title_key or key in _HOME_WORDS or text.endswith(":"):  # "Bạn đang ở:"
+                continue
+            if title_key.startswith(key) and len(key) >= 0.5 * len(title_key):  # the title, cut short
+                continue
+            return text
     return None
 
 
-_CRUMB_SEPARATOR = re.compile(r"\s(?:>>?|»|›|→|/|\|)\s")
+_CRUMB_SEPARATOR = re.compile(r"\s(?:>>?|»|›|→|/)\s")  # not "|": that separates menu items
 
 
 def _text_breadcrumb_category(doc: PageDocument, title_key: str) -> str | None:
@@ -630,7 +639,7 @@ def _text_breadcrumb_category(doc: PageDocument, title_key: str) -> str | None:
         by_block.setdefault(link.block.idx, []).append(link.text)
     for idx, texts in by_block.items():
         block = doc.blocks[idx]
-        if len(texts) < 2 or len(block.text) > 200 or text_key(texts[0]) not in _HOME_WORDS:
+        if not 2 <= len(texts) <= 6 or len(block.text) > 200 or text_key(texts[0]) not in _HOME_WORDS:
             continue
         if not _CRUMB_SEPARATOR.search(block.text) or block.sub_long_links > 1:
             continue
