@@ -187,7 +187,7 @@ def extract_page_with_sources(
     if category is None:
         category = generic.find_category(doc, title, title_block)
 
-    verdict = classify(doc, title=title, has_date=date is not None, body=body, profile=chosen)
+    verdict = classify(doc, title=title, has_date=date is not None, body=body, profile=chosen, anchor=title_block)
     body_text = normalize_paragraphs([p.text for p in body.paragraphs], decode_entities=False) or None
     result = PageExtraction(
         page_kind=verdict.kind,

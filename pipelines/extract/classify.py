@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from crawler.profiles import Profile
 from pipelines.extract.body import BodyResult
-from pipelines.extract.document import PageDocument
+from pipelines.extract.document import Block, PageDocument
 from pipelines.extract.heuristics import in_chrome, max_repeated_items
 
 logger = logging.getLogger(__name__)
@@ -97,8 +97,10 @@ def classify(
     has_date: bool,
     body: BodyResult,
     profile: Profile | None,
+    anchor: Block | None = None,
 ) -> Classification:
-    """Decide the page kind from the extracted fields and page structure."""
+    """Decide the page kind from the extracted fields and page structure (``anchor``: the
+    block of the title)."""
     url = doc.url
     path = urlsplit(url).path
     list_links = _list_links(doc)
@@ -120,6 +122,11 @@ def classify(
         return non_article(f"{profile.name if profile else ''} listing URL")
     if not title:
         return non_article(f"no title; {list_links} list links")
+    if (anchor is not None and container is not None and not profile_article
+            and container.end_idx < anchor.idx and not container.contains(anchor)):
+        # An article's text follows its title; text that ends before it is a box of the page
+        # (a notice in the left column, a banner) on a page that has no text of its own.
+        return non_article("the only text is a box before the title")
     if _SCHEDULE_TITLE.match(title):
         return Classification(OTHER, "work schedule")
     if _SECTION_TITLE.match(title):
