@@ -18,11 +18,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import sys
-import unicodedata
 from collections import Counter
-from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -32,46 +29,9 @@ if str(ROOT) not in sys.path:
 
 from crawler.profiles import load_profiles  # noqa: E402
 from pipelines.extract import decode_html, extract_page  # noqa: E402
+from pipelines.extract.scoring import byline_name, norm, same_date, token_f1  # noqa: E402
 
-VN = timezone(timedelta(hours=7))
 FIELDS = ("kind", "title", "date", "views", "body", "author", "category")
-
-
-def tokens(text: str | None) -> list[str]:
-    return re.findall(r"\w+", unicodedata.normalize("NFC", text or "").lower())
-
-
-def token_f1(got: str | None, want: str | None) -> float:
-    a, b = Counter(tokens(got)), Counter(tokens(want))
-    if not a and not b:
-        return 1.0
-    common = sum((a & b).values())
-    if not common:
-        return 0.0
-    p, r = common / sum(a.values()), common / sum(b.values())
-    return 2 * p * r / (p + r)
-
-
-def same_date(got: str | None, want: str | None) -> bool:
-    if got is None or want is None:
-        return got == want
-    value = datetime.fromisoformat(got)
-    if value.utcoffset() != timedelta(hours=7):
-        return False
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", want):
-        return value.astimezone(VN).date() == date.fromisoformat(want)
-    return value.replace(second=0) == datetime.fromisoformat(want).replace(second=0)
-
-
-def norm(text: str | None) -> str | None:
-    return " ".join(unicodedata.normalize("NFC", text).split()) if text else text
-
-
-def byline_name(text: str | None) -> str | None:
-    """The name in a byline: "Kim Oanh - Trung tâm VH-TT&TT" and "Kim Oanh (TTVH)" give "Kim Oanh"
-    (labelled pages keep the unit, others do not: only the name is compared)."""
-    value = norm(text)
-    return re.split(r"\s+[-–—(]\s*|\s*\(", value, maxsplit=1)[0] if value else value
 
 
 def score_page(html_path: Path, mode: str) -> dict[str, Any]:

@@ -15,8 +15,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from crawler.mirror import MirrorServer
+from pipelines.extract.scoring import same_date, token_f1
 from tests.test_crawl_corpus import FAST, run_cli
-from tests.test_extract_pages import same_date, token_f1
 
 ARCHIVE = Path(__file__).parent / "fixtures" / "blind_sites.tar.gz"
 

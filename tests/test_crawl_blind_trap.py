@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from pipelines.extract.scoring import same_date, token_f1
 from tests.test_crawl_corpus import FAST, run_cli
-from tests.test_extract_pages import same_date, token_f1
 
 TRAP = Path(__file__).parent / "fixtures" / "blind_trap"
 

@@ -4,8 +4,6 @@ every page right, with the family profiles on (auto) and off (generic)."""
 from __future__ import annotations
 
 import json
-import re
-import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +11,7 @@ import pytest
 
 from crawler.profiles import ProfileSet, load_profiles
 from pipelines.extract import decode_html, extract_page
-from tests.test_extract_pages import same_date, token_f1
+from pipelines.extract.scoring import byline_name, norm, same_date, token_f1
 
 BLIND = Path(__file__).parent / "fixtures" / "blind"
 PAGES = sorted(p.stem for p in BLIND.glob("*.json"))
@@ -22,15 +20,6 @@ PAGES = sorted(p.stem for p in BLIND.glob("*.json"))
 @pytest.fixture(scope="module")
 def profiles() -> ProfileSet:
     return load_profiles()
-
-
-def norm(text: str | None) -> str | None:
-    return " ".join(unicodedata.normalize("NFC", text).split()) if text else text
-
-
-def byline_name(text: str | None) -> str | None:
-    value = norm(text)
-    return re.split(r"\s+[-–—(]\s*|\s*\(", value, maxsplit=1)[0] if value else value
 
 
 def test_the_blind_set_is_there() -> None:

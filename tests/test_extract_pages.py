@@ -10,8 +10,6 @@ import json
 import re
 import time
 import unicodedata
-from collections import Counter
-from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ import pytest
 from crawler.profiles import ProfileSet, load_profiles
 from pipelines.extract import PageExtraction, decode_html, extract_page
 from pipelines.extract.api import extract_page_with_sources
+from pipelines.extract.scoring import same_date, token_f1
 
 PAGES = Path(__file__).parent / "fixtures" / "pages"
 ARTICLES = sorted(
@@ -27,7 +26,6 @@ ARTICLES = sorted(
 )
 NONARTICLES = sorted(p.stem for p in PAGES.glob("nonarticle_*.json"))
 SYNTHETIC = sorted(p.stem for p in PAGES.glob("synthetic_*.json"))
-VN = timezone(timedelta(hours=7))
 
 
 @pytest.fixture(scope="module")
@@ -39,32 +37,6 @@ def load(name: str) -> tuple[str, dict[str, Any]]:
     expected = json.loads((PAGES / f"{name}.json").read_text(encoding="utf-8"))
     html = decode_html((PAGES / f"{name}.html").read_bytes(), expected.get("content_type"))
     return html, expected
-
-
-def tokens(text: str | None) -> list[str]:
-    return re.findall(r"\w+", unicodedata.normalize("NFC", text or "").lower())
-
-
-def token_f1(got: str | None, want: str | None) -> float:
-    a, b = Counter(tokens(got)), Counter(tokens(want))
-    if not a and not b:
-        return 1.0
-    common = sum((a & b).values())
-    if not common:
-        return 0.0
-    p, r = common / sum(a.values()), common / sum(b.values())
-    return 2 * p * r / (p + r)
-
-
-def same_date(got: str | None, want: str | None) -> bool:
-    """Truth "YYYY-MM-DD" compares the day; a truth with a time compares to the minute."""
-    if got is None or want is None:
-        return got == want
-    value = datetime.fromisoformat(got)
-    assert value.utcoffset() == timedelta(hours=7)
-    if re.fullmatch(r"\d{4}-\d{2}-\d{2}", want):
-        return value.astimezone(VN).date() == date.fromisoformat(want)
-    return value.replace(second=0) == datetime.fromisoformat(want).replace(second=0)
 
 
 def check_article(result: PageExtraction, expected: dict[str, Any]) -> None:
