@@ -27,17 +27,17 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from crawler.profiles import load_profiles  # noqa: E402
+from crawler.profiles import ProfileSet, load_profiles  # noqa: E402
 from pipelines.extract import decode_html, extract_page  # noqa: E402
 from pipelines.extract.scoring import byline_name, norm, same_date, token_f1  # noqa: E402
 
 FIELDS = ("kind", "title", "date", "views", "body", "author", "category")
 
 
-def score_page(html_path: Path, mode: str) -> dict[str, Any]:
+def score_page(html_path: Path, mode: str, profiles: ProfileSet) -> dict[str, Any]:
     expected = json.loads(html_path.with_suffix(".json").read_text("utf-8"))
     html = decode_html(html_path.read_bytes(), expected.get("content_type"))
-    got = extract_page(html, expected["url"], profile=mode, profiles=load_profiles())
+    got = extract_page(html, expected["url"], profile=mode, profiles=profiles)
     want_article = expected.get("page_kind") == "article"
     checks: dict[str, tuple[bool, Any, Any]] = {"kind": (got.is_article == want_article, got.page_kind,
                                                           expected.get("page_kind"))}
@@ -71,10 +71,11 @@ def main(argv: list[str] | None = None) -> int:
     if not pages:
         print("no NAME.html + NAME.json pairs found", file=sys.stderr)
         return 2
+    profiles = load_profiles()  # once, not per page
     right: Counter[str] = Counter()
     seen: Counter[str] = Counter()
     for path in pages:
-        result = score_page(path, args.mode)
+        result = score_page(path, args.mode, profiles)
         wrong = {k: v for k, v in result["checks"].items() if not v[0]}
         for key, (ok, _, _) in result["checks"].items():
             seen[key] += 1
