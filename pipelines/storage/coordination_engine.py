@@ -270,6 +270,14 @@ class EngineCoordination(Coordination, History):
                     out[d["_id"]] = d.get("_source") or {}
         return out
 
+    def _sources(self, index: str, key: str, ids: Sequence[str] | None) -> list[dict[str, Any]]:
+        """Every document of a coordination index (after a refresh, sorted by ``key``), or
+        those with these ids (realtime mget)."""
+        if ids is None:
+            self._call(self._client().indices.refresh, index=index)
+            return [h["_source"] for h in self._scan(index, {"match_all": {}}, True, key)]
+        return list(self._mget_sources(index, ids).values())
+
     def _scan(self, index: str, query: dict[str, Any], source: Sequence[str] | bool, sort_field: str
               ) -> list[dict[str, Any]]:
         body: dict[str, Any] = {"size": _PAGE, "query": query, "_source": source if isinstance(source, bool)
@@ -340,11 +348,7 @@ class EngineCoordination(Coordination, History):
                              last_status=src.get("last_status"))
 
     def schedule(self, portal_ids: Sequence[str] | None = None) -> dict[str, ScheduleEntry]:
-        if portal_ids is None:
-            self._call(self._client().indices.refresh, index=self._schedule_index)
-            sources = [h["_source"] for h in self._scan(self._schedule_index, {"match_all": {}}, True, "portal_id")]
-        else:
-            sources = list(self._mget_sources(self._schedule_index, portal_ids).values())
+        sources = self._sources(self._schedule_index, "portal_id", portal_ids)
         return {str(s["portal_id"]): self._entry(s) for s in sources}
 
     def save_schedule(self, entry: ScheduleEntry) -> None:
@@ -373,12 +377,7 @@ class EngineCoordination(Coordination, History):
         raise StoreError(f"could not record the back-off of {host}: too many concurrent updates")
 
     def backoffs(self, hosts: Sequence[str] | None = None) -> dict[str, Backoff]:
-        if hosts is None:
-            self._call(self._client().indices.refresh, index=self._backoffs_index)
-            sources = [h["_source"] for h in self._scan(self._backoffs_index, {"match_all": {}}, True, "host")]
-        else:
-            sources = list(self._mget_sources(self._backoffs_index, hosts).values())
-        return {str(s["host"]): self._backoff(s) for s in sources}
+        return {str(s["host"]): self._backoff(s) for s in self._sources(self._backoffs_index, "host", hosts)}
 
     # --- alert notifications -------------------------------------------------------------
     @staticmethod
@@ -416,11 +415,7 @@ class EngineCoordination(Coordination, History):
         raise StoreError(f"could not drop the alert notice of {portal_id}: too many concurrent updates")
 
     def alert_notices(self, portal_ids: Sequence[str] | None = None) -> dict[str, AlertNotice]:
-        if portal_ids is None:
-            self._call(self._client().indices.refresh, index=self._notices_index)
-            sources = [h["_source"] for h in self._scan(self._notices_index, {"match_all": {}}, True, "portal_id")]
-        else:
-            sources = list(self._mget_sources(self._notices_index, portal_ids).values())
+        sources = self._sources(self._notices_index, "portal_id", portal_ids)
         return {str(s["portal_id"]): self._notice(s) for s in sources}
 
     # --- history -----------------------------------------------------------------------

@@ -159,6 +159,20 @@ class SQLiteCoordination(Coordination, History):
         else:
             conn.execute("COMMIT")
 
+    def _rows(self, table: str, key: str, keys: Sequence[str] | None) -> list[sqlite3.Row]:
+        """Every row of ``table`` (a fixed name of ours), or those whose ``key`` is in ``keys``
+        (500 at a time: SQLite caps the number of parameters)."""
+        conn = self._conn()
+        if keys is None:
+            return conn.execute(f"SELECT * FROM {table}").fetchall()
+        ids = list(keys)
+        rows: list[sqlite3.Row] = []
+        for i in range(0, len(ids), 500):
+            chunk = ids[i:i + 500]
+            rows += conn.execute(f"SELECT * FROM {table} WHERE {key} IN ({', '.join('?' * len(chunk))})",
+                                 chunk).fetchall()
+        return rows
+
     # --- leases ------------------------------------------------------------------------
     @staticmethod
     def _lease(row: sqlite3.Row | None) -> Lease | None:
@@ -199,16 +213,7 @@ class SQLiteCoordination(Coordination, History):
 
     # --- calendar ----------------------------------------------------------------------
     def schedule(self, portal_ids: Sequence[str] | None = None) -> dict[str, ScheduleEntry]:
-        conn = self._conn()
-        if portal_ids is None:
-            rows = conn.execute("SELECT * FROM schedule").fetchall()
-        else:
-            rows = []
-            ids = list(portal_ids)
-            for i in range(0, len(ids), 500):
-                chunk = ids[i:i + 500]
-                rows += conn.execute(f"SELECT * FROM schedule WHERE portal_id IN ({', '.join('?' * len(chunk))})",
-                                     chunk).fetchall()
+        rows = self._rows("schedule", "portal_id", portal_ids)
         return {r["portal_id"]: ScheduleEntry(portal_id=r["portal_id"], next_due=r["next_due"],
                                               last_started=r["last_started"], last_finished=r["last_finished"],
                                               last_worker=r["last_worker"], last_status=r["last_status"])
@@ -239,14 +244,7 @@ class SQLiteCoordination(Coordination, History):
         return Backoff(host=host, until=keep_until, delay=delay, reason=reason, recorded_at=now, count=count)
 
     def backoffs(self, hosts: Sequence[str] | None = None) -> dict[str, Backoff]:
-        conn = self._conn()
-        if hosts is None:
-            rows = conn.execute("SELECT * FROM backoffs").fetchall()
-        else:
-            hosts = list(hosts)
-            rows = conn.execute(f"SELECT * FROM backoffs WHERE host IN ({', '.join('?' * len(hosts))})",
-                                hosts).fetchall() if hosts else []
-        return {r["host"]: self._backoff(r) for r in rows}
+        return {r["host"]: self._backoff(r) for r in self._rows("backoffs", "host", hosts)}
 
     # --- alert notifications -------------------------------------------------------------
     @staticmethod
@@ -281,16 +279,7 @@ class SQLiteCoordination(Coordination, History):
         return old
 
     def alert_notices(self, portal_ids: Sequence[str] | None = None) -> dict[str, AlertNotice]:
-        conn = self._conn()
-        if portal_ids is None:
-            rows = conn.execute("SELECT * FROM alert_notices").fetchall()
-        else:
-            rows = []
-            ids = list(portal_ids)
-            for i in range(0, len(ids), 500):
-                chunk = ids[i:i + 500]
-                marks = ", ".join("?" * len(chunk))
-                rows += conn.execute(f"SELECT * FROM alert_notices WHERE portal_id IN ({marks})", chunk).fetchall()
+        rows = self._rows("alert_notices", "portal_id", portal_ids)
         return {n.portal_id: n for n in (self._notice(r) for r in rows) if n is not None}
 
     # --- history -----------------------------------------------------------------------
