@@ -247,7 +247,7 @@ class PortalSpider(Spider):
         # and overrides a declaration the bytes contradict, with a warning naming the page.
         item.html = decode_html(response.body, content_type, response.url)
         hrefs = response.xpath("//a/@href | //link[@rel='alternate' or @rel='next']/@href").getall()
-        candidates: list[tuple[str, str]] = []
+        candidates: list[tuple[str, str, bool]] = []  # (url, canonical url, is a pagination link)
         seen_hrefs: set[str] = set()
         for href in hrefs:
             if href in seen_hrefs:  # menus and sidebars repeat the same links
@@ -255,25 +255,23 @@ class PortalSpider(Spider):
             seen_hrefs.add(href)
             absolute = links.absolutize(response.url, href)
             if absolute and links.same_host(absolute, portal.host) and links.is_crawlable(absolute):
-                candidates.append((absolute, links.canonical(absolute)))
+                candidates.append((absolute, links.canonical(absolute), links.is_pagination(absolute)))
         yield item
         known = self._known.get(portal.id, {})
-        fresh = role == "start" or not known or any(canon not in known for _, canon in candidates)
+        fresh = role == "start" or not known or any(canon not in known for _, canon, _ in candidates)
         # Pagination goes on while listing pages bring links not seen yet: after BARREN_PAGES
         # pages in a row without any, a listing that never ends ("Trang sau" on empty pages)
         # is left alone.
-        brings_new = any(canon not in self._requested and canon not in known and not links.is_pagination(url)
-                         for url, canon in candidates)
+        brings_new = any(canon not in self._requested and canon not in known and not paginated
+                         for _, canon, paginated in candidates)
         barren = 0 if brings_new or role == "start" else int(response.meta.get("barren", 0)) + 1
-        for url, canon in candidates:
-            if barren and links.is_pagination(url):
-                if barren >= BARREN_PAGES:
-                    if canon not in self._requested:
-                        self.crawler.stats.inc_value(f"portalnews/pagination_stopped/{portal.id}")
-                    continue
-                yield from self._follow(portal, url, "page", page_is_fresh=fresh, canon=canon, barren=barren)
+        for url, canon, paginated in candidates:
+            if paginated and barren >= BARREN_PAGES:
+                if canon not in self._requested:
+                    self.crawler.stats.inc_value(f"portalnews/pagination_stopped/{portal.id}")
                 continue
-            yield from self._follow(portal, url, "page", page_is_fresh=fresh, canon=canon)
+            yield from self._follow(portal, url, "page", page_is_fresh=fresh, canon=canon,
+                                    barren=barren if paginated else 0)
 
     def _follow(self, portal: Portal, url: str, role: str, page_is_fresh: bool,
                 canon: str | None = None, barren: int = 0) -> Iterator[Request]:
