@@ -44,10 +44,6 @@ class NoticePlan:
     held: list[Alert] = field(default_factory=list)  # still firing, already notified recently
     resolved: list[AlertNotice] = field(default_factory=list)  # notified before, passing now
 
-    @property
-    def empty(self) -> bool:
-        return not self.send and not self.resolved
-
 
 def plan_notices(store: Coordination, alerts: list[Alert], portal_ids: Iterable[str], repeat_after: float,
                  now: float | None = None) -> NoticePlan:
@@ -60,11 +56,11 @@ def plan_notices(store: Coordination, alerts: list[Alert], portal_ids: Iterable[
                                            severity=alert.severity, summary=alert.summary, now=now)
         (plan.send if claimed is not None else plan.held).append(alert)
     firing = {a.portal_id for a in alerts}
-    for pid in dict.fromkeys(portal_ids):
-        if pid not in firing:
-            previous = store.drop_alert_notice(pid)
-            if previous is not None:
-                plan.resolved.append(previous)
+    passing = [pid for pid in dict.fromkeys(portal_ids) if pid not in firing]
+    for pid in store.alert_notices(passing):  # one read; a write only where a notice was sent
+        previous = store.drop_alert_notice(pid)
+        if previous is not None:
+            plan.resolved.append(previous)
     if plan.held:
         logger.info("alert notices: %d alert(s) still firing were notified less than %.3gh ago: %s",
                     len(plan.held), repeat_after / 3600, ", ".join(a.portal_id for a in plan.held))
