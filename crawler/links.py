@@ -29,7 +29,7 @@ SKIP_PATH = re.compile(
 # (a portal that adds a fresh ?sid= to each link would otherwise be an endless URL space).
 NOISE_PARAM = re.compile(
     r"^(?:utm_[a-z]+|fbclid|gclid|dclid|msclkid|zarsrc|zalo_?[a-z]*|_ga|_gl|mc_cid|mc_eid|ref_?src|"
-    r"sid|sess|session|sessionid|session_id|phpsessid|jsessionid|aspsessionid\w*|cfid|cftoken|"
+    r"sess|session|sessionid|session_id|phpsessid|jsessionid|aspsessionid\w*|cfid|cftoken|"
     r"s_?id|token|__cf_chl_[a-z_]+)$",
     re.IGNORECASE,
 )
