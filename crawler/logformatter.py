@@ -1,6 +1,6 @@
 """Log lines about pages and items that name the page instead of dumping it.
 
-A :class:`~crawler.items.PageItem` carries the page's whole HTML, and Scrapy's default
+A :class:`~pipelines.model.items.PageItem` carries the page's whole HTML, and Scrapy's default
 formatter prints the whole item when one is dropped or fails: one dropped print view would
 fill the screen.  Here a dropped item is one line with its reason (which names the portal
 and the URL), at the drop's own ``log_level`` (a duplicate is INFO, a rejected article is

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from jsonschema import Draft202012Validator
 
-from crawler.yamlfile import load_yaml_file
+from pipelines.yamlfile import load_yaml_file
 
 logger = logging.getLogger(__name__)
 

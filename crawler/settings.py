@@ -46,16 +46,16 @@ LOG_FORMATTER = "crawler.logformatter.PortalLogFormatter"
 
 
 ITEM_PIPELINES = {
-    "pipelines.extraction.ExtractionPipeline": 100,
-    "pipelines.validation.ValidationPipeline": 300,
-    "pipelines.dedup.DedupPipeline": 400,
-    "pipelines.storage_pipeline.StoragePipeline": 900,
+    "pipelines.stages.extraction.ExtractionPipeline": 100,
+    "pipelines.stages.validation.ValidationPipeline": 300,
+    "pipelines.stages.dedup.DedupPipeline": 400,
+    "pipelines.stages.storage.StoragePipeline": 900,
 }
 
 EXTENSIONS = {
-    "crawler.progress.ProgressReporter": 500,
+    "crawler.extensions.progress.ProgressReporter": 500,
     # evaluates the alert rules on spider_closed, after the storage pipeline has closed
-    "crawler.alerting.AlertingExtension": 600,
+    "pipelines.monitoring.extension.AlertingExtension": 600,
 }
 
 # --- portalnews settings -------------------------------------------------
@@ -79,11 +79,11 @@ PORTALNEWS_SPOOL_DIR = ""
 PORTALNEWS_PROGRESS_INTERVAL = 10.0
 # Minimum body length (characters) for a document to be stored.
 PORTALNEWS_MIN_BODY_CHARS = 80
-# Monitoring (pipelines/monitoring, crawler/alerting.py). Empty values fall back to the
+# Monitoring (pipelines/monitoring, pipelines/monitoring/extension.py). Empty values fall back to the
 # environment variable of the same name, then to the default.
 # Dead-letter file for articles that fail validation (default data/dead-letter.jsonl).
 PORTALNEWS_DEAD_LETTER = ""
-# Alert rules evaluated after every crawl (default: the bundled crawler/monitoring.yaml).
+# Alert rules evaluated after every crawl (default: the bundled pipelines/monitoring/rules.yaml).
 PORTALNEWS_ALERTS_ENABLED = True
 PORTALNEWS_ALERT_RULES = ""
 # Optional alert delivery: webhook URL (JSON POST per alert) and SMTP (one email per crawl).
@@ -96,20 +96,20 @@ PORTALNEWS_SMTP_TO = ""
 # every evaluation); new alerts, changed ones and resolved portals are sent at once.
 PORTALNEWS_ALERT_REPEAT_HOURS = ""
 
-# --- scheduling, recrawl and politeness at scale (crawler/scheduler.py, crawler/politeness.py) ---
+# --- scheduling, recrawl and politeness at scale (crawler/scheduling/scheduler.py, crawler/middlewares/politeness.py) ---
 # Back off a host that answers 429/503 (honouring Retry-After) or answers slower than
 # PORTALNEWS_SLOW_RESPONSE seconds (0 disables); the back-off is logged, counted in the
 # stats and recorded in the store, where every scheduler worker honours it. It watches the
 # response_downloaded signal (before the host's next request and the retry are sent).
 DOWNLOADER_MIDDLEWARES = {
-    "crawler.politeness.PolitenessMiddleware": 560,
+    "crawler.middlewares.politeness.PolitenessMiddleware": 560,
 }
 PORTALNEWS_BACKOFF_ENABLED = True
 PORTALNEWS_BACKOFF_HTTP_CODES = [429, 503]
 PORTALNEWS_BACKOFF_BASE_DELAY = 5.0  # first pause without Retry-After; doubles while it lasts
 PORTALNEWS_BACKOFF_MAX_DELAY = 300.0  # longest pause (also caps Retry-After)
 PORTALNEWS_SLOW_RESPONSE = 10.0
-# Recrawl policy (crawler/intervals.py): articles published less than this many days ago
+# Recrawl policy (crawler/scheduling/intervals.py): articles published less than this many days ago
 # are fetched again every clamp(age / 4, MIN, MAX) to keep view_count fresh; each fetch
 # adds a (time, views) point to the article's history. 0 disables.
 PORTALNEWS_RECRAWL_DAYS = 14

@@ -34,9 +34,9 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from crawler.profiles import ProfileSet, load_profiles  # noqa: E402
 from pipelines.extract import PageExtraction, decode_html  # noqa: E402
 from pipelines.extract.api import extract_page_with_sources  # noqa: E402
+from pipelines.extract.profiles import ProfileSet, load_profiles  # noqa: E402
 
 logger = logging.getLogger(__name__)
 

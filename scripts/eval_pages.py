@@ -27,8 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from crawler.profiles import ProfileSet, load_profiles  # noqa: E402
 from pipelines.extract import decode_html, extract_page  # noqa: E402
+from pipelines.extract.profiles import ProfileSet, load_profiles  # noqa: E402
 from pipelines.extract.scoring import byline_name, norm, same_date, token_f1  # noqa: E402
 
 FIELDS = ("kind", "title", "date", "views", "body", "author", "category")

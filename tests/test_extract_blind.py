@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from crawler.profiles import ProfileSet, load_profiles
 from pipelines.extract import decode_html, extract_page
+from pipelines.extract.profiles import ProfileSet, load_profiles
 from pipelines.extract.scoring import byline_name, norm, same_date, token_f1
 
 BLIND = Path(__file__).parent / "fixtures" / "blind"

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pytest
 
-from pipelines.dates import VN_TZ, format_iso, parse_iso_datetime, parse_vietnamese_datetime
+from pipelines.normalize.dates import VN_TZ, format_iso, parse_iso_datetime, parse_vietnamese_datetime
 
 
 def at(y: int, mo: int, d: int, h: int = 0, mi: int = 0, s: int = 0) -> datetime:

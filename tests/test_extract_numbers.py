@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipelines.numbers import find_view_count, parse_count
+from pipelines.normalize.numbers import find_view_count, parse_count
 
 
 @pytest.mark.parametrize(

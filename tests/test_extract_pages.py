@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from crawler.profiles import ProfileSet, load_profiles
 from pipelines.extract import PageExtraction, decode_html, extract_page
 from pipelines.extract.api import extract_page_with_sources
+from pipelines.extract.profiles import ProfileSet, load_profiles
 from pipelines.extract.scoring import same_date, token_f1
 
 PAGES = Path(__file__).parent / "fixtures" / "pages"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from crawler.profiles import ProfileError, ProfileSet, load_profiles
 from pipelines.extract import decode_html, detect_profile
+from pipelines.extract.profiles import ProfileError, ProfileSet, load_profiles
 
 PAGES = Path(__file__).parent / "fixtures" / "pages"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import unicodedata
 
-from pipelines.text import normalize_paragraphs, normalize_text, text_key
+from pipelines.normalize.text import normalize_paragraphs, normalize_text, text_key
 
 
 def test_nfd_input_gives_nfc_output() -> None:

@@ -11,7 +11,7 @@ from pipelines.monitoring.rules import Rules, RulesError, load_rules, parse_rule
 
 def test_bundled_rules_load_and_match_the_defaults() -> None:
     rules = load_rules()
-    assert rules.source.endswith("monitoring.yaml")
+    assert rules.source.endswith("rules.yaml")
     d = rules.default
     assert (d.stale.days, d.no_new_articles.crawls, d.extraction_failures.percent) == (30, 3, 20)
     assert d.extraction_failures.fields == ("published_at", "title", "body")

@@ -12,8 +12,8 @@ from jsonschema import Draft202012Validator
 from scrapy.exceptions import DropItem
 from scrapy.utils.test import get_crawler
 
-from crawler.items import PageItem
-from pipelines.validation import ValidationPipeline, document_schema
+from pipelines.model.items import PageItem
+from pipelines.stages.validation import ValidationPipeline, document_schema
 
 BODY = ("Sáng ngày 5/3, Ủy ban nhân dân xã tổ chức hội nghị triển khai nhiệm vụ năm 2025 với sự tham gia của "
         "đại diện các ban, ngành, đoàn thể.")

@@ -19,9 +19,9 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
+from crawler.middlewares.politeness import retry_after_seconds
 from crawler.mirror import generate_mirror
 from crawler.mirror.server import content_type, url_to_relpath
-from crawler.politeness import retry_after_seconds
 from pipelines.storage import open_store
 from tests.scheduling import FAST, add_portal, max_concurrency, run_cli, spans, start_worker, write_registry
 

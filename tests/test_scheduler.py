@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from crawler.intervals import next_due, parse_duration, recrawl_due, recrawl_interval
 from crawler.mirror import MirrorServer, generate_mirror
+from crawler.scheduling.intervals import next_due, parse_duration, recrawl_due, recrawl_interval
 from pipelines.storage import open_store
 from tests.conftest import free_port
 from tests.scheduling import (

@@ -2,7 +2,7 @@
 
 It only navigates: it follows same-host links, listings and their pagination, RSS
 feeds and sitemaps, and hands every fetched (or failed) page to the item pipelines as
-a :class:`crawler.items.PageItem`.  Extraction, classification and storage happen in
+a :class:`pipelines.model.items.PageItem`.  Extraction, classification and storage happen in
 the pipelines.
 
 Incremental crawls: the URLs recorded by earlier crawls (with the kind the pipelines
@@ -12,7 +12,7 @@ listing that still showed something new, so pagination stops at known articles.
 
 Recrawl policy: stored articles published less than ``PORTALNEWS_RECRAWL_DAYS`` (14)
 ago are requested again (role ``recrawl``) when their refresh is due, on the decaying
-schedule of :func:`crawler.intervals.recrawl_due`: every clamp(age / 4, 1 h, 3 d)
+schedule of :func:`crawler.scheduling.intervals.recrawl_due`: every clamp(age / 4, 1 h, 3 d)
 (``PORTALNEWS_RECRAWL_MIN_INTERVAL`` / ``_MAX_INTERVAL``).  Each fetch adds a
 ``(time, views)`` observation to the article's history in the store.  ``PORTALNEWS_NOW``
 (ISO 8601) replaces the clock of that policy, for tests.
@@ -33,7 +33,8 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from crawler import links
-from crawler.intervals import (
+from crawler.registry import Portal, RegistryError, load_registry
+from crawler.scheduling.intervals import (
     RECRAWL_DAYS,
     RECRAWL_MAX_INTERVAL,
     RECRAWL_MIN_INTERVAL,
@@ -42,9 +43,8 @@ from crawler.intervals import (
     recrawl_due,
     recrawl_since,
 )
-from crawler.items import PageItem
-from crawler.registry import Portal, RegistryError, load_registry
 from pipelines.extract.encoding import decode_html
+from pipelines.model.items import PageItem
 from pipelines.storage import Store, StoreError, open_store
 from pipelines.storage.base import now_iso
 
@@ -93,7 +93,7 @@ class PortalSpider(Spider):
         self._recrawl: dict[str, list[str]] = {}
         self.max_pages = 20000
         self.incremental = True
-        # recrawl policy (crawler.intervals): young articles are fetched again for fresh view counts
+        # recrawl policy (crawler.scheduling.intervals): young articles are fetched again for fresh view counts
         self.recrawl_days = RECRAWL_DAYS
         self.recrawl_min = RECRAWL_MIN_INTERVAL
         self.recrawl_max = RECRAWL_MAX_INTERVAL
@@ -166,7 +166,7 @@ class PortalSpider(Spider):
             logger.info("recrawl: %d recent articles fetched again for their view counts", recrawl)
 
     def _recrawl_due(self, store: Store, portal: Portal) -> list[str]:
-        """Stored articles younger than PORTALNEWS_RECRAWL_DAYS whose refresh is due (crawler.intervals)."""
+        """Stored articles younger than PORTALNEWS_RECRAWL_DAYS whose refresh is due (crawler.scheduling.intervals)."""
         if self.recrawl_days <= 0:
             return []
         now = self.now_override or datetime.now(UTC)

@@ -4,7 +4,7 @@ Pure functions of ``(html, url)``: nothing here fetches.  ``profile="auto"`` det
 site family from the loaded profiles and falls back to the generic extractor field by
 field; ``profile="generic"`` never uses a profile; any other value names a profile.
 
-Load the profiles once (``crawler.profiles.load_profiles()``) and pass the resulting
+Load the profiles once (``pipelines.extract.profiles.load_profiles()``) and pass the resulting
 ``ProfileSet``: when ``profiles`` is None the bundled profiles are loaded (and
 validated) on every call, which is correct but slow.
 """
@@ -15,8 +15,6 @@ import logging
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from crawler.profiles import Profile, ProfileSet, load_profiles
-from pipelines.dates import format_iso
 from pipelines.extract import generic
 from pipelines.extract.body import BodyResult, Paragraph, extract_body
 from pipelines.extract.classify import ARTICLE, classify, sniff_non_html
@@ -33,7 +31,9 @@ from pipelines.extract.profile_engine import (
     profile_title,
     profile_views,
 )
-from pipelines.text import normalize_paragraphs, normalize_text, text_key
+from pipelines.extract.profiles import Profile, ProfileSet, load_profiles
+from pipelines.normalize.dates import format_iso
+from pipelines.normalize.text import normalize_paragraphs, normalize_text, text_key
 
 logger = logging.getLogger(__name__)
 

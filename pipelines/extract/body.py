@@ -38,7 +38,7 @@ from pipelines.extract.heuristics import (
     is_meta_line,
     negative_attrs,
 )
-from pipelines.text import text_key
+from pipelines.normalize.text import text_key
 
 logger = logging.getLogger(__name__)
 

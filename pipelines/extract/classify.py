@@ -14,10 +14,10 @@ import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from crawler.profiles import Profile
 from pipelines.extract.body import BodyResult
 from pipelines.extract.document import Block, PageDocument
 from pipelines.extract.heuristics import in_chrome, max_repeated_items
+from pipelines.extract.profiles import Profile
 
 logger = logging.getLogger(__name__)
 

@@ -21,8 +21,8 @@ from urllib.parse import urljoin
 
 from lxml import etree
 
-from pipelines.numbers import VIEW_LABEL_RE
-from pipelines.text import collapse_spaces, normalize_text, strip_invisible
+from pipelines.normalize.numbers import VIEW_LABEL_RE
+from pipelines.normalize.text import collapse_spaces, normalize_text, strip_invisible
 
 logger = logging.getLogger(__name__)
 

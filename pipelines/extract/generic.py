@@ -31,7 +31,6 @@ from urllib.parse import urlsplit
 
 from lxml import etree
 
-from pipelines.dates import VN_TZ, best_match, find_datetimes, parse_iso_datetime
 from pipelines.extract.body import BodyResult, clean_author
 from pipelines.extract.document import Block, PageDocument, element_text
 from pipelines.extract.heuristics import (
@@ -41,8 +40,9 @@ from pipelines.extract.heuristics import (
     in_chrome,
     is_foreign,
 )
-from pipelines.numbers import VIEW_LABEL_RE, find_view_count, parse_count
-from pipelines.text import normalize_text, text_key
+from pipelines.normalize.dates import VN_TZ, best_match, find_datetimes, parse_iso_datetime
+from pipelines.normalize.numbers import VIEW_LABEL_RE, find_view_count, parse_count
+from pipelines.normalize.text import normalize_text, text_key
 
 logger = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ import logging
 import re
 from dataclasses import dataclass
 
-from pipelines.dates import LABEL_RE, find_datetimes
 from pipelines.extract.document import Block
-from pipelines.numbers import VIEW_LABEL_RE, find_view_count
+from pipelines.normalize.dates import LABEL_RE, find_datetimes
+from pipelines.normalize.numbers import VIEW_LABEL_RE, find_view_count
 
 logger = logging.getLogger(__name__)
 

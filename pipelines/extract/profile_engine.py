@@ -1,6 +1,6 @@
 """Applying site-family profiles: detection and selector-based field extraction.
 
-A profile (see :mod:`crawler.profiles`) only ever *adds* knowledge: every field it
+A profile (see :mod:`pipelines.extract.profiles`) only ever *adds* knowledge: every field it
 cannot produce (no selector, no match, or a value that does not validate) is left to
 the generic extractor by the caller.
 """
@@ -12,12 +12,12 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from crawler.profiles import FieldSelector, Profile, ProfileSet
-from pipelines.dates import parse_iso_datetime, parse_vietnamese_datetime
 from pipelines.extract.body import BodyResult, assemble, clean_author, collect_paragraphs
 from pipelines.extract.document import Block, PageDocument, drop_element, element_text
-from pipelines.numbers import find_view_count, parse_count
-from pipelines.text import normalize_text, text_key
+from pipelines.extract.profiles import FieldSelector, Profile, ProfileSet
+from pipelines.normalize.dates import parse_iso_datetime, parse_vietnamese_datetime
+from pipelines.normalize.numbers import find_view_count, parse_count
+from pipelines.normalize.text import normalize_text, text_key
 
 logger = logging.getLogger(__name__)
 

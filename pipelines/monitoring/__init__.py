@@ -2,14 +2,14 @@
 
 * :mod:`.coverage` builds the per-portal coverage model from any store, with a health
   score, worst-first order and rollups by province and level;
-* :mod:`.rules` loads the alert rules (``crawler/monitoring.yaml`` by default);
+* :mod:`.rules` loads the alert rules (``pipelines/monitoring/rules.yaml`` by default);
 * :mod:`.alerts` applies the rules to the model, one alert per failing portal;
 * :mod:`.notify` delivers alerts to a webhook (JSON POST) and by email (SMTP);
 * :mod:`.notices` de-duplicates them: a firing alert is re-sent after a repeat interval,
   and a portal that recovers gets one "resolved" notice;
 * :mod:`.metrics` writes Prometheus metrics and serves them over HTTP.
 
-``crawler.alerting`` evaluates the rules after every crawl; ``portalnews coverage``,
+``pipelines.monitoring.extension`` evaluates the rules after every crawl; ``portalnews coverage``,
 ``check``, ``report`` and ``serve --metrics`` are the command-line views.
 """
 

@@ -1,7 +1,7 @@
 """Alert rules: the configuration file, its schema and the per-portal rule sets.
 
-The rules live in a YAML file checked against ``crawler/schemas/monitoring.schema.json``;
-``crawler/monitoring.yaml`` is the bundled default.  Four rules exist:
+The rules live in a YAML file checked against ``pipelines/monitoring/rules.schema.json``;
+``pipelines/monitoring/rules.yaml`` is the bundled default.  Four rules exist:
 
 * ``stale``: the newest stored article is older than ``days`` (or none is dated);
 * ``no_new_articles``: the last ``crawls`` finished crawls found no new article;
@@ -27,7 +27,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
-from crawler.yamlfile import load_yaml_file
+from pipelines.yamlfile import load_yaml_file
 
 logger = logging.getLogger(__name__)
 
@@ -105,14 +105,14 @@ class Rules:
 
 @cache
 def rules_schema() -> dict[str, Any]:
-    text = resources.files("crawler").joinpath("schemas/monitoring.schema.json").read_text("utf-8")
+    text = resources.files("pipelines.monitoring").joinpath("rules.schema.json").read_text("utf-8")
     data: dict[str, Any] = json.loads(text)
     return data
 
 
 def default_rules_path() -> Path:
-    """The bundled ``crawler/monitoring.yaml``."""
-    return Path(str(resources.files("crawler").joinpath("monitoring.yaml")))
+    """The bundled ``pipelines/monitoring/rules.yaml``."""
+    return Path(str(resources.files("pipelines.monitoring").joinpath("rules.yaml")))
 
 
 def rules_path(explicit: str | None = None, settings: Any = None) -> str | None:

@@ -21,7 +21,7 @@ same store share the portals:
 :class:`History` — the article history kept by the upsert paths: every fetch of an
 article with a view count appends a ``(time, views)`` observation, and a content change
 archives the previous version with its version number (nothing is overwritten
-silently).  ``recent_documents`` feeds the recrawl policy (:mod:`crawler.intervals`).
+silently).  ``recent_documents`` feeds the recrawl policy (:mod:`crawler.scheduling.intervals`).
 
 All times in this interface are epoch seconds (``time.time()``) except the article
 times, which are ISO 8601 strings like the rest of the documents.

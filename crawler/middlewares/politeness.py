@@ -1,7 +1,7 @@
 """Politeness at scale: back a host off when it answers 429/503 or slows down, and record it.
 
 Per-host limits across workers: a crawl of a portal holds the portal's lease and its
-host's lease (:mod:`crawler.scheduler`), so at any time one worker at most sends
+host's lease (:mod:`crawler.scheduling.scheduler`), so at any time one worker at most sends
 requests to a host, and ``CONCURRENT_REQUESTS_PER_DOMAIN`` / ``DOWNLOAD_DELAY`` /
 AutoThrottle (on by default) hold for the whole fleet, not per worker.
 

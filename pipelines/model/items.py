@@ -10,7 +10,7 @@ from typing import Any
 class PageItem:
     """One fetched (or failed) page, as the spider saw it.
 
-    The spider fills the fetch fields; :class:`pipelines.extraction.ExtractionPipeline`
+    The spider fills the fetch fields; :class:`pipelines.stages.extraction.ExtractionPipeline`
     fills ``kind`` and ``fields``.  Only pages whose ``kind`` is ``"article"`` are indexed;
     every page is recorded in the crawl state so that the next crawl can skip it.
     """

@@ -1,7 +1,7 @@
 """ValidationPipeline: check every article against the document JSON Schema before storage.
 
 Each page classified as an article is turned into the document that would be stored and
-checked against ``crawler/schemas/document.schema.json`` plus the minimum body length
+checked against ``pipelines/schemas/document.schema.json`` plus the minimum body length
 (``PORTALNEWS_MIN_BODY_CHARS``).  An invalid article is never dropped silently:
 
 * it raises :class:`DropItem` with the reasons (the storage pipeline records the page as
@@ -36,7 +36,7 @@ from scrapy import Spider
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 
-from crawler.items import PageItem
+from pipelines.model.items import PageItem
 
 logger = logging.getLogger(__name__)
 
@@ -50,8 +50,8 @@ _MAX_DEAD_BODY = 20000
 
 @cache
 def document_schema() -> dict[str, Any]:
-    """The JSON Schema of a stored document (``crawler/schemas/document.schema.json``)."""
-    text = resources.files("crawler").joinpath("schemas/document.schema.json").read_text("utf-8")
+    """The JSON Schema of a stored document (``pipelines/schemas/document.schema.json``)."""
+    text = resources.files("pipelines").joinpath("schemas/document.schema.json").read_text("utf-8")
     data: dict[str, Any] = json.loads(text)
     Draft202012Validator.check_schema(data)
     return data

@@ -16,9 +16,9 @@ from scrapy import Spider
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 
-from crawler.items import PageItem
-from crawler.profiles import ProfileError, ProfileSet, load_profiles
 from pipelines.extract import extract_page
+from pipelines.extract.profiles import ProfileError, ProfileSet, load_profiles
+from pipelines.model.items import PageItem
 
 logger = logging.getLogger(__name__)
 

@@ -6,13 +6,18 @@ work folder and served on 127.0.2.x; no request leaves loopback.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from crawler.mirror import MirrorServer, generate_mirror
+
+if TYPE_CHECKING:
+    pass
 
 logger = logging.getLogger(__name__)
 
@@ -46,3 +51,18 @@ def run_demo(workdir: Path, store: str | None = None, articles: int = 12) -> int
     print(f"\nTry: portalnews search 'hội nghị' --store {store_url}\n"
           f"     portalnews export --store {store_url} -o export.jsonl")
     return code
+
+
+def run(args: argparse.Namespace) -> int:
+    return run_demo(workdir=Path(args.workdir), store=args.store, articles=args.articles)
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("demo", help="serve a bundled mirror on loopback, crawl it, show coverage and a search",
+                       description="Generates a small mirror of several portal layouts, serves it on "
+                                   "127.0.2.x, crawls it into an embedded store and prints coverage and a "
+                                   "sample search. Needs no internet.")
+    p.add_argument("--workdir", default="data/demo", help="folder for the mirror and the store (default data/demo)")
+    p.add_argument("--store", metavar="URL", help="store URL (default sqlite:///WORKDIR/demo.db)")
+    p.add_argument("--articles", type=int, default=12, metavar="N", help="articles per portal (default 12)")
+    p.set_defaults(func=run)

@@ -1,7 +1,7 @@
 """``portalnews report``: a self-contained HTML coverage report with charts.
 
 One file, no scripts, no external resources: the charts are inline SVG drawn here, the
-page layout is ``crawler/templates/report.html``.  Three charts, each an ``<svg>`` with a
+page layout is ``pipelines/monitoring/templates/report.html``.  Three charts, each an ``<svg>`` with a
 ``data-chart`` attribute and one mark per value (``rect`` with ``data-*`` attributes and a
 ``<title>`` tooltip):
 
@@ -317,7 +317,7 @@ def summary_cards(report: CoverageReport, alerts: list[Alert]) -> str:
 
 def render_report(data: ReportData, title: str = "portalnews coverage report") -> str:
     """The whole HTML document."""
-    template = Template(resources.files("crawler").joinpath("templates/report.html").read_text("utf-8"))
+    template = Template(resources.files("pipelines.monitoring").joinpath("templates/report.html").read_text("utf-8"))
     portals = data.coverage.portals
     daily, daily_note = chart_articles_per_day(data, portals)
     subtitle = f"generated {data.coverage.generated_at} (UTC)" + (f" from {data.store}" if data.store else "")

@@ -9,7 +9,7 @@ Each alert goes to the log; the webhook and email are sent when configured (see
 (``portalnews/alerts``) so that ``portalnews crawl`` can print them.
 
 Settings: ``PORTALNEWS_ALERTS_ENABLED`` (default True), ``PORTALNEWS_ALERT_RULES`` (rules
-file; default the bundled ``crawler/monitoring.yaml``), and the delivery settings.
+file; default the bundled ``pipelines/monitoring/rules.yaml``), and the delivery settings.
 Nothing here can fail the crawl: problems are logged.
 """
 

@@ -22,7 +22,7 @@ from scrapy import Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem, NotConfigured
 
-from crawler.items import PageItem
+from pipelines.model.items import PageItem
 from pipelines.storage import Document, PageRecord, RunRecord, Store, StoreError, open_store
 from pipelines.storage.async_writer import AsyncWriter, default_spool_dir, supports_async
 from pipelines.storage.base import now_iso

@@ -8,7 +8,7 @@ The loop, once a second (``--poll``):
    so the calendar survives a restart and is shared by every worker on the store;
 3. for each due portal, oldest due first, while fewer than ``--max-parallel`` crawls run
    in this worker: skips it if its host is backed off (429/503, see
-   :mod:`crawler.politeness`), takes the portal's lease and its host's lease
+   :mod:`crawler.middlewares.politeness`), takes the portal's lease and its host's lease
    (``host:<hostname>``, so two portals on one host are never crawled at once by any
    worker), checks it is still due (another worker may just have crawled it), and runs
    ``python -m crawler.cli crawl --portal ID`` in a **child process**: a failing portal
@@ -17,7 +17,7 @@ The loop, once a second (``--poll``):
    lease is lost (the worker stalled past the TTL and another worker took the portal) is
    stopped at once;
 5. when a crawl ends: next due = due + interval ± ``--jitter`` (see
-   :func:`crawler.intervals.next_due`), then the leases are released.
+   :func:`crawler.scheduling.intervals.next_due`), then the leases are released.
 
 One log line at the start and one at the end of each crawl.  SIGTERM (or Ctrl-C) stops
 launching, sends SIGTERM to the running crawls (they finish their in-flight requests and
@@ -55,8 +55,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from crawler.intervals import format_duration, next_due, parse_duration
 from crawler.registry import Portal, Registry, RegistryError, load_registry
+from crawler.scheduling.intervals import format_duration, next_due, parse_duration
 from pipelines.storage import Store, StoreError, open_store
 from pipelines.storage.base import redact_url
 

@@ -16,7 +16,7 @@ from scrapy import Spider
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 
-from crawler.items import PageItem
+from pipelines.model.items import PageItem
 from pipelines.storage.base import canonical_url
 
 logger = logging.getLogger(__name__)

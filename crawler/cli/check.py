@@ -1,0 +1,79 @@
+"""``portalnews check``: evaluate the alert rules for cron, optionally notify."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from typing import TYPE_CHECKING, Any
+
+from crawler.cli.monitoring import (
+    check_store_args,
+    monitoring_args,
+)
+from pipelines.storage import Store
+
+if TYPE_CHECKING:
+    from pipelines.monitoring.alerts import Alert
+    from pipelines.monitoring.coverage import CoverageReport
+    from pipelines.monitoring.notify import Delivery
+
+logger = logging.getLogger(__name__)
+
+
+def _check_notify(args: argparse.Namespace, store: Store, report: CoverageReport, alerts: list[Alert]
+                  ) -> Delivery | None:
+    """``check --notify`` / ``--resend``: send what is new, due again or resolved."""
+    from pipelines.monitoring.notices import notify_new_alerts
+    from pipelines.monitoring.notify import Notifier, NotifyConfig
+
+    notifier = Notifier(NotifyConfig.from_settings())
+    if not notifier.enabled:
+        print("portalnews check: warning: nothing notified: set PORTALNEWS_ALERT_WEBHOOK, or "
+              "PORTALNEWS_SMTP_HOST and PORTALNEWS_SMTP_TO, in the environment", file=sys.stderr)
+        return None
+    delivery = notify_new_alerts(store, notifier, alerts, [p.portal_id for p in report.portals],
+                                 {"trigger": "portalnews check"}, resend=args.resend)
+    print(f"notified: {delivery.webhook_sent} webhook alert(s), {delivery.resolved_sent} resolved, "
+          f"{delivery.held} held (sent less than {notifier.config.repeat_hours:g}h ago)"
+          + (", email sent" if delivery.email_sent else "")
+          + (f", {len(delivery.errors)} delivery error(s)" if delivery.errors else ""), file=sys.stderr)
+    return delivery
+
+
+def run(args: argparse.Namespace) -> int:
+    report, alerts, rules, store = check_store_args(args)
+    try:
+        delivery = _check_notify(args, store, report, alerts) if args.notify or args.resend else None
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps({"ok": not alerts, "portals_checked": len(report.portals), "rules": rules.source,
+                          "alerts": [a.to_dict() for a in alerts],
+                          "delivery": delivery.to_dict() if delivery else None}, ensure_ascii=False, indent=1))
+    elif not alerts:
+        print(f"OK: all {len(report.portals)} portal(s) pass the alert rules ({rules.source})")
+    else:
+        for a in alerts:
+            print(f"{a.portal_id}  {a.severity.upper()}  health {a.health}/100  {','.join(a.rules)}")
+            for f in a.findings:
+                print(f"    {f.rule}: {f.message}")
+        print(f"{len(alerts)} of {len(report.portals)} portal(s) fail the alert rules: "
+              + ", ".join(a.portal_id for a in alerts), file=sys.stderr)
+    return 1 if alerts else 0
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("check", help="evaluate the alert rules; exit 1 and name the failing portals (for cron)",
+                       description="Apply the alert rules (stale, no new articles, extraction failures, failed "
+                                   "crawl) to every portal in the store. Prints one line per failing portal and "
+                                   "exits 1 when any rule fires, 0 when all pass, 2 for a usage problem.")
+    monitoring_args(p)
+    p.add_argument("--portal", metavar="ID", action="append", help="check only this portal (repeatable)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.add_argument("--notify", action="store_true",
+                   help="also send the alerts to the configured webhook / email: new ones, those last sent "
+                        "more than PORTALNEWS_ALERT_REPEAT_HOURS ago (default 24), and resolved portals")
+    p.add_argument("--resend", action="store_true", help="like --notify, but send every firing alert now")
+    p.set_defaults(func=run)

@@ -1,0 +1,82 @@
+"""Helpers every command shares: the usage error, store opening, argument types, tables."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import IO
+
+from pipelines.storage import Store, open_store, resolve_store_url
+
+DEFAULT_REGISTRY = "portals.yaml"
+
+
+class UsageError(Exception):
+    """A problem the user can fix; printed without a traceback."""
+
+
+def open_cli_store(args: argparse.Namespace) -> Store:
+    """The store named by ``--store`` (or the environment), opened."""
+    store = open_store(resolve_store_url(getattr(args, "store", None)))
+    store.open()
+    return store
+
+
+def store_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--store", metavar="URL", help="store URL (default: $PORTALNEWS_STORE, "
+                   "$ELASTICSEARCH_URL or sqlite:///data/portalnews.db)")
+
+
+def iso_date(value: str) -> str:
+    """argparse type: an ISO date (or date-time), returned unchanged."""
+    try:
+        if len(value) == 10:
+            date.fromisoformat(value)
+        else:
+            datetime.fromisoformat(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date: {value!r} (use YYYY-MM-DD)") from None
+    return value
+
+
+def duration(value: str) -> float:
+    """argparse type: ``45s``, ``30m``, ``6h``, ``1d`` in seconds."""
+    from crawler.scheduling.intervals import parse_duration
+
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def parse_pairs(values: Sequence[str] | None, flag: str) -> dict[str, str]:
+    """``NAME=VALUE`` arguments of a repeatable option as a mapping (a bad one is a usage error)."""
+    out = {}
+    for value in values or ():
+        name, sep, val = value.partition("=")
+        if not sep or not name.strip():
+            raise UsageError(f"{flag} expects NAME=VALUE, got {value!r}")
+        out[name.strip()] = val
+    return out
+
+
+def parse_vars(values: Sequence[str] | None) -> dict[str, str]:
+    return parse_pairs(values, "--var")
+
+
+def use_color(stream: IO[str]) -> bool:
+    return hasattr(stream, "isatty") and stream.isatty() and not os.environ.get("NO_COLOR")
+
+
+def table(rows: list[list[str]], headers: list[str]) -> str:
+    widths = [len(h) for h in headers]
+    for row in rows:
+        for i, cell in enumerate(row):
+            widths[i] = max(widths[i], len(cell))
+    lines = ["  ".join(h.ljust(widths[i]) for i, h in enumerate(headers))]
+    lines.append("  ".join("-" * w for w in widths))
+    for row in rows:
+        lines.append("  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)))
+    return "\n".join(lines)

@@ -1,0 +1,138 @@
+"""``portalnews crawl``: crawl the portals of a registry into the store."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from crawler.cli.common import (
+    DEFAULT_REGISTRY,
+    UsageError,
+    duration,
+    parse_pairs,
+    parse_vars,
+    store_arg,
+    table,
+)
+from crawler.registry import load_registry
+from pipelines.storage import open_store, resolve_store_url
+from pipelines.storage.base import redact_url
+
+if TYPE_CHECKING:
+    pass
+
+logger = logging.getLogger(__name__)
+
+
+def run(args: argparse.Namespace) -> int:
+    from scrapy.crawler import CrawlerProcess
+    from scrapy.settings import Settings
+
+    if getattr(args, "due", False):  # only the portals whose next-due time has passed (crawler.scheduling.scheduler)
+        from crawler.scheduling.scheduler import crawl_due
+
+        return crawl_due(args, run, resolve_store_url(args.store), parse_vars(args.var))
+    url_vars = parse_vars(args.var)
+    registry = load_registry(args.portals, placeholders=url_vars)
+    for problem in registry.problems:
+        print(f"registry: {problem} (entry skipped)", file=sys.stderr)
+    portals = registry.select(args.portal)
+    if not portals:
+        raise UsageError(f"{args.portals}: no valid portal to crawl")
+    store_url = resolve_store_url(args.store)
+    store = open_store(store_url)
+    store.open()  # fail early and clearly when the store is unusable
+    store.close()
+
+    settings = Settings()
+    settings.setmodule("crawler.settings", priority="project")
+    for name, value in parse_pairs(args.set, "-s").items():
+        settings.set(name, value, priority="cmdline")
+    settings.set("PORTALNEWS_STORE", store_url, priority="cmdline")
+    settings.set("PORTALNEWS_PORTALS", args.portals, priority="cmdline")
+    if args.log_level:
+        settings.set("LOG_LEVEL", args.log_level, priority="cmdline")
+    quiet_scrapy = settings.get("LOG_LEVEL", "INFO").upper() == "INFO" and not args.verbose
+
+    process = CrawlerProcess(settings, install_root_handler=True)
+    if quiet_scrapy:
+        for name in ("scrapy", "scrapy.core", "scrapy.middleware", "scrapy.extensions",
+                     "scrapy.statscollectors", "scrapy.crawler", "scrapy.addons", "scrapy.utils.log",
+                     "py.warnings", "asyncio"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+        # The spider fetches robots.txt itself and reports a failure in one line; Scrapy's
+        # robots middleware would add a traceback for the same failure.
+        logging.getLogger("scrapy.downloadermiddlewares.robotstxt").setLevel(logging.CRITICAL)
+    crawler = process.create_crawler("portal")
+    print(f"crawling {len(portals)} portal(s) into {redact_url(store_url)}", file=sys.stderr)
+    process.crawl(crawler, portals=args.portals, portal=",".join(p.id for p in portals) if args.portal else None,
+                  store=store_url, full=args.full, vars=url_vars, registry_checked=True)
+    process.start()
+    stats = crawler.stats.get_stats() if crawler.stats else {}
+    if args.stats_file:
+        Path(args.stats_file).write_text(json.dumps(stats, default=str, ensure_ascii=False, indent=1), "utf-8")
+    summary: list[dict[str, Any]] = stats.get("portalnews/summary") or []
+    if not summary:
+        print("the crawl stored nothing: see the errors above", file=sys.stderr)
+        return 1
+    rows = [[s["portal_id"], s["outcome"], str(s["pages"]), str(s["new"]), str(s["updated"]),
+             str(s["nonarticles"]), str(s["errors"]), str(s["dropped"]), s.get("message") or ""]
+            for s in summary]
+    print(table(rows, ["portal", "outcome", "pages", "new", "updated", "non-articles", "errors", "dropped",
+                        "note"]))
+    elapsed = stats.get("elapsed_time_seconds") or 0
+    pages = stats.get("response_received_count", 0)
+    print(f"\n{pages} pages in {elapsed:.1f}s"
+          + (f" ({pages / elapsed:.1f} pages/s)" if elapsed else "")
+          + f"; extraction {stats.get('portalnews/extraction_ms_per_page', 0)} ms/page")
+    _print_alerts(stats)
+    for note in stats.get("portalnews/store_notes") or []:  # search-engine stores: outages, spool
+        print(f"store: {note}", file=sys.stderr)
+    unsent = int(stats.get("portalnews/unsent", 0) or 0)
+    if unsent:
+        spool = stats.get("portalnews/spool_dir")
+        where = f": they are kept in {spool} and sent at the next crawl" if spool else " (see the log)"
+        print(f"ERROR: {unsent} records are not stored yet{where}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _print_alerts(stats: dict[str, Any]) -> None:
+    """One line about the alerts the crawl raised (pipelines.monitoring.extension logged each one)."""
+    alerts = stats.get("portalnews/alerts")
+    if not alerts:
+        return
+    delivery = stats.get("portalnews/alert_delivery") or {}
+    sent = []
+    if delivery.get("webhook_sent") or delivery.get("webhook_failed"):
+        sent.append(f"webhook {delivery.get('webhook_sent', 0)} sent, {delivery.get('webhook_failed', 0)} failed")
+    if delivery.get("email_sent") or delivery.get("email_failed"):
+        sent.append("email " + ("sent" if delivery.get("email_sent") else "failed"))
+    print(f"alerts: {len(alerts)} portal(s): " + ", ".join(a["portal_id"] for a in alerts)
+          + (f" ({'; '.join(sent)})" if sent else "") + "; see `portalnews check`", file=sys.stderr)
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("crawl", help="crawl the portals of a registry into the store",
+                       description="Crawl the portals of a registry (all enabled ones, or those named "
+                                   "with --portal) and store their articles. Shows progress while it runs "
+                                   "and a per-portal summary at the end. A second crawl is incremental.")
+    p.add_argument("--portals", metavar="FILE", default=DEFAULT_REGISTRY, help="registry file (default: portals.yaml)")
+    p.add_argument("--portal", metavar="ID", action="append", help="crawl only this portal (repeatable)")
+    store_arg(p)
+    p.add_argument("-s", "--set", metavar="NAME=VALUE", action="append", help="Scrapy setting override (repeatable)")
+    p.add_argument("--var", metavar="NAME=VALUE", action="append",
+                   help="fill a {NAME} placeholder in registry URLs, e.g. --var PORT=18080")
+    p.add_argument("--full", action="store_true", help="ignore what earlier crawls saw and fetch everything")
+    p.add_argument("--stats-file", metavar="FILE", help="write the crawl's stats as JSON")
+    p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="log level (default INFO)")
+    p.add_argument("--due", action="store_true",
+                   help="crawl only the portals whose next-due time has passed, then set their next one "
+                        "(for cron; shares leases with `portalnews schedule` workers)")
+    p.add_argument("--every", metavar="DURATION", type=duration, default=duration("6h"),
+                   help="with --due: interval of portals without `every` in the registry (default 6h)")
+    p.set_defaults(func=run)

@@ -1,0 +1,45 @@
+"""``portalnews portals``: validate and list the registry."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from typing import TYPE_CHECKING, Any
+
+from crawler.cli.common import (
+    DEFAULT_REGISTRY,
+    parse_vars,
+    table,
+)
+from crawler.registry import load_registry
+
+if TYPE_CHECKING:
+    pass
+
+logger = logging.getLogger(__name__)
+
+
+def run(args: argparse.Namespace) -> int:
+    registry = load_registry(args.portals, placeholders=parse_vars(args.var))
+    for problem in registry.problems:
+        print(f"registry: {problem}", file=sys.stderr)
+    if args.json:
+        print(json.dumps([p.to_dict() for p in registry.portals], ensure_ascii=False, indent=1))
+    else:
+        rows = [[p.id, p.level, p.province, p.profile, p.url, "" if p.verified else "unverified"]
+                for p in registry.portals]
+        print(table(rows, ["id", "level", "province", "profile", "url", ""]))
+        print(f"\n{len(registry.portals)} valid portal(s), {len(registry.problems)} problem(s)")
+    return 1 if registry.problems else 0
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("portals", help="validate and list the registry",
+                       description="Check the registry against its schema and list the valid portals. "
+                                   "Exits 1 when an entry has a problem.")
+    p.add_argument("--portals", metavar="FILE", default=DEFAULT_REGISTRY, help="registry file (default: portals.yaml)")
+    p.add_argument("--var", metavar="NAME=VALUE", action="append", help="fill a {NAME} placeholder in URLs")
+    p.add_argument("--json", action="store_true", help="JSON instead of a table")
+    p.set_defaults(func=run)

@@ -1,0 +1,44 @@
+"""``portalnews reindex``: rebuild the search-engine index behind its alias."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+from crawler.cli.common import (
+    open_cli_store,
+    store_arg,
+)
+
+if TYPE_CHECKING:
+    pass
+
+logger = logging.getLogger(__name__)
+
+
+def run(args: argparse.Namespace) -> int:
+    store = open_cli_store(args)
+    try:
+        result = store.reindex(delete_old=args.delete_old)
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+        return 0
+    kept = "deleted" if result["old_index_deleted"] else "kept (remove it with --delete-old next time, or by hand)"
+    print(f"{result['alias']} now points at {result['new_index']} ({result['documents']} documents); "
+          f"the old index {result['old_index']} was {kept}")
+    return 0
+
+
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("reindex", help="rebuild the search-engine index with the current mapping, no downtime",
+                       description="Create <prefix>-articles-v(N+1) from the current index template, copy the "
+                                   "documents into it, and switch the <prefix>-articles alias to it atomically. "
+                                   "Search-engine stores only.")
+    store_arg(p)
+    p.add_argument("--delete-old", action="store_true", help="delete the previous index after the switch")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=run)

@@ -1,0 +1,1 @@
+"""Downloader middlewares (politeness: back-off on 429/503 and slow hosts)."""

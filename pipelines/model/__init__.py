@@ -1,0 +1,1 @@
+"""The data model that travels through the item pipelines: page items and their kinds."""

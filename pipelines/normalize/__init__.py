@@ -1,0 +1,1 @@
+"""Vietnamese text, date and number normalisation: pure functions, no I/O."""

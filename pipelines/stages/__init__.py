@@ -1,0 +1,1 @@
+"""The Scrapy item pipelines, in order: extraction, validation, de-duplication, storage."""
