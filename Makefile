@@ -1,33 +1,47 @@
 # portalnews — `make demo` and `make test` are all a fresh machine needs.
+# Everything is installed into a project virtual environment (.venv), never into the
+# interpreter's own site-packages. PYTHON chooses the interpreter that creates it
+# (any Python >= 3.11, Debian's /usr/bin/python3 included).
 PYTHON ?= python3
-PIP ?= $(PYTHON) -m pip
-STAMP := .make-installed
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint typecheck unit bench engine-test clean
+.PHONY: install demo test lint typecheck imports unit bench bench-scale clean
 
-$(STAMP): pyproject.toml
-	$(PIP) install --quiet --disable-pip-version-check -e '.[dev]'
+$(PY):
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null || \
+	  { echo "portalnews needs Python >= 3.11; $(PYTHON) is $$($(PYTHON) --version 2>&1 || echo missing): set PYTHON=/path/to/python3.11" >&2; exit 1; }
+	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || \
+	  { echo "$(PYTHON) cannot create a virtual environment: install python3-venv (Debian/Ubuntu: apt-get install python3-venv)" >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 	@touch $(STAMP)
 
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(PYTHON) -m crawler.cli demo
+	$(PY) -m crawler.cli demo
 
 lint: $(STAMP)
-	$(PYTHON) -m ruff check crawler pipelines tests scripts
+	$(PY) -m ruff check crawler pipelines tests scripts
 
 typecheck: $(STAMP)
-	$(PYTHON) -m mypy crawler pipelines
+	$(PY) -m mypy crawler pipelines
+
+imports: $(STAMP)
+	$(VENV)/bin/lint-imports
 
 unit: $(STAMP)
-	$(PYTHON) -m pytest -q
+	$(PY) -m pytest -q
 
-test: lint typecheck unit
+test: lint typecheck imports unit
 
 bench: $(STAMP)
-	$(PYTHON) scripts/bench.py
-	$(PYTHON) scripts/bench_engine.py
+	$(PY) scripts/bench.py
+	$(PY) scripts/bench_engine.py
 
 clean:
-	rm -rf data build *.egg-info .mypy_cache .ruff_cache .pytest_cache $(STAMP)
+	rm -rf data build *.egg-info .mypy_cache .ruff_cache .pytest_cache $(VENV)
