@@ -32,3 +32,19 @@ def load_yaml_file(path: str | Path, what: str, error: type[Exception]) -> Any:
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
         raise error(f"{p}: not valid YAML{where}: {problem}") from None
+
+
+def load_checked_yaml(path: str | Path, schema_file: Path, what: str, error: type[Exception]) -> Any:
+    """:func:`load_yaml_file`, then checked against the JSON schema in ``schema_file``; the
+    first violation raises ``error`` naming the file and the place ("entries/3/key: …")."""
+    import json
+
+    import jsonschema
+
+    data = load_yaml_file(path, what, error)
+    schema = json.loads(schema_file.read_text("utf-8"))
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(data), key=lambda e: list(e.path))
+    if errors:
+        place = "/".join(str(p) for p in errors[0].path) or "top level"
+        raise error(f"{path}: {place}: {errors[0].message}")
+    return data

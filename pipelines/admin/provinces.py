@@ -18,19 +18,15 @@ Names are compared without case, diacritics, punctuation and a "Tỉnh"/"Thành 
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
-
-import jsonschema
 
 from pipelines.search.analysis import fold_words, words
-from pipelines.yamlfile import load_yaml_file
+from pipelines.yamlfile import load_checked_yaml
 
 logger = logging.getLogger(__name__)
 
@@ -170,21 +166,11 @@ class Provinces:
         return frozenset(self.key(n) for n in self.filter_names(name))
 
 
-@lru_cache(maxsize=1)
-def _schema() -> dict[str, Any]:
-    schema: dict[str, Any] = json.loads(SCHEMA_FILE.read_text("utf-8"))
-    return schema
-
-
 @lru_cache(maxsize=4)
 def load_provinces(path: str | Path | None = None) -> Provinces:
     """The mapping from ``path`` (default: the bundled ``provinces.yaml``)."""
     p = Path(path) if path is not None else DATA_FILE
-    data = load_yaml_file(p, "provinces file", AdminDataError)
-    errors = sorted(jsonschema.Draft202012Validator(_schema()).iter_errors(data), key=lambda e: list(e.path))
-    if errors:
-        place = "/".join(str(x) for x in errors[0].path) or "top level"
-        raise AdminDataError(f"{p}: {place}: {errors[0].message}")
+    data = load_checked_yaml(p, SCHEMA_FILE, "provinces file", AdminDataError)
     units = [Province(item["name"], UnitType(item["type"]), tuple(item["formed_from"])) for item in data["provinces"]]
     try:
         return Provinces(units, data["aliases"])

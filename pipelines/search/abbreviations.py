@@ -28,10 +28,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import jsonschema
-
 from pipelines.search.analysis import fold_words, is_vietnamese_syllable, words
-from pipelines.yamlfile import load_yaml_file
+from pipelines.yamlfile import load_checked_yaml
 
 logger = logging.getLogger(__name__)
 
@@ -218,19 +216,8 @@ def _form(text: str, where: str, short: bool) -> Words:
     return form
 
 
-@lru_cache(maxsize=1)
-def _schema() -> dict[str, Any]:
-    schema: dict[str, Any] = json.loads(SCHEMA_FILE.read_text("utf-8"))
-    return schema
-
-
 def _entries(path: Path) -> list[_Entry]:
-    data = load_yaml_file(path, "abbreviations file", AbbreviationError)
-    errors = sorted(jsonschema.Draft202012Validator(_schema()).iter_errors(data), key=lambda e: list(e.path))
-    if errors:
-        err = errors[0]
-        place = "/".join(str(p) for p in err.path) or "top level"
-        raise AbbreviationError(f"{path}: {place}: {err.message}")
+    data = load_checked_yaml(path, SCHEMA_FILE, "abbreviations file", AbbreviationError)
     out = []
     for n, item in enumerate(data["abbreviations"], 1):
         where = f"{path}: entry {n} ({item['short'][0]})"
