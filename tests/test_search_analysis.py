@@ -10,7 +10,7 @@ from __future__ import annotations
 import unicodedata
 
 import pytest
-from hypothesis import example, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from pipelines.search.analysis import (
@@ -77,7 +77,7 @@ syllable_parts = st.one_of(
 )
 
 
-@settings(max_examples=400)
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(syllable_parts, st.sampled_from(TONES), st.data())
 def test_any_placement_of_a_tone_in_a_syllable_normalises_to_one_spelling(
         parts: tuple[str, str, str], tone: str, data: st.DataObject) -> None:
@@ -91,6 +91,7 @@ def test_any_placement_of_a_tone_in_a_syllable_normalises_to_one_spelling(
     assert fold(normalize_word(one)) == fold(one)
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(INITIALS), st.sampled_from(["oa", "oe", "uy"]), st.sampled_from(TONES))
 def test_old_style_oa_oe_uy_become_the_new_style(initial: str, nucleus: str, tone: str) -> None:
     old = _with_tone(initial, nucleus, "", tone, 0)
@@ -100,7 +101,7 @@ def test_old_style_oa_oe_uy_become_the_new_style(initial: str, nucleus: str, ton
     assert normalize_word(old) == new
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.text())
 @example("Hòa\u0301")
 @example("q\u0301u\u0300y")
@@ -121,7 +122,7 @@ def test_fold_removes_diacritics_and_case() -> None:
     assert fold(None) == "" and fold("") == ""
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.text())
 @example("İ")
 @example("ǅ")
@@ -141,6 +142,7 @@ def test_clean_removes_invisible_and_control_characters() -> None:
     assert clean(None) == ""
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.text())
 def test_clean_leaves_no_control_or_invisible_character(text: str) -> None:
     out = clean(text)
@@ -156,6 +158,7 @@ def test_words_are_lower_case_tone_normalised_and_split_on_punctuation() -> None
     assert words("Hội\u200bnghị") == ["hộinghị"]  # a zero-width space is no word break
 
 
+@settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.text())
 def test_words_are_a_fixed_point_of_themselves(text: str) -> None:
     once = words(text)
@@ -198,7 +201,7 @@ def test_a_long_form_containing_another_gives_both_keys() -> None:
     assert index_text("vệ sinh an toàn thực phẩm").exact.split()[-2:] == ["attp", "vsattp"]
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.text())
 def test_the_folded_index_text_is_the_exact_one_folded(text: str) -> None:
     indexed = index_text(text)

@@ -212,7 +212,7 @@ def any_table() -> Fts:
     return fts
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(st.text(), queries, st.text(alphabet=st.characters(codec="utf-8"))))
 @example('"')
 @example("\u0301")

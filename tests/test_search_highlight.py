@@ -5,7 +5,7 @@ from __future__ import annotations
 import html
 import re
 
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipelines.search.highlight import MARK_END, MARK_START, highlight, snippet
@@ -68,7 +68,7 @@ def test_a_snippet_takes_the_first_text_with_a_match() -> None:
     assert snippet([None, ""], parse("zzz")).html == ""
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.text(), st.sampled_from(["hoà", "UBND", "hoi -nghi", "a* OR b", '"x y"', "<mark>", "&amp;"]))
 def test_the_html_without_marks_is_the_plain_text_escaped(text: str, query: str) -> None:
     h = snippet(text, parse(query))
