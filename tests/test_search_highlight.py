@@ -76,3 +76,17 @@ def test_the_html_without_marks_is_the_plain_text_escaped(text: str, query: str)
     assert html.unescape(without_marks) == h.plain
     assert "<" not in re.sub(r"</?mark>", "", h.html)
     assert h.marked.replace(MARK_START, "").replace(MARK_END, "") == h.plain
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(["hội", "nghị", "Hòa", "hoá", "UBND", "Ủy ban nhân dân", "uy ban", "x", "KT-XH",
+                                 "kinh tế - xã hội", "_", "ŉ", "\u0301", "İ", " ", ", ", "\n"]), max_size=80).map("".join),
+       st.sampled_from(["hoà", "UBND", "hoi -nghi", "ho* OR nghi", '"uy ban"', "KTXH", "x"]))
+def test_a_snippet_shows_a_match_whenever_the_text_has_one(text: str, query: str) -> None:
+    q = parse(query)
+    whole = highlight(text, q)
+    window = snippet(text, q, width=60)
+    assert bool(window.spans) == bool(whole.spans)
+    if whole.spans:
+        s, e = window.spans[0]
+        assert window.text[s:e] in [whole.text[a:b] for a, b in whole.spans]

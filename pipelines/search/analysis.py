@@ -35,9 +35,12 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "TOKEN",
     "IndexText",
     "clean",
     "fold",
+    "fold_word",
+    "fold_words",
     "index_text",
     "is_vietnamese_syllable",
     "normalize_tones",
@@ -63,7 +66,7 @@ _INVISIBLE = re.compile("[\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2
                         "\ud800-\udfff]+")
 #: A word: letters and digits, with the combining diacritics that NFC could not compose
 #: (SQLite's unicode61 tokenizer keeps those inside a token too).  Underscore separates.
-_TOKEN = re.compile(r"[^\W_](?:[^\W_]|[\u0300-\u036f])*")
+TOKEN = re.compile(r"[^\W_](?:[^\W_]|[\u0300-\u036f])*")
 
 
 def clean(text: str | None) -> str:
@@ -246,7 +249,7 @@ def is_vietnamese_syllable(word: str) -> bool:
 def tokens(text: str | None) -> list[tuple[int, int, str]]:
     """``(start, end, word as written)`` for every word of ``clean(text)``; offsets are in the
     cleaned text (the highlighter marks those)."""
-    return [(m.start(), m.end(), m.group()) for m in _TOKEN.finditer(clean(text))]
+    return [(m.start(), m.end(), m.group()) for m in TOKEN.finditer(clean(text))]
 
 
 # Words are cut with the plain ``\w+`` (fast) unless the text has something that needs
@@ -280,7 +283,7 @@ def _cut(text: str | None) -> list[str]:
         low = clean(low)
         if not unicodedata.is_normalized("NFC", low):
             low = unicodedata.normalize("NFC", low)
-        return _TOKEN.findall(low)
+        return TOKEN.findall(low)
     return _WORD.findall(low)
 
 
@@ -288,6 +291,12 @@ def words(text: str | None) -> list[str]:
     """The words of ``text`` in their *exact* searchable form: lower-case, tone-normalised."""
     get = _FORMS.get
     return [(get(w) or _forms(w))[0] for w in _cut(text)]
+
+
+def fold_word(word: str) -> str:
+    """The folded form of one word of :func:`tokens` (any case)."""
+    low = word.lower()
+    return (_FORMS.get(low) or _forms(low))[1]
 
 
 def fold_words(exact: str) -> str:
