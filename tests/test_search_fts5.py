@@ -224,3 +224,14 @@ def test_any_input_renders_to_an_expression_fts5_accepts(any_table: Fts, text: s
     for sql in (expr.match, expr.exclude, expr.exact):
         if sql:
             any_table.conn.execute("SELECT rowid FROM fts WHERE fts MATCH ?", [sql]).fetchall()
+
+
+def test_the_largest_query_is_still_one_fts5_can_run(any_table: Fts) -> None:
+    phrase = '"UBND HĐND KT-XH NTM ATTP tỉnh {i}"'
+    text = " OR ".join(phrase.format(i=i) for i in range(20)) + " " + " ".join(
+        f"-{phrase.format(i=i)} hòa{i}*" for i in range(40))
+    q = parse(text)
+    expr = to_fts5(q)
+    assert expr.match and len(expr.match) > 10_000
+    for sql in (expr.match, expr.exclude, expr.exact):
+        any_table.conn.execute("SELECT rowid FROM fts WHERE fts MATCH ?", [sql]).fetchall()
