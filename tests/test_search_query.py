@@ -130,6 +130,13 @@ def test_long_queries_are_cut() -> None:
     assert len(parse("x" * (MAX_QUERY_CHARS * 3)).include[0].words[0]) == MAX_QUERY_CHARS  # type: ignore[union-attr]
 
 
+def test_a_long_query_reads_its_own_source_back() -> None:
+    for text in ("a-" * 600, "x" * 3000, " ".join(["KT-XH", "-a-b-c", "x OR y-z"] * 100), '"' + "ab " * 400):
+        q = parse(text)
+        assert len(q.source) <= MAX_QUERY_CHARS
+        assert parse(q.source) == q, text[:40]
+
+
 def test_the_source_is_the_query_as_understood() -> None:
     assert parse(' "Hội  Nghị"  OR  hop  -Hòa chuyen**  AND ').source == '"hội nghị" OR hop chuyen* -hoà'
     assert str(parse("UBND")) == "ubnd"

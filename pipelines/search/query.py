@@ -266,6 +266,24 @@ def _source(groups: Sequence[Sequence[Term]], excluded: Sequence[Term]) -> str:
     return " ".join(parts)
 
 
+def _fit(groups: list[list[Term]], excluded: list[Term]) -> str:
+    """The source of the query, dropping words from its end until it is no longer than
+    :data:`MAX_QUERY_CHARS` (quotes can make it longer than what was typed), so that the
+    source parses back to the same query."""
+    source = _source(groups, excluded)
+    while len(source) > MAX_QUERY_CHARS:
+        if excluded:
+            excluded.pop()
+        elif len(groups[-1]) > 1:
+            groups[-1].pop()
+        elif len(groups[-1][0].words) > 1:
+            groups[-1][-1] = Term(groups[-1][-1].words[:-1])
+        else:
+            groups.pop()
+        source = _source(groups, excluded)
+    return source
+
+
 # --- abbreviations -------------------------------------------------------------------------------
 
 
@@ -361,10 +379,11 @@ def parse(text: str | None, abbreviations: Abbreviations | None = None) -> Query
     """Parse a query of the search language (see the module docstring); never raises."""
     abbr = abbreviations if abbreviations is not None else default_abbreviations()
     groups, excluded = _group(_lex(text or ""))
+    source = _fit(groups, excluded)
     include = tuple(_expand_runs(groups, abbr))
     exclude: list[Node] = []
     for t in excluded:
         node = _expand_term(t, abbr)
         if node not in exclude:
             exclude.append(node)
-    return Query(include=include, exclude=tuple(exclude), source=_source(groups, excluded))
+    return Query(include=include, exclude=tuple(exclude), source=source)
