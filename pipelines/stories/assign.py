@@ -26,9 +26,13 @@ tables (see :class:`StoryFields` and :func:`stored_fields`):
 from __future__ import annotations
 
 import logging
+import math
+from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
+
+import numpy as np
 
 from pipelines.stories.bands import BandTable
 from pipelines.stories.signature import Signature, SignatureParams, band_keys, make_signature
@@ -100,7 +104,12 @@ def stored_fields(doc: StoryDoc, fields: StoryFields, params: SignatureParams | 
 
 
 class StoryIndex:
-    """The stories of every document added so far; :meth:`add` takes batches in any order."""
+    r"""The stories of every document added so far; :meth:`add` takes batches in any order.
+
+    Kept compactly (measured by ``scripts/eval_stories.py``): the MinHash values in one
+    growing uint32 matrix, publication times and union-find parents in ``array``\ s,
+    member lists only for stories of two or more documents.
+    """
 
     def __init__(self, params: SignatureParams | None = None, rule: StoryRule | None = None) -> None:
         self.params = params or SignatureParams()
@@ -108,11 +117,13 @@ class StoryIndex:
         self._bands = BandTable()
         self._keys: list[str] = []
         self._number: dict[str, int] = {}
-        self._signatures: list[Signature] = []
-        self._order: list[tuple[datetime, str]] = []
-        self._parent: list[int] = []
-        self._members: dict[int, list[int]] = {}  # root -> members
-        self._source: dict[int, int] = {}  # root -> earliest member
+        self._hv = np.empty((0, self.params.num_perm), dtype=np.uint32)
+        self._shingles = np.empty(0, dtype=np.int64)
+        self._tokens: list[np.ndarray] = []
+        self._time = array("d")  # UTC timestamp; +inf without a date
+        self._parent = array("q")
+        self._members: dict[int, list[int]] = {}  # root -> members, stories of 2+ only
+        self._source: dict[int, int] = {}  # root -> earliest member, stories of 2+ only
         #: Pairs the verifier was asked about, and how many it accepted (for the benchmark).
         self.verified = 0
         self.accepted = 0
@@ -132,19 +143,79 @@ class StoryIndex:
             i = parent[i]
         return i
 
-    def _union(self, a: int, b: int) -> int:
+    def _before(self, a: int, b: int) -> bool:
+        """Whether document ``a`` comes before ``b`` (see :func:`order_key`)."""
+        ta, tb = self._time[a], self._time[b]
+        return ta < tb or (ta == tb and self._keys[a] <= self._keys[b])
+
+    def _union(self, a: int, b: int) -> None:
         ra, rb = self._root(a), self._root(b)
         if ra == rb:
-            return ra
-        if len(self._members[ra]) < len(self._members[rb]):
-            ra, rb = rb, ra
+            return
+        ma, mb = self._members.pop(ra, [ra]), self._members.pop(rb, [rb])
+        if len(ma) < len(mb):
+            ra, rb, ma, mb = rb, ra, mb, ma
+        sa, sb = self._source.pop(ra, ra), self._source.pop(rb, rb)
         self._parent[rb] = ra
-        self._members[ra].extend(self._members.pop(rb))
-        sa, sb = self._source[ra], self._source.pop(rb)
-        self._source[ra] = sa if self._order[sa] <= self._order[sb] else sb
-        return ra
+        ma.extend(mb)
+        self._members[ra] = ma
+        self._source[ra] = sa if self._before(sa, sb) else sb
 
     # --- adding ------------------------------------------------------------------------------
+
+    def _append(self, doc: StoryDoc) -> int:
+        i = len(self._keys)
+        sig = doc.signature
+        if len(sig.hashvalues) != self.params.num_perm:
+            raise ValueError(f"{doc.key}: signature of {len(sig.hashvalues)} values, expected {self.params.num_perm}")
+        if i == len(self._hv):  # grow by half
+            size = max(1024, i + i // 2)
+            grown = np.empty((size, self.params.num_perm), dtype=np.uint32)
+            grown[:i] = self._hv[:i]
+            self._hv = grown
+            counts = np.empty(size, dtype=np.int64)
+            counts[:i] = self._shingles[:i]
+            self._shingles = counts
+        self._hv[i] = sig.hashvalues
+        self._shingles[i] = sig.shingles
+        self._keys.append(doc.key)
+        self._number[doc.key] = i
+        self._tokens.append(sig.tokens.copy())
+        when = order_key(doc.published_at, doc.key)[0]
+        self._time.append(math.inf if when == _NO_DATE else when.timestamp())
+        self._parent.append(i)
+        self._bands.add(i, band_keys(sig, self.params))
+        return i
+
+    def _signature(self, i: int) -> Signature:
+        return Signature(hashvalues=self._hv[i], shingles=int(self._shingles[i]), tokens=self._tokens[i])
+
+    def _matches(self, i: int, candidates: list[int]) -> list[int]:
+        """The candidates the verifier accepts as one story with ``i``.
+
+        The containment test is first run on all candidates at once with numpy (the same
+        formula as :func:`~pipelines.stories.verify.compare`, with a hair of slack); the
+        survivors then go through :func:`~pipelines.stories.verify.same_story` itself.
+        """
+        if not candidates:
+            return []
+        rule = self.rule
+        idx = np.fromiter(candidates, dtype=np.int64, count=len(candidates))
+        j = np.count_nonzero(self._hv[idx] == self._hv[i], axis=1) / self.params.num_perm
+        mine = self._shingles[i]
+        theirs = self._shingles[idx]
+        shorter = np.minimum(theirs, mine)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            containment = j * (theirs + mine) / (1.0 + j) / shorter
+        keep = (shorter >= rule.min_shingles) & (containment >= rule.min_containment - 1e-9)
+        mine_sig = self._signature(i)
+        out = []
+        for k in idx[keep].tolist():
+            self.verified += 1
+            if same_story(mine_sig, self._signature(k), rule):
+                self.accepted += 1
+                out.append(k)
+        return out
 
     def add(self, docs: Iterable[StoryDoc]) -> dict[str, StoryFields]:
         """Add a batch; return the fields of every document whose fields are new or changed
@@ -152,38 +223,22 @@ class StoryIndex:
 
         A key seen before is ignored: a document's signature is fixed when it is first added.
         """
-        new: list[int] = []
-        for doc in docs:
-            if doc.key in self._number:
-                continue
-            i = len(self._keys)
-            self._keys.append(doc.key)
-            self._number[doc.key] = i
-            self._signatures.append(doc.signature)
-            self._order.append(order_key(doc.published_at, doc.key))
-            self._parent.append(i)
-            self._members[i] = [i]
-            self._source[i] = i
-            self._bands.add(i, band_keys(doc.signature, self.params))
-            new.append(i)
+        new = [self._append(doc) for doc in docs if doc.key not in self._number]
         for i in new:
-            sig = self._signatures[i]
-            for j in sorted(self._bands.candidates(band_keys(sig, self.params))):
-                if self._root(i) == self._root(j):
-                    continue  # already one story: this edge changes nothing
-                self.verified += 1
-                if same_story(sig, self._signatures[j], self.rule):
-                    self.accepted += 1
-                    self._union(i, j)
+            keys = band_keys(self._signature(i), self.params)
+            candidates = [j for j in sorted(self._bands.candidates(keys)) if self._root(j) != self._root(i)]
+            for j in self._matches(i, candidates):
+                self._union(i, j)
         changed: dict[str, StoryFields] = {}
         for root in {self._root(i) for i in new}:
-            for m in self._members[root]:
+            for m in self._members.get(root, [root]):
                 changed[self._keys[m]] = self._fields_of_root(root, m)
         return changed
 
     def _fields_of_root(self, root: int, i: int) -> StoryFields:
-        source = self._source[root]
-        return StoryFields(story_id=self._keys[source], story_size=len(self._members[root]), is_source=source == i)
+        source = self._source.get(root, root)
+        size = len(self._members.get(root, (root,)))
+        return StoryFields(story_id=self._keys[source], story_size=size, is_source=source == i)
 
     # --- reading -----------------------------------------------------------------------------
 
@@ -196,9 +251,13 @@ class StoryIndex:
         return {key: self.fields(key) for key in self._keys}
 
     def stories(self) -> dict[str, list[str]]:
-        """story id -> member keys, oldest first."""
+        """story id -> member keys, oldest first (every document is in one story)."""
         out: dict[str, list[str]] = {}
+        for i, key in enumerate(self._keys):
+            root = self._root(i)
+            if root == i and root not in self._members:
+                out[key] = [key]
         for root, members in self._members.items():
-            ordered = sorted(members, key=self._order.__getitem__)
+            ordered = sorted(members, key=lambda m: (self._time[m], self._keys[m]))
             out[self._keys[self._source[root]]] = [self._keys[m] for m in ordered]
         return out

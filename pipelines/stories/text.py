@@ -23,7 +23,7 @@ import re
 import unicodedata
 
 from pipelines.normalize.text import normalize_paragraphs
-from pipelines.search.analysis import fold, fold_words, normalize_tones, words
+from pipelines.search.analysis import fold, fold_words, words
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +45,10 @@ _DATELINE = re.compile(r"^\s*\([^()]{1,60}\)\s*[-–—]+\s*")
 _THOUSANDS = re.compile(r"(?<=\d)\.(?=\d{3}(?!\d))")
 _NUMBER = re.compile(r"(?<!\w)\d+(?:[/,.:]\d+)*")
 _LEADING_ZEROS = re.compile(r"(?<![\d,.])0+(?=\d)")
-_WORD = re.compile(r"[^\W_]+")
-_SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+")
+# A proper name: two or more capitalised words in a row (NFC text).
+_UPPER = "".join(c for c in map(chr, range(0x41, 0x1F00)) if c.isupper())
+_CAPITAL_RUN = re.compile(rf"(?<![^\W_])[{_UPPER}][^\W_]*(?:[ \t]+[{_UPPER}][^\W_]*)+")
+_SENTENCE_END = ".!?;:"
 
 
 def _fold_line(line: str) -> str:
@@ -94,33 +96,27 @@ def story_words(lines: list[str]) -> list[str]:
     return fold_words(" ".join(words(_numbers_one_way("\n".join(lines))))).split()
 
 
-def _names(sentence: str) -> list[str]:
-    """Runs of two or more capitalised words (a sentence's first word does not count)."""
-    runs: list[list[str]] = []
-    run: list[str] = []
-    last_end = -1
-    for i, m in enumerate(_WORD.finditer(sentence)):
-        w = m.group()
-        capital = i > 0 and w[0].isupper()
-        if capital and run and sentence[last_end:m.start()].isspace():
-            run.append(w)
-        else:
-            if len(run) >= 2:
-                runs.append(run)
-            run = [w] if capital else []
-        last_end = m.end()
-    if len(run) >= 2:
-        runs.append(run)
-    return [" ".join(r) for r in runs]
+def _names(line: str) -> list[str]:
+    """Runs of two or more capitalised words; a sentence's first word does not count."""
+    out = []
+    for m in _CAPITAL_RUN.finditer(line):
+        name = m.group()
+        before = line[:m.start()].rstrip()
+        if not before or before[-1] in _SENTENCE_END:
+            parts = name.split(None, 1)
+            if len(parts) < 2 or " " not in parts[1].strip():
+                continue
+            name = parts[1]
+        out.append(name)
+    return out
 
 
 def distinctive_tokens(lines: list[str] | str) -> frozenset[str]:
     """Numbers and dates ("#5/8/2024", "#13099") and proper names ("@nguyen ngoc khanh")
     of the text: what differs between two announcements made from one template."""
     text = lines if isinstance(lines, str) else "\n".join(lines)
-    text = _numbers_one_way(normalize_tones(text))
+    text = _numbers_one_way(text)
     out = {"#" + m.group().rstrip(".,:/") for m in _NUMBER.finditer(text)}
     for line in text.split("\n"):
-        for sentence in _SENTENCE_END.split(line):
-            out.update("@" + fold(name) for name in _names(sentence))
+        out.update("@" + fold(name) for name in _names(line))  # folded: tone placement is moot
     return frozenset(out)
