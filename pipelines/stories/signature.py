@@ -52,7 +52,7 @@ class SignatureParams:
     0.87 at s = 0.25, 0.95 at s = 0.3 and 0.99 at s = 0.4 for 32 bands.
     """
 
-    shingle_words: int = 4
+    shingle_words: int = 3
     num_perm: int = 128
     bands: int = 32
     rows: int = 2

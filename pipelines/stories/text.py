@@ -37,7 +37,10 @@ BYLINE_WORDS = 8
 # Rules run on the folded line (lower case, no diacritics), so NFD, old tone marks and a
 # missing diacritic do not matter.
 _CAPTION = re.compile(r"(?:^|[\s(.])anh(?:\s+minh(?:\s+hoa)?)?\s*(?::|\)|$)")
-_SOURCE = re.compile(r"^\(?\s*(?:nguon|theo)\b|\(\s*(?:nguon|theo)\s*:")
+# "Nguồn: …", "… (Nguồn: …)", "(Theo Báo Lào Cai)", "Theo laocai.gov.vn" — not "Theo đồng chí X, …".
+_SOURCE = re.compile(r"^\(?\s*nguon\s*:|\(\s*(?:nguon|theo)\b[^()]*\)\s*$|^theo\s[^,;]*$")
+#: A source line is at most this many words.
+SOURCE_WORDS = 15
 _MORE = re.compile(r"^\(?\s*(?:con nua|con tiep|xem tiep|xem chi tiet|xem them|doc tiep)\b")
 _INTRO = re.compile(r"\b(?:gioi thieu|dang tai|dang lai|trich dang|dang nguyen van)\b")
 _DATELINE = re.compile(r"^\s*\([^()]{1,60}\)\s*[-–—]+\s*")
@@ -59,7 +62,9 @@ def _is_furniture(folded: str, n_words: int) -> bool:
     """A caption, source or "read more" line: not part of the story's text."""
     if n_words > SHORT_LINE:
         return False
-    return bool(_CAPTION.search(folded) or _SOURCE.search(folded) or _MORE.search(folded))
+    if n_words <= SOURCE_WORDS and _SOURCE.search(folded):
+        return True
+    return bool(_CAPTION.search(folded) or _MORE.search(folded))
 
 
 def story_lines(body: str | None) -> list[str]:

@@ -37,7 +37,7 @@ class StoryRule:
     """The decision: ``containment >= min_containment`` and ``novel_tokens <= max_novel``,
     both texts having at least ``min_shingles`` shingles."""
 
-    min_containment: float = 0.5
+    min_containment: float = 0.55
     max_novel: int = 2
     min_shingles: int = 20
 
