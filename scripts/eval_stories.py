@@ -125,7 +125,7 @@ def cost(data: EvalSet, params: SignatureParams, rule: StoryRule, load: int, add
     t0 = time.perf_counter()
     sigs = [make_signature(b, params) for b in bodies]
     sig_ms = (time.perf_counter() - t0) / len(sigs) * 1e3
-    docs = [StoryDoc(key=f"d{i:07d}", published_at=f"2024-01-01T00:00:00+07:00", signature=s)
+    docs = [StoryDoc(key=f"d{i:07d}", published_at="2024-01-01T00:00:00+07:00", signature=s)
             for i, s in enumerate(sigs)]
     extra = docs[load:]
 
@@ -221,13 +221,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  C >= {c:.2f}  tune {line(row['tune'])}\n             test {line(row['test'])}")
         curve["containment"].append({"min_containment": c, "tune": row["tune"].as_dict(), "test": row["test"].as_dict()})
     print("curve around the choice (novel distinctive tokens; containment >= chosen):")
-    for n in NOVEL + (5, 6, 8):
+    for n in (*NOVEL, 5, 6, 8):
         f = detect(data.articles, params, StoryRule(min_containment=rule.min_containment, max_novel=n), sigs)
         tu, te = score(data, f, "tune"), score(data, f, "test")
         print(f"  novel <= {n}  tune {line(tu)}\n              test {line(te)}")
         curve["novel"].append({"max_novel": n, "tune": tu.as_dict(), "test": te.as_dict()})
     print("curve without the distinctive-token test (containment alone):")
-    for c in CONTAINMENTS + (0.85, 0.9, 0.95):
+    for c in (*CONTAINMENTS, 0.85, 0.9, 0.95):
         f = detect(data.articles, params, StoryRule(min_containment=c, max_novel=10**6), sigs)
         tu, te = score(data, f, "tune"), score(data, f, "test")
         print(f"  C >= {c:.2f}  tune {line(tu)}\n             test {line(te)}")

@@ -46,26 +46,36 @@ _VN = timezone(timedelta(hours=7))
 _NO_DATE = datetime.max.replace(tzinfo=UTC)
 
 
-def order_key(published_at: str | datetime | None, key: str) -> tuple[datetime, str]:
-    """How documents of a story are ordered to find its source: publication time (ISO 8601;
-    a date alone or a time without offset is Vietnamese time), then the key; no date: last."""
+def order_key(published_at: str | datetime | None, key: str, day_only: bool = False) -> tuple[datetime, str]:
+    """How documents of a story are ordered to find its source: publication time, then the key.
+
+    ISO 8601; a time without offset is Vietnamese time.  A date without a time (``"2024-05-01"``,
+    or ``day_only`` for a store that keeps such dates as midnight) counts as the end of its
+    day: a portal that shows only dates does not win against a timed publication of the same
+    day.  No date at all: after every dated document.
+    """
     when: datetime | None = None
     if isinstance(published_at, datetime):
         when = published_at
     elif published_at:
+        text = published_at.strip()
         try:
-            when = datetime.fromisoformat(published_at.strip())
+            when = datetime.fromisoformat(text)
         except ValueError:
+            when = None
+        if len(text) <= 10 or when is None:
             try:
-                day = date.fromisoformat(published_at.strip()[:10])
+                day = date.fromisoformat(text[:10])
             except ValueError:
-                when = None
-            else:
-                when = datetime(day.year, day.month, day.day)
+                return _NO_DATE, key
+            when = datetime(day.year, day.month, day.day)
+            day_only = True
     if when is None:
         return _NO_DATE, key
     if when.tzinfo is None:
         when = when.replace(tzinfo=_VN)
+    if day_only:
+        when = when.replace(hour=23, minute=59, second=59, microsecond=0)
     return when.astimezone(UTC), key
 
 
@@ -76,11 +86,12 @@ class StoryDoc:
     key: str
     published_at: str | datetime | None
     signature: Signature
+    day_only: bool = False  # the page showed a date without a time (``date_precision: day``)
 
     @classmethod
     def from_text(cls, key: str, published_at: str | datetime | None, body: str | None,
-                  params: SignatureParams | None = None) -> StoryDoc:
-        return cls(key=key, published_at=published_at, signature=make_signature(body, params))
+                  params: SignatureParams | None = None, day_only: bool = False) -> StoryDoc:
+        return cls(key=key, published_at=published_at, signature=make_signature(body, params), day_only=day_only)
 
 
 @dataclass(frozen=True)
@@ -181,7 +192,7 @@ class StoryIndex:
         self._keys.append(doc.key)
         self._number[doc.key] = i
         self._tokens.append(sig.tokens.copy())
-        when = order_key(doc.published_at, doc.key)[0]
+        when = order_key(doc.published_at, doc.key, doc.day_only)[0]
         self._time.append(math.inf if when == _NO_DATE else when.timestamp())
         self._parent.append(i)
         self._bands.add(i, band_keys(sig, self.params))
