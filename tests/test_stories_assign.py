@@ -147,3 +147,17 @@ def test_an_empty_body_is_nobodys_copy() -> None:
     index.add([_doc("a", "2024-01-01", ""), _doc("b", "2024-01-02", ""), _doc("c", "2024-01-03", "Ảnh: BBT")])
     assert {index.fields(k).story_size for k in "abc"} == {1}
     assert band_keys(make_signature("")) == []
+
+
+def test_the_band_table_finds_the_same_candidates_before_and_after_it_sorts() -> None:
+    from pipelines.stories.bands import BandTable
+
+    table = BandTable()
+    for doc in range(3000):  # 6,000 keys: past the first merge into the sorted arrays
+        table.add(doc, [doc % 500, 10_000 + doc])
+    assert len(table) == 6000
+    assert table.candidates([7]) == {d for d in range(3000) if d % 500 == 7}
+    assert table.candidates([10_042, 10_999_999]) == {42}
+    table.add(3000, [7])  # a recent key and a sorted one answer together
+    assert 3000 in table.candidates([7]) and len(table.candidates([7])) == 7
+    assert table.candidates([]) == set()
