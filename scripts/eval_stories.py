@@ -12,11 +12,11 @@ usage: python scripts/eval_stories.py [--set tests/fixtures/stories] [--load 100
    designed hard negatives and, separately, of the incidental same-template pairs
    (``similar_negatives.tsv`` with ``same_split`` = yes), recall per edit kind, and the
    curve around the chosen thresholds on both halves.
-3. **Cost**: ``--load`` synthetic documents (fixture bodies with their numbers, names and
-   paragraphs changed, so that many share a template the way a real store's do) are
-   indexed, then ``--added`` more are added one at a time: ms per document (signature, and
-   index: candidates + verification + merge), against a baseline of the same documents
-   added to an index of 1,000 documents, in the same run.  Memory: tracemalloc of the
+3. **Cost**: the signature of a document, in ms, on the set's real bodies; then ``--load``
+   synthetic signatures (news, notices of shared templates, reprints: see
+   :func:`synthetic_signatures`) are indexed and ``--added`` more are added one at a time:
+   ms per document for the index (candidates + verification + merge), against a baseline
+   of the same documents added to an index of 1,000 documents, in the same run.  Memory: tracemalloc of the
    index (signatures + band table + stories) at the load, and of datasketch's own
    ``MinHashLSH`` with the same bands on 10,000 signatures for comparison.
 
@@ -30,8 +30,6 @@ import argparse
 import gc
 import json
 import logging
-import random
-import re
 import statistics
 import sys
 import time
@@ -43,7 +41,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+import numpy as np  # noqa: E402
+
 from pipelines.stories import (  # noqa: E402
+    Signature,
     SignatureParams,
     StoryDoc,
     StoryIndex,
@@ -99,45 +100,73 @@ def tune(data: EvalSet, base: SignatureParams) -> tuple[SignatureParams, StoryRu
 
 # --- cost ------------------------------------------------------------------------------------
 
-_NUM = re.compile(r"\d+")
-_CAP = re.compile(r"\b[A-ZĐ][a-zà-ỹđ]+\b")
+# The load is made of signatures, not of texts: computing 100,000 signatures from text would
+# take most of the run (the signature time is measured separately, on the set's real bodies).
+# Shingles are random 32-bit ids hashed with the MinHash's own kind of permutation:
+#  * 85 % ordinary news: 80-400 shingles of their own, 5-25 distinctive tokens of their own;
+#  * 10 % notices of 500 templates: 60-90 % of the template's shingles and its legal
+#    references, plus their own dates and names (LSH candidates of each other, rejected
+#    by the verifier: the expensive case);
+#  * 5 % reprints of an earlier document: 70-100 % of its shingles and tokens.
+_TEMPLATES = 500
 
 
-def synthetic_bodies(data: EvalSet, count: int, seed: int = 13) -> list[str]:
-    """Bodies made from the fixture's: paragraphs sampled and reordered, every number and a
-    share of capitalised words replaced.  Many share a template, none is a copy."""
-    rng = random.Random(seed)
-    bases = [a["body"].split("\n") for a in data.articles.values()]
-    names = sorted({m.group() for a in data.articles.values() for m in _CAP.finditer(a["body"])})
-    out = []
+def _minhash(ids: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    if len(ids) == 0:
+        return np.full(len(a), np.iinfo(np.uint32).max, dtype=np.uint32)
+    return (a[:, None] * ids[None, :] + b[:, None]).min(axis=1).astype(np.uint32)
+
+
+def synthetic_signatures(count: int, params: SignatureParams, seed: int = 13) -> list[Signature]:
+    rng = np.random.default_rng(seed)
+    a = rng.integers(1, 2**32, size=params.num_perm, dtype=np.uint64).astype(np.uint32) | np.uint32(1)
+    b = rng.integers(0, 2**32, size=params.num_perm, dtype=np.uint64).astype(np.uint32)
+    templates = [(rng.integers(0, 2**32, size=int(rng.integers(150, 350)), dtype=np.uint64).astype(np.uint32),
+                  rng.integers(-2**62, 2**62, size=4)) for _ in range(_TEMPLATES)]
+    out: list[Signature] = []
+    sets: list[tuple[np.ndarray, np.ndarray]] = []
     for _ in range(count):
-        paras = rng.choice(bases)
-        picked = rng.sample(paras, max(1, min(len(paras), rng.randint(2, len(paras)))))
-        text = "\n".join(picked)
-        text = _NUM.sub(lambda _m: str(rng.randint(1, 99999)), text)
-        text = _CAP.sub(lambda m: rng.choice(names) if rng.random() < 0.3 else m.group(), text)
-        out.append(text)
+        kind = rng.random()
+        if kind < 0.05 and sets:
+            ids, tokens = sets[int(rng.integers(len(sets)))]
+            ids = ids[rng.random(len(ids)) < rng.uniform(0.7, 1.0)]
+            tokens = tokens[rng.random(len(tokens)) < 0.9]
+        elif kind < 0.15:
+            t_ids, t_tokens = templates[int(rng.integers(_TEMPLATES))]
+            own = rng.integers(0, 2**32, size=int(len(t_ids) * rng.uniform(0.1, 0.4)), dtype=np.uint64)
+            ids = np.concatenate((t_ids[rng.random(len(t_ids)) < rng.uniform(0.6, 0.9)], own.astype(np.uint32)))
+            tokens = np.concatenate((t_tokens, rng.integers(-2**62, 2**62, size=int(rng.integers(4, 12)))))
+        else:
+            ids = rng.integers(0, 2**32, size=int(rng.integers(80, 400)), dtype=np.uint64).astype(np.uint32)
+            tokens = rng.integers(-2**62, 2**62, size=int(rng.integers(5, 25)))
+        ids = np.unique(ids)
+        tokens = np.unique(tokens).astype(np.int64)
+        sets.append((ids, tokens))
+        out.append(Signature(hashvalues=_minhash(ids, a, b), shingles=len(ids), tokens=tokens))
     return out
 
 
 def cost(data: EvalSet, params: SignatureParams, rule: StoryRule, load: int, added: int) -> dict[str, Any]:
-    bodies = synthetic_bodies(data, load + added)
+    bodies = [str(a.get("body") or "") for a in data.articles.values()]
+    make_signature(bodies[0], params)  # warm the word caches
     t0 = time.perf_counter()
-    sigs = [make_signature(b, params) for b in bodies]
-    sig_ms = (time.perf_counter() - t0) / len(sigs) * 1e3
-    docs = [StoryDoc(key=f"d{i:07d}", published_at="2024-01-01T00:00:00+07:00", signature=s)
-            for i, s in enumerate(sigs)]
+    for body in bodies:
+        make_signature(body, params)
+    sig_ms = (time.perf_counter() - t0) / len(bodies) * 1e3
+    sigs = synthetic_signatures(load + added, params)
+    docs = [StoryDoc(key=f"d{i:07d}", published_at=None, signature=s) for i, s in enumerate(sigs)]
     extra = docs[load:]
 
-    def timed_adds(index: StoryIndex) -> float:
+    def timed_adds(index: StoryIndex) -> tuple[float, float]:
+        before = index.verified
         t = time.perf_counter()
         for d in extra:
             index.add([d])
-        return (time.perf_counter() - t) / len(extra) * 1e3
+        return (time.perf_counter() - t) / len(extra) * 1e3, (index.verified - before) / len(extra)
 
     small = StoryIndex(params, rule)
     small.add(docs[:1000])
-    base_ms = timed_adds(small)
+    base_ms, _ = timed_adds(small)
 
     gc.collect()
     tracemalloc.start()
@@ -148,9 +177,10 @@ def cost(data: EvalSet, params: SignatureParams, rule: StoryRule, load: int, add
     load_s = time.perf_counter() - t
     mem = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
-    verified_before = index.verified
-    at_load_ms = timed_adds(index)
-    candidates = (index.verified - verified_before) / len(extra)
+    merged = load - len(index.stories())
+    seen = index.candidates
+    at_load_ms, verified = timed_adds(index)
+    candidates = (index.candidates - seen) / len(extra)
 
     # datasketch's own MinHashLSH with the same bands, for the memory comparison.
     from datasketch import LeanMinHash, MinHashLSH
@@ -168,8 +198,8 @@ def cost(data: EvalSet, params: SignatureParams, rule: StoryRule, load: int, add
     return {
         "load": load, "added": added, "signature_ms": round(sig_ms, 3),
         "add_ms_at_1000": round(base_ms, 3), f"add_ms_at_{load}": round(at_load_ms, 3),
-        "candidates_verified_per_added_doc": round(candidates, 2),
-        "index_build_s": round(load_s, 1), "index_memory_mb": round(mem / 2**20, 1),
+        "candidates_per_added_doc": round(candidates, 2), "verified_per_added_doc": round(verified, 2), "documents_merged_into_stories_at_load": merged,
+        "index_build_s_with_tracemalloc": round(load_s, 1), "index_memory_mb": round(mem / 2**20, 1),
         "index_bytes_per_doc": round(mem / load), "band_keys_per_doc": len(band_keys(sigs[0], params)),
         "datasketch_lsh_bytes_per_doc": round(ds_mem / n_ds), "datasketch_lsh_docs": n_ds,
     }
@@ -181,65 +211,71 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--load", type=int, default=100_000, help="documents already indexed for the cost figures")
     ap.add_argument("--added", type=int, default=500, help="documents added one at a time after the load")
     ap.add_argument("--no-cost", action="store_true", help="skip the cost and memory figures")
+    ap.add_argument("--cost-only", action="store_true", help="only the cost and memory figures (defaults' rule)")
     ap.add_argument("--json", type=Path, help="also write every figure as JSON here")
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
 
     data = load_set(args.set)
-    base = SignatureParams()
-    params, rule, grid = tune(data, base)
-    defaults = (SignatureParams().shingle_words, StoryRule().min_containment, StoryRule().max_novel)
-    chosen = (params.shingle_words, rule.min_containment, rule.max_novel)
-    print(f"set: {args.set} — {len(data.articles)} articles, {len(data.stories)} stories")
-    print(f"LSH: num_perm {params.num_perm}, {params.bands} bands x {params.rows} rows")
-    print(f"chosen on tune: shingles of {params.shingle_words} words, containment >= {rule.min_containment}, "
-          f"novel distinctive tokens <= {rule.max_novel}  (library defaults: {defaults}"
-          f"{'' if defaults == chosen else ' — DIFFERENT'})")
+    if args.cost_only:
+        params, rule = SignatureParams(), StoryRule()
+        out: dict[str, Any] = {}
+        test = None
+    else:
+        base = SignatureParams()
+        params, rule, grid = tune(data, base)
+        defaults = (SignatureParams().shingle_words, StoryRule().min_containment, StoryRule().max_novel)
+        chosen = (params.shingle_words, rule.min_containment, rule.max_novel)
+        print(f"set: {args.set} — {len(data.articles)} articles, {len(data.stories)} stories")
+        print(f"LSH: num_perm {params.num_perm}, {params.bands} bands x {params.rows} rows")
+        print(f"chosen on tune: shingles of {params.shingle_words} words, containment >= {rule.min_containment}, "
+              f"novel distinctive tokens <= {rule.max_novel}  (library defaults: {defaults}"
+              f"{'' if defaults == chosen else ' — DIFFERENT'})")
 
-    sigs = signatures(data.articles, params)
-    fields = detect(data.articles, params, rule, sigs)
-    report = {s: score(data, fields, s) for s in ("tune", "test")}
-    for split, s in report.items():
-        print(f"{split:5}: {line(s)}   (pairs: true {s.true_pairs}, predicted {s.predicted_pairs})")
-    test = report["test"]
-    print(f"test: source right for {test.source_right}/{test.stories} stories "
-          f"({test.source_right_with_copies}/{test.stories_with_copies} of those with copies)")
-    print(f"test: false merges of designed hard negatives {test.hard_merged}/{test.hard_pairs} = {test.hard_rate:.4f}; "
-          f"of same-template pairs {test.similar_merged}/{test.similar_pairs} = {test.similar_rate:.4f}")
-    print("test: recall per edit kind (copies in their source's story):")
-    print("   " + ", ".join(f"{k} {test.found_by_edit[k]}/{n}" for k, n in sorted(test.copies_by_edit.items())))
-    for a, b in test.missed_pairs[:10]:
-        print(f"   missed pair {a} {b}")
-    for a, b in test.false_merges[:10]:
-        print(f"   false merge {a} {b}")
+        sigs = signatures(data.articles, params)
+        fields = detect(data.articles, params, rule, sigs)
+        report = {s: score(data, fields, s) for s in ("tune", "test")}
+        for split, s in report.items():
+            print(f"{split:5}: {line(s)}   (pairs: true {s.true_pairs}, predicted {s.predicted_pairs})")
+        test = report["test"]
+        print(f"test: source right for {test.source_right}/{test.stories} stories "
+              f"({test.source_right_with_copies}/{test.stories_with_copies} of those with copies)")
+        print(f"test: false merges of designed hard negatives {test.hard_merged}/{test.hard_pairs} = {test.hard_rate:.4f}; "
+              f"of same-template pairs {test.similar_merged}/{test.similar_pairs} = {test.similar_rate:.4f}")
+        print("test: recall per edit kind (copies in their source's story):")
+        print("   " + ", ".join(f"{k} {test.found_by_edit[k]}/{n}" for k, n in sorted(test.copies_by_edit.items())))
+        for a, b in test.missed_pairs[:10]:
+            print(f"   missed pair {a} {b}")
+        for a, b in test.false_merges[:10]:
+            print(f"   false merge {a} {b}")
 
-    print("\ncurve around the choice (containment threshold; novel <= chosen):")
-    curve: dict[str, list[dict[str, Any]]] = {"containment": [], "novel": []}
-    for c in CONTAINMENTS:
-        f = detect(data.articles, params, StoryRule(min_containment=c, max_novel=rule.max_novel), sigs)
-        row = {"min_containment": c, **{sp: score(data, f, sp) for sp in ("tune", "test")}}
-        print(f"  C >= {c:.2f}  tune {line(row['tune'])}\n             test {line(row['test'])}")
-        curve["containment"].append({"min_containment": c, "tune": row["tune"].as_dict(), "test": row["test"].as_dict()})
-    print("curve around the choice (novel distinctive tokens; containment >= chosen):")
-    for n in (*NOVEL, 5, 6, 8):
-        f = detect(data.articles, params, StoryRule(min_containment=rule.min_containment, max_novel=n), sigs)
-        tu, te = score(data, f, "tune"), score(data, f, "test")
-        print(f"  novel <= {n}  tune {line(tu)}\n              test {line(te)}")
-        curve["novel"].append({"max_novel": n, "tune": tu.as_dict(), "test": te.as_dict()})
-    print("curve without the distinctive-token test (containment alone):")
-    for c in (*CONTAINMENTS, 0.85, 0.9, 0.95):
-        f = detect(data.articles, params, StoryRule(min_containment=c, max_novel=10**6), sigs)
-        tu, te = score(data, f, "tune"), score(data, f, "test")
-        print(f"  C >= {c:.2f}  tune {line(tu)}\n             test {line(te)}")
+        print("\ncurve around the choice (containment threshold; novel <= chosen):")
+        curve: dict[str, list[dict[str, Any]]] = {"containment": [], "novel": []}
+        for c in CONTAINMENTS:
+            f = detect(data.articles, params, StoryRule(min_containment=c, max_novel=rule.max_novel), sigs)
+            row = {"min_containment": c, **{sp: score(data, f, sp) for sp in ("tune", "test")}}
+            print(f"  C >= {c:.2f}  tune {line(row['tune'])}\n             test {line(row['test'])}")
+            curve["containment"].append({"min_containment": c, "tune": row["tune"].as_dict(), "test": row["test"].as_dict()})
+        print("curve around the choice (novel distinctive tokens; containment >= chosen):")
+        for n in (*NOVEL, 5, 6, 8):
+            f = detect(data.articles, params, StoryRule(min_containment=rule.min_containment, max_novel=n), sigs)
+            tu, te = score(data, f, "tune"), score(data, f, "test")
+            print(f"  novel <= {n}  tune {line(tu)}\n              test {line(te)}")
+            curve["novel"].append({"max_novel": n, "tune": tu.as_dict(), "test": te.as_dict()})
+        print("curve without the distinctive-token test (containment alone):")
+        for c in (*CONTAINMENTS, 0.85, 0.9, 0.95):
+            f = detect(data.articles, params, StoryRule(min_containment=c, max_novel=10**6), sigs)
+            tu, te = score(data, f, "tune"), score(data, f, "test")
+            print(f"  C >= {c:.2f}  tune {line(tu)}\n             test {line(te)}")
 
-    out: dict[str, Any] = {
-        "params": {"shingle_words": params.shingle_words, "num_perm": params.num_perm, "bands": params.bands,
-                   "rows": params.rows},
-        "rule": {"min_containment": rule.min_containment, "max_novel": rule.max_novel,
-                 "min_shingles": rule.min_shingles},
-        "tune": report["tune"].as_dict(), "test": test.as_dict(), "curve": curve,
-        "grid_tune_f1": {f"{k[0]}w C>={k[1]} novel<={k[2]}": round(f1(s), 4) for k, s in grid.items()},
-    }
+        out = {
+            "params": {"shingle_words": params.shingle_words, "num_perm": params.num_perm, "bands": params.bands,
+                       "rows": params.rows},
+            "rule": {"min_containment": rule.min_containment, "max_novel": rule.max_novel,
+                     "min_shingles": rule.min_shingles},
+            "tune": report["tune"].as_dict(), "test": test.as_dict(), "curve": curve,
+            "grid_tune_f1": {f"{k[0]}w C>={k[1]} novel<={k[2]}": round(f1(s), 4) for k, s in grid.items()},
+        }
     if not args.no_cost:
         print(f"\ncost: {args.load} synthetic documents indexed, {args.added} added one at a time …")
         c = cost(data, params, rule, args.load, args.added)
@@ -247,12 +283,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  signature: {c['signature_ms']} ms a document")
         print(f"  add to the index: {c[f'add_ms_at_{args.load}']} ms a document with {args.load} indexed "
               f"(baseline, 1,000 indexed: {c['add_ms_at_1000']} ms); "
-              f"{c['candidates_verified_per_added_doc']} candidates verified a document")
+              f"{c['candidates_per_added_doc']} LSH candidates and {c['verified_per_added_doc']} past the "
+              f"containment prefilter a document; "
+              f"{c['documents_merged_into_stories_at_load']} of the load joined a story)")
         print(f"  index memory at {args.load}: {c['index_memory_mb']} MB ({c['index_bytes_per_doc']} B a document, "
               f"{c['band_keys_per_doc']} band keys a document); datasketch MinHashLSH, same bands: "
               f"{c['datasketch_lsh_bytes_per_doc']} B a document (measured on {c['datasketch_lsh_docs']})")
     if args.json:
         args.json.write_text(json.dumps(out, ensure_ascii=False, indent=1), encoding="utf-8")
+    if test is None:
+        return 0
     missed = [k for k, v in (("precision", test.precision), ("recall", test.recall),
                              ("source_right", test.source_share)) if v < TARGETS[k]]
     if missed:

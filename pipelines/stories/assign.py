@@ -135,7 +135,8 @@ class StoryIndex:
         self._parent = array("q")
         self._members: dict[int, list[int]] = {}  # root -> members, stories of 2+ only
         self._source: dict[int, int] = {}  # root -> earliest member, stories of 2+ only
-        #: Pairs the verifier was asked about, and how many it accepted (for the benchmark).
+        #: LSH candidates seen, pairs the verifier was asked about, and how many it accepted.
+        self.candidates = 0
         self.verified = 0
         self.accepted = 0
 
@@ -208,6 +209,7 @@ class StoryIndex:
         formula as :func:`~pipelines.stories.verify.compare`, with a hair of slack); the
         survivors then go through :func:`~pipelines.stories.verify.same_story` itself.
         """
+        self.candidates += len(candidates)
         if not candidates:
             return []
         rule = self.rule
