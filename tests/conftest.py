@@ -17,6 +17,14 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# Every server the tests crawl listens on loopback (127.x), which the crawler refuses unless the
+# operator allows it (crawler/middlewares/private_hosts.py).  The tests allow it, for this process
+# and every crawl it starts; a test of the refusal itself removes the variable.
+os.environ.setdefault("PORTALNEWS_ALLOW_PRIVATE_HOSTS", "1")
+# The scheduler tests crawl every few seconds; registries may ask for intervals down to 1 s here
+# (the default minimum is 60 s: crawler/registry.py).
+os.environ.setdefault("PORTALNEWS_MIN_INTERVAL", "1s")
+
 
 def corpus_dir() -> Path | None:
     env = os.environ.get("PORTALNEWS_CORPUS")

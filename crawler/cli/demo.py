@@ -41,7 +41,9 @@ def run_demo(workdir: Path, store: str | None = None, articles: int = 12) -> int
         port = server.port
         print(f"serving it on {', '.join(f'http://{h}:{port}/' for h in info.hosts)}\n", flush=True)
         common = ["--store", store_url]
-        code = _run(["crawl", "--portals", str(info.registry_path), "--var", f"PORT={port}", *common])
+        # the mirror is on loopback, which a crawl refuses unless it is allowed explicitly
+        code = _run(["crawl", "--portals", str(info.registry_path), "--var", f"PORT={port}",
+                     "--allow-private-hosts", *common])
         if code not in (0, 1):
             return code
     print()

@@ -33,6 +33,7 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from twisted.python.failure import Failure
 
 from crawler import links
+from crawler.middlewares.private_hosts import ALLOW_VARIABLE, allow_private_hosts
 from crawler.registry import Portal, RegistryError, load_registry
 from crawler.scheduling.intervals import (
     RECRAWL_DAYS,
@@ -124,7 +125,9 @@ class PortalSpider(Spider):
 
     def _load_portals(self) -> None:
         try:
-            registry = load_registry(self.registry_path or "portals.yaml", placeholders=self.url_vars)
+            registry = load_registry(self.registry_path or "portals.yaml", placeholders=self.url_vars,
+                                     allow_private_hosts=allow_private_hosts(
+                                         self.crawler.settings.get(ALLOW_VARIABLE)))
             self.portals = registry.select(self.portal_ids)
         except RegistryError as exc:
             raise NotConfigured(str(exc)) from None
