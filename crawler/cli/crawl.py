@@ -21,6 +21,7 @@ from crawler.cli.common import (
 )
 from crawler.middlewares.private_hosts import ALLOW_VARIABLE, allow_private_hosts
 from crawler.registry import load_registry
+from pipelines.output import terminal_text
 from pipelines.storage import open_store, resolve_store_url
 from pipelines.storage.base import redact_url
 
@@ -45,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     url_vars = parse_vars(args.var)
     registry = load_registry(args.portals, placeholders=url_vars, allow_private_hosts=allow_private)
     for problem in registry.problems:
-        print(f"registry: {problem} (entry skipped)", file=sys.stderr)
+        print(f"registry: {terminal_text(problem)} (entry skipped)", file=sys.stderr)
     portals = registry.select(args.portal)
     if not portals:
         raise UsageError(f"{args.portals}: no valid portal to crawl")
@@ -98,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
           + f"; extraction {stats.get('portalnews/extraction_ms_per_page', 0)} ms/page")
     _print_alerts(stats)
     for note in stats.get("portalnews/store_notes") or []:  # search-engine stores: outages, spool
-        print(f"store: {note}", file=sys.stderr)
+        print(f"store: {terminal_text(note)}", file=sys.stderr)
     unsent = int(stats.get("portalnews/unsent", 0) or 0)
     if unsent:
         spool = stats.get("portalnews/spool_dir")
