@@ -44,7 +44,7 @@ from crawler.scheduling.intervals import (
     recrawl_due,
     recrawl_since,
 )
-from pipelines.extract.encoding import decode_html
+from pipelines.extract.encoding import decode_page
 from pipelines.model.items import PageItem
 from pipelines.storage import Store, StoreError, open_store
 from pipelines.storage.base import now_iso
@@ -248,7 +248,10 @@ class PortalSpider(Spider):
             return
         # Decoding honours BOM, HTTP charset and <meta> declarations (windows-1258 included)
         # and overrides a declaration the bytes contradict, with a warning naming the page.
-        item.html = decode_html(response.body, content_type, response.url)
+        decoded = decode_page(response.body, content_type, response.url)
+        item.html = decoded.text
+        if decoded.replaced:  # a few bad bytes in an otherwise readable page (pipelines/extract/encoding.py)
+            self.crawler.stats.inc_value(f"portalnews/decode_replaced/{portal.id}")
         hrefs = response.xpath("//a/@href | //link[@rel='alternate' or @rel='next']/@href").getall()
         candidates: list[tuple[str, str, bool]] = []  # (url, canonical url, is a pagination link)
         seen_hrefs: set[str] = set()
