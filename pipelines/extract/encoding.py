@@ -127,7 +127,7 @@ def decode_page(body: bytes, content_type: str | None, url: str = "") -> Decoded
     if not body:
         return DecodedPage("", "utf-8")
     bom_encoding, bom = read_bom(body)
-    if bom_encoding is not None:
+    if bom_encoding is not None and bom is not None:
         text = body[len(bom):].decode(bom_encoding, errors="replace")
         return DecodedPage(unicodedata.normalize("NFC", text), bom_encoding, text.count("\ufffd"))
     declared_by = "HTTP header"
