@@ -9,17 +9,17 @@ windows-1258 page that declares itself only in a meta tag still decodes as windo
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pipelines.extract.encoding import decode_html, decode_page
-from tests.conftest import free_port
+from tests.conftest import loopback_server
 from tests.scheduling import FAST, run_cli
+from tests.test_extract_encoding import to_cp1258
 
 PAGES = Path(__file__).parent / "fixtures" / "pages"
 
@@ -63,7 +63,7 @@ def test_windows_1258_declared_only_in_a_meta_tag_still_decodes() -> None:
 
 def test_legacy_bytes_are_not_mistaken_for_utf8() -> None:
     text = ARTICLE.format(meta="").replace("BAD", "")
-    legacy = _to_cp1258(text)
+    legacy = to_cp1258(text)
     decoded = decode_page(legacy, "text/html; charset=utf-8")  # a wrong header
     assert decoded.encoding == "cp1258"
     assert "Thông báo tuyển dụng" in decoded.text
@@ -74,21 +74,6 @@ def test_utf7_is_never_honoured() -> None:
     body = b'<html><head><meta charset="utf-7"></head><body><p>+ADw-script+AD4-alert(1)+ADw-/script+AD4-</p></body></html>'
     assert "<script>" not in decode_html(body, None)
     assert "<script>" not in decode_html(body, "text/html; charset=utf-7")
-
-
-def _to_cp1258(text: str) -> bytes:
-    import unicodedata
-
-    tones = "\u0300\u0301\u0303\u0309\u0323"
-    out = b""
-    for ch in text:
-        try:
-            out += ch.encode("cp1258")
-        except UnicodeEncodeError:
-            parts = unicodedata.normalize("NFD", ch)
-            base = unicodedata.normalize("NFC", "".join(c for c in parts if c not in tones))
-            out += base.encode("cp1258") + "".join(c for c in parts if c in tones).encode("cp1258")
-    return out
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -113,11 +98,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def portal() -> Iterator[str]:
-    port = free_port()
-    server = ThreadingHTTPServer(("127.0.0.34", port), _Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.34:{port}/"
-    server.shutdown()
+    with loopback_server("127.0.0.34", _Handler) as port:
+        yield f"http://127.0.0.34:{port}/"
 
 
 def test_the_crawl_counts_pages_with_replaced_bytes(portal: str, tmp_path: Path) -> None:

@@ -15,9 +15,8 @@ import csv
 import io
 import json
 import re
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +27,9 @@ from pipelines.normalize.text import normalize_paragraphs, normalize_text
 from pipelines.output import CsvWriter, neutralise_cell, snippet_html, snippet_text, terminal_text
 from pipelines.storage import Document, RunRecord
 from pipelines.storage.sqlite import SQLiteStore
-from tests.conftest import free_port
+from tests.conftest import loopback_server
 from tests.scheduling import FAST, run_cli
+from tests.test_compose import strings
 
 # Every control character a terminal may act on: C0 but newline (tab is allowed in the data, not
 # here: the CLI prints one value per line), DEL and C1.
@@ -75,33 +75,16 @@ class _Handler(BaseHTTPRequestHandler):
 @pytest.fixture(scope="module")
 def crawled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A store holding one crawl of the hostile portal."""
-    port = free_port()
-    server = ThreadingHTTPServer(("127.0.0.33", port), _Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     tmp = tmp_path_factory.mktemp("hostile")
-    registry = tmp / "portals.yaml"
-    registry.write_text("portals:\n  - {id: doc-hai, name: Xã Độc Hại, level: commune, province: Lào Cai, "
-                        f"url: 'http://127.0.0.33:{port}/'}}\n", "utf-8")
-    store = f"sqlite:///{tmp / 's.db'}"
-    try:
+    with loopback_server("127.0.0.33", _Handler) as port:
+        registry = tmp / "portals.yaml"
+        registry.write_text("portals:\n  - {id: doc-hai, name: Xã Độc Hại, level: commune, province: Lào Cai, "
+                            f"url: 'http://127.0.0.33:{port}/'}}\n", "utf-8")
+        store = f"sqlite:///{tmp / 's.db'}"
         result = run_cli("crawl", "--portals", str(registry), "--store", store, *FAST)
         assert result.returncode == 0, result.stderr[-2000:]
         assert not CONTROL.search(result.stdout), "the crawl summary prints no control character"
         yield store
-    finally:
-        server.shutdown()
-
-
-def _strings(value: Any) -> Iterator[str]:
-    if isinstance(value, str):
-        yield value
-    elif isinstance(value, dict):
-        for v in value.values():
-            yield from _strings(v)
-    elif isinstance(value, list):
-        for v in value:
-            yield from _strings(v)
 
 
 def test_normalised_text_has_no_control_characters() -> None:
@@ -114,7 +97,7 @@ def test_nothing_stored_from_the_hostile_page_holds_a_control_character(crawled:
     rows = [json.loads(line) for line in run_cli("export", "--store", crawled).stdout.splitlines()]
     assert len(rows) == 2
     for row in rows:
-        for text in _strings(row):
+        for text in strings(row):
             assert not CONTROL.search(text.replace("\n", "")), repr(text)
     titles = sorted(r["title"] for r in rows)
     assert titles[1] == "Hội nghị ]0;pwnedtổng kết [2Jnăm 202531m"

@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -25,7 +24,7 @@ import pytest
 from scrapy.resolver import CachingThreadedResolver
 from twisted.internet import defer
 
-from tests.conftest import free_port
+from tests.conftest import loopback_server
 from tests.scheduling import FAST, run_cli
 
 HOST = "127.0.0.31"
@@ -69,12 +68,8 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[int]:
-    port = free_port()
-    httpd = ThreadingHTTPServer((HOST, port), _Handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    yield port
-    httpd.shutdown()
+    with loopback_server(HOST, _Handler) as port:
+        yield port
 
 
 def _crawl(tmp_path: Path, port: int, allow: str, *extra: str) -> tuple[Any, dict[str, Any]]:
