@@ -168,7 +168,7 @@ def old_store(tmp_path: Path) -> str:
 
 def test_old_data_is_printed_safely(old_store: str, capsys: pytest.CaptureFixture[str]) -> None:
     for command in (["search", "hoi nghi"], ["coverage"], ["coverage", "--by", "province"], ["coverage", "--json"],
-                    ["search", "hoi nghi", "--json"]):
+                    ["search", "hoi nghi", "--json"], ["check"], ["check", "--json"]):
         main([*command, "--store", old_store])
         out = capsys.readouterr()
         assert not CONTROL.search(out.out.replace("\n", "")), (command, out.out)
