@@ -96,12 +96,19 @@ PORTALNEWS_SMTP_TO = ""
 # every evaluation); new alerts, changed ones and resolved portals are sent at once.
 PORTALNEWS_ALERT_REPEAT_HOURS = ""
 
+# Link-local addresses (169.254.0.0/16, fe80::/10) are never crawled; loopback and private ones only
+# when this is true (crawl --allow-private-hosts). Empty: the environment variable of the same name.
+PORTALNEWS_ALLOW_PRIVATE_HOSTS = ""
+
 # --- scheduling, recrawl and politeness at scale (crawler/scheduling/scheduler.py, crawler/middlewares/politeness.py) ---
 # Back off a host that answers 429/503 (honouring Retry-After) or answers slower than
 # PORTALNEWS_SLOW_RESPONSE seconds (0 disables); the back-off is logged, counted in the
 # stats and recorded in the store, where every scheduler worker honours it. It watches the
 # response_downloaded signal (before the host's next request and the retry are sent).
 DOWNLOADER_MIDDLEWARES = {
+    # refuses hosts that resolve inside the operator's network (crawler/middlewares/private_hosts.py);
+    # first in the chain, so robots.txt is not fetched from them either
+    "crawler.middlewares.private_hosts.PrivateHostsMiddleware": 50,
     "crawler.middlewares.politeness.PolitenessMiddleware": 560,
 }
 PORTALNEWS_BACKOFF_ENABLED = True

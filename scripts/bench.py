@@ -188,6 +188,7 @@ def run_crawl(registry: Path, port: int, work: Path, timeout: float) -> dict[str
     db = work / "bench.db"
     stats_file = work / "stats.json"
     cmd = [*portalnews_cmd(), "crawl", "--portals", str(registry), "--var", f"PORT={port}",
+           "--allow-private-hosts",  # the mirror is served on loopback
            "--store", f"sqlite:///{db}", "--stats-file", str(stats_file),
            "-s", "AUTOTHROTTLE_ENABLED=False", "-s", "DOWNLOAD_DELAY=0", "-s", "CONCURRENT_REQUESTS=64",
            "-s", "CONCURRENT_REQUESTS_PER_DOMAIN=16", "-s", "ROBOTSTXT_OBEY=True", "-s", "LOG_LEVEL=WARNING"]

@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# Every server the tests crawl listens on loopback (127.x), which the crawler refuses unless the
+# operator allows it (crawler/middlewares/private_hosts.py).  The tests allow it, for this process
+# and every crawl it starts; a test of the refusal itself removes the variable.
+os.environ.setdefault("PORTALNEWS_ALLOW_PRIVATE_HOSTS", "1")
+# The scheduler tests crawl every few seconds; registries may ask for intervals down to 1 s here
+# (the default minimum is 60 s: crawler/registry.py).
+os.environ.setdefault("PORTALNEWS_MIN_INTERVAL", "1s")
 
 
 def corpus_dir() -> Path | None:
@@ -32,6 +43,19 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def loopback_server(host: str, handler: type[BaseHTTPRequestHandler]) -> Iterator[int]:
+    """Serve ``handler`` on ``host`` (a 127.x address) in a thread; yields the port."""
+    server = ThreadingHTTPServer((host, free_port()), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield int(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @dataclass
