@@ -41,6 +41,9 @@ logger = logging.getLogger(__name__)
 
 HOST = "127.0.0.1"
 DEFAULT_HEAP = "512m"
+#: Java compiled with every engine's launcher: HOME folders, settings arguments, shutdown hook,
+#: stdin watchdog (the engines' own classes differ only in their package names).
+SHARED_SOURCES = (Path(__file__).resolve().parent / "java" / "LauncherSupport.java",)
 
 _LOG_TAIL_LINES = 60
 _NO_PROXY_OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -52,7 +55,7 @@ class EngineSpec:
 
     product: str  # "OpenSearch", "Elasticsearch": for messages
     version: str
-    engine_dir: Path  # holds pom.xml, Launcher.java (+ helper sources), log4j2.properties
+    engine_dir: Path  # holds pom.xml, Launcher.java (+ engine-specific sources), log4j2.properties
     cache_env: str  # environment variable that overrides the cache directory
     cache_name: str  # ~/.cache/portalnews/<cache_name>
     extra_sources: tuple[str, ...] = ()  # Java sources besides Launcher.java, relative to engine_dir
@@ -63,7 +66,8 @@ class EngineSpec:
 
     @property
     def sources(self) -> tuple[Path, ...]:
-        return (self.engine_dir / "Launcher.java", *(self.engine_dir / s for s in self.extra_sources))
+        return (self.engine_dir / "Launcher.java", *(self.engine_dir / s for s in self.extra_sources),
+                *SHARED_SOURCES)
 
     @property
     def log4j_config(self) -> Path:
@@ -204,21 +208,21 @@ def http_json(url: str, timeout: float) -> dict[str, Any]:
         return data
 
 
-def _process_state(pid: int) -> str | None:
-    """Return the /proc state letter of ``pid`` or None if it does not exist."""
+def _proc_status(pid: int, key: str) -> str | None:
+    """The first word of ``key:`` in /proc/PID/status; "" if absent, None if no such process."""
     try:
         status = Path(f"/proc/{pid}/status").read_text(encoding="utf-8")
     except OSError:
         return None
     for line in status.splitlines():
-        if line.startswith("State:"):
+        if line.startswith(f"{key}:"):
             return line.split()[1]
-    return "?"
+    return ""
 
 
 def pid_alive(pid: int) -> bool:
     """Whether ``pid`` exists and is not a zombie."""
-    state = _process_state(pid)
+    state = _proc_status(pid, "State")
     return state is not None and state not in ("Z", "X")
 
 
@@ -233,14 +237,8 @@ def is_our_launcher(pid: int) -> bool:
 
 def rss_bytes(pid: int) -> int | None:
     """Return the resident set size of ``pid`` in bytes (Linux), or None if unknown."""
-    try:
-        status = Path(f"/proc/{pid}/status").read_text(encoding="utf-8")
-    except OSError:
-        return None
-    for line in status.splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    return None
+    kib = _proc_status(pid, "VmRSS")
+    return int(kib) * 1024 if kib else None
 
 
 # --------------------------------------------------------------------------- the node

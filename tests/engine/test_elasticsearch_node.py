@@ -33,6 +33,7 @@ from elasticsearch import ApiError, AsyncElasticsearch, ConflictError, Elasticse
 from elasticsearch.helpers import async_streaming_bulk
 
 from tests.engine.elasticsearch_node import ELASTICSEARCH_VERSION, ElasticsearchNode
+from tests.engine.fixtures import start_node_or_skip
 from tests.engine.jvm_node import pid_alive
 
 pytestmark = pytest.mark.engine
@@ -66,10 +67,6 @@ TEMPLATE_MAPPINGS: dict[str, Any] = {
 }
 
 
-def _require_engine() -> bool:
-    return os.environ.get("PORTALNEWS_REQUIRE_ENGINE", "").lower() in {"1", "true", "yes"}
-
-
 @pytest.fixture(scope="module")
 def es_url() -> Iterator[str]:
     external = os.environ.get(URL_ENV, "").strip()
@@ -77,12 +74,7 @@ def es_url() -> Iterator[str]:
         yield external.rstrip("/")
         return
     node = ElasticsearchNode()
-    try:
-        url = node.start()
-    except RuntimeError as exc:
-        if "not found on PATH" in str(exc) and not _require_engine():
-            pytest.skip(f"no live Elasticsearch: {exc}")
-        raise
+    url = start_node_or_skip(node)
     try:
         yield url
     finally:

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 from opensearchpy import OpenSearch, helpers
 
+from tests.engine.fixtures import require_engine
 from tests.engine.opensearch_cluster import OpenSearchCluster
 
 logger = logging.getLogger(__name__)
@@ -42,7 +43,7 @@ def cluster() -> Iterator[OpenSearchCluster]:
     try:
         c.start(timeout=600)
     except RuntimeError as exc:
-        if "not found on PATH" in str(exc) and os.environ.get("PORTALNEWS_REQUIRE_ENGINE") != "1":
+        if "not found on PATH" in str(exc) and not require_engine():
             pytest.skip(f"no JDK/Maven for the cluster: {exc}")
         raise
     logger.info("cluster started in %.1fs", c.last_start_seconds or 0)

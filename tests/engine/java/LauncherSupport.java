@@ -1,0 +1,96 @@
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.InetAddress;
+import java.net.ServerSocket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.CountDownLatch;
+
+/**
+ * What the OpenSearch and the Elasticsearch test launchers share (compiled with each of them, see
+ * tests/engine/jvm_node.py): the node's HOME folders, the key=value settings of the command line, a
+ * free loopback port, and running a started node until SIGTERM or, with
+ * {@code -Dportalnews.exitOnStdinEof=true}, until standard input closes because the parent process died.
+ */
+final class LauncherSupport {
+    private LauncherSupport() {}
+
+    /** Closes a node and waits for it; the engines' Node classes differ only in their package. */
+    interface Stoppable {
+        void closeAndWait() throws IOException, InterruptedException;
+    }
+
+    /** Starts a node. */
+    interface Starter {
+        void start() throws Exception;
+    }
+
+    static void createHome(Path home) throws IOException {
+        for (String sub : new String[] {"config", "data", "logs", "modules", "plugins"}) {
+            Files.createDirectories(home.resolve(sub));
+        }
+    }
+
+    /** The {@code key=value} arguments from {@code args[from]} on, in order. */
+    static Map<String, String> settingsFrom(String[] args, int from) {
+        Map<String, String> out = new LinkedHashMap<>();
+        for (int i = from; i < args.length; i++) {
+            int eq = args[i].indexOf('=');
+            if (eq <= 0) {
+                throw new IllegalArgumentException("expected key=value, got: " + args[i]);
+            }
+            out.put(args[i].substring(0, eq), args[i].substring(eq + 1));
+        }
+        return out;
+    }
+
+    static int freeLoopbackPort() throws IOException {
+        try (ServerSocket socket = new ServerSocket(0, 1, InetAddress.getLoopbackAddress())) {
+            return socket.getLocalPort();
+        }
+    }
+
+    /**
+     * Installs the shutdown hook that stops {@code node}, calls {@code start}, prints
+     * {@code READY http://127.0.0.1:PORT} and blocks until the node is stopped.
+     */
+    static void runUntilStopped(String name, int httpPort, Stoppable node, Starter start) throws Exception {
+        final CountDownLatch stopped = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            try {
+                node.closeAndWait();
+            } catch (IOException | InterruptedException e) {
+                e.printStackTrace();
+            } finally {
+                stopped.countDown();
+            }
+            System.out.println("STOPPED");
+            System.out.flush();
+        }, "portalnews-" + name + "-shutdown"));
+
+        start.start();
+        System.out.println("READY http://127.0.0.1:" + httpPort);
+        System.out.flush();
+
+        if (Boolean.getBoolean("portalnews.exitOnStdinEof")) {
+            Thread watchdog = new Thread(() -> {
+                try {
+                    InputStream in = System.in;
+                    byte[] buf = new byte[256];
+                    while (in.read(buf) >= 0) {
+                        // discard; we only wait for end of file
+                    }
+                } catch (IOException ignored) {
+                    // treat a broken stdin like end of file
+                }
+                System.err.println("stdin closed: parent process is gone, shutting down");
+                System.exit(0);
+            }, "portalnews-" + name + "-stdin-watchdog");
+            watchdog.setDaemon(true);
+            watchdog.start();
+        }
+        stopped.await();
+    }
+}
