@@ -25,25 +25,10 @@ import java.util.concurrent.TimeUnit;
 public final class Launcher {
     private Launcher() {}
 
-    public static void main(String[] args) throws Exception {
-        if (args.length < 2) {
-            System.err.println("usage: Launcher HOME HTTP_PORT [key=value ...]");
-            System.exit(2);
-        }
-        // These must be set before any Elasticsearch, Netty or Log4j class is initialised.
-        System.setProperty("es.set.netty.runtime.available.processors", "false");
-        System.setProperty("log4j2.disable.jmx", "true");
-        System.setProperty("log4j.shutdownHookEnabled", "false");
-        // Kept in a nested class so that nothing from Elasticsearch is loaded before the lines above run.
-        try {
-            Embedded.run(args);
-        } catch (Throwable t) {
-            System.err.println("FAILED " + t);
-            t.printStackTrace();
-            System.err.flush();
-            // Node threads are not daemons: exit explicitly (the shutdown hook closes what was built).
-            System.exit(1);
-        }
+    public static void main(String[] args) {
+        // Embedded is a nested class so that nothing from the engine is loaded before launch() has
+        // set the system properties.
+        LauncherSupport.launch(args, "es.set.netty.runtime.available.processors", a -> Embedded.run(a));
     }
 
     /** Everything that touches Elasticsearch classes. */

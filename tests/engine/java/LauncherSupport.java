@@ -27,6 +27,36 @@ final class LauncherSupport {
         void start() throws Exception;
     }
 
+    /** The part of a launcher that touches the engine's classes. */
+    interface Body {
+        void run(String[] args) throws Exception;
+    }
+
+    /**
+     * A launcher's {@code main}: checks the arguments, sets the system properties that must be set before
+     * any engine, Netty or Log4j class is initialised ({@code nettyProcessorsProperty} is the engine's
+     * name for "do not let Netty count the processors"), then runs {@code body}, which must keep every
+     * engine class out of the caller until it runs. Any failure exits with status 1.
+     */
+    static void launch(String[] args, String nettyProcessorsProperty, Body body) {
+        if (args.length < 2) {
+            System.err.println("usage: Launcher HOME HTTP_PORT [key=value ...]");
+            System.exit(2);
+        }
+        System.setProperty(nettyProcessorsProperty, "false");
+        System.setProperty("log4j2.disable.jmx", "true");
+        System.setProperty("log4j.shutdownHookEnabled", "false");
+        try {
+            body.run(args);
+        } catch (Throwable t) {
+            System.err.println("FAILED " + t);
+            t.printStackTrace();
+            System.err.flush();
+            // Node threads are not daemons: exit explicitly (the shutdown hook closes what was built).
+            System.exit(1);
+        }
+    }
+
     static void createHome(Path home) throws IOException {
         for (String sub : new String[] {"config", "data", "logs", "modules", "plugins"}) {
             Files.createDirectories(home.resolve(sub));
