@@ -43,19 +43,8 @@ public final class Launcher {
             // log4j itself is configured by -Dlog4j2.configurationFile.
             org.elasticsearch.common.logging.LogConfigurator.configureESLogging();
 
-            org.elasticsearch.common.settings.Settings.Builder builder =
-                org.elasticsearch.common.settings.Settings.builder()
-                    .put("path.home", home.toString())
-                    .put("path.data", home.resolve("data").toString())
-                    .put("path.logs", home.resolve("logs").toString())
-                    .put("cluster.name", "portalnews-test")
-                    .put("node.name", "node-1")
-                    .put("discovery.type", "single-node")
-                    .put("network.host", "127.0.0.1")
-                    .put("http.port", Integer.toString(httpPort))
-                    .put("transport.port", Integer.toString(LauncherSupport.freeLoopbackPort()))
-                    .put("cluster.routing.allocation.disk.threshold_enabled", "false");
-            for (Map.Entry<String, String> e : LauncherSupport.settingsFrom(args, 2).entrySet()) {
+            org.elasticsearch.common.settings.Settings.Builder builder = org.elasticsearch.common.settings.Settings.builder();
+            for (Map.Entry<String, String> e : LauncherSupport.nodeSettings(home, httpPort, args).entrySet()) {
                 builder.put(e.getKey(), e.getValue());
             }
 

@@ -10,8 +10,8 @@ import java.util.concurrent.CountDownLatch;
 
 /**
  * What the OpenSearch and the Elasticsearch test launchers share (compiled with each of them, see
- * tests/engine/jvm_node.py): the node's HOME folders, the key=value settings of the command line, a
- * free loopback port, and running a started node until SIGTERM or, with
+ * tests/engine/jvm_node.py): the node's HOME folders, its settings (defaults and the key=value
+ * arguments), a free loopback port, and running a started node until SIGTERM or, with
  * {@code -Dportalnews.exitOnStdinEof=true}, until standard input closes because the parent process died.
  */
 final class LauncherSupport {
@@ -63,10 +63,24 @@ final class LauncherSupport {
         }
     }
 
-    /** The {@code key=value} arguments from {@code args[from]} on, in order. */
-    static Map<String, String> settingsFrom(String[] args, int from) {
+    /**
+     * The node settings: a single node on loopback under {@code home} (disk thresholds off, so a
+     * nearly full disk never makes indices read-only), then the {@code key=value} arguments from
+     * {@code args[2]} on, which override them (a cluster member sets discovery.type, node.name …).
+     */
+    static Map<String, String> nodeSettings(Path home, int httpPort, String[] args) throws IOException {
         Map<String, String> out = new LinkedHashMap<>();
-        for (int i = from; i < args.length; i++) {
+        out.put("path.home", home.toString());
+        out.put("path.data", home.resolve("data").toString());
+        out.put("path.logs", home.resolve("logs").toString());
+        out.put("cluster.name", "portalnews-test");
+        out.put("node.name", "node-1");
+        out.put("discovery.type", "single-node");
+        out.put("network.host", "127.0.0.1");
+        out.put("http.port", Integer.toString(httpPort));
+        out.put("transport.port", Integer.toString(freeLoopbackPort()));
+        out.put("cluster.routing.allocation.disk.threshold_enabled", "false");
+        for (int i = 2; i < args.length; i++) {
             int eq = args[i].indexOf('=');
             if (eq <= 0) {
                 throw new IllegalArgumentException("expected key=value, got: " + args[i]);
