@@ -22,20 +22,21 @@ from collections.abc import Iterator
 import pytest
 
 from tests.engine.es_shim import ElasticsearchShim
+from tests.engine.jvm_node import JvmNode
 from tests.engine.opensearch_node import OpenSearchNode
 
 
-def _require_engine() -> bool:
+def require_engine() -> bool:
     return os.environ.get("PORTALNEWS_REQUIRE_ENGINE", "").lower() in {"1", "true", "yes"}
 
 
-def start_node_or_skip(node: OpenSearchNode) -> str:
+def start_node_or_skip(node: JvmNode) -> str:
     """Start ``node``; skip (or fail under PORTALNEWS_REQUIRE_ENGINE=1) when no JDK/Maven."""
     try:
         return node.start()
     except RuntimeError as exc:
-        if "not found on PATH" in str(exc) and not _require_engine():
-            pytest.skip(f"no live OpenSearch for the engine tests: {exc}")
+        if "not found on PATH" in str(exc) and not require_engine():
+            pytest.skip(f"no live {node.product} for the engine tests: {exc}")
         raise
 
 
