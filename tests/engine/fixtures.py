@@ -4,7 +4,8 @@
   the Maven Central jars (tests/engine/opensearch_node.py), or the node that
   ``PORTALNEWS_TEST_OPENSEARCH_URL`` names (``.ci/run`` starts one itself).  Without a
   JDK/Maven the engine tests are skipped with the reason, unless
-  ``PORTALNEWS_REQUIRE_ENGINE=1`` (CI), which makes that an error.
+  ``PORTALNEWS_REQUIRE_ENGINE=1`` (CI), which makes that a failure
+  (:func:`tests.conftest.skip_or_fail`).
 * ``elasticsearch_url``: ``$ELASTICSEARCH_URL``, or the test is skipped.
 * ``es_shim_url``: the session OpenSearch behind :class:`tests.engine.es_shim.ElasticsearchShim`,
   so the ``elasticsearch`` client code path runs against a real engine on every run.
@@ -25,17 +26,15 @@ from tests.engine.es_shim import ElasticsearchShim
 from tests.engine.opensearch_node import OpenSearchNode
 
 
-def _require_engine() -> bool:
-    return os.environ.get("PORTALNEWS_REQUIRE_ENGINE", "").lower() in {"1", "true", "yes"}
-
-
 def start_node_or_skip(node: OpenSearchNode) -> str:
     """Start ``node``; skip (or fail under PORTALNEWS_REQUIRE_ENGINE=1) when no JDK/Maven."""
+    from tests.conftest import skip_or_fail  # conftest imports this module
+
     try:
         return node.start()
     except RuntimeError as exc:
-        if "not found on PATH" in str(exc) and not _require_engine():
-            pytest.skip(f"no live OpenSearch for the engine tests: {exc}")
+        if "not found on PATH" in str(exc):
+            skip_or_fail("ENGINE", f"no live OpenSearch for the engine tests: {exc}")
         raise
 
 
