@@ -323,7 +323,13 @@ def test_sigterm_stops_a_running_crawl_cleanly_and_a_failing_portal_does_not_sto
         wait_for(lambda: any(e.kind == "end" and e.portal == "unreachable" for e in worker.events()), 60,
                  what="the failing portal's crawl", workers=[worker])
         assert worker.process.poll() is None, "a failing portal stopped the scheduler"
-        time.sleep(1.0)  # the mirror portal is mid-crawl (one request every 0.5 s)
+        probe = open_store(f"sqlite:///{db}")
+        probe.open()
+        try:  # the mirror portal is mid-crawl (one request every 0.5 s): its run is recorded as running
+            wait_for(lambda: [r.outcome for r in probe.runs(ids[0], limit=1)] == ["running"], 60,
+                     what="the mirror portal's crawl to be under way", workers=[worker])
+        finally:
+            probe.close()
         started = time.time()
         code = worker.stop(timeout=60)
         stopped_in = time.time() - started
