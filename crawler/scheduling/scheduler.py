@@ -139,6 +139,10 @@ class LeaseKeeper:
         self._renewed: dict[str, float] = {}
         self._lost: set[str] = set()
         self._lock = threading.Lock()
+        # held for a whole renewal pass: remove() waits for it, so that no renewal read before
+        # the release can write the lease back (on the engines a renewal is a read, then a
+        # conditional write: interleaved with a release it made the release fail)
+        self._renewing = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="portalnews-leases", daemon=True)
 
@@ -148,7 +152,8 @@ class LeaseKeeper:
             self._renewed[key] = self.clock()
 
     def remove(self, key: str) -> None:
-        with self._lock:
+        """Stop renewing ``key``'s leases; once this returns no renewal of them is under way."""
+        with self._renewing, self._lock:
             self._groups.pop(key, None)
             self._renewed.pop(key, None)
             self._lost.discard(key)
@@ -179,6 +184,10 @@ class LeaseKeeper:
             store.close()
 
     def renew(self, store: Store) -> None:
+        with self._renewing:
+            self._renew(store)
+
+    def _renew(self, store: Store) -> None:
         with self._lock:
             groups = {k: list(v) for k, v in self._groups.items() if k not in self._lost}
         for key, names in groups.items():
