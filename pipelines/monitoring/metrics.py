@@ -296,20 +296,13 @@ class MetricsServer:
             raise OSError(f"cannot serve metrics on {host}:{port}: {exc.strerror or exc}") from None
 
     @property
-    def address(self) -> tuple[str, int]:
-        host, port = self.httpd.server_address[:2]
-        return str(host), int(port)
-
-    @property
     def url(self) -> str:
-        host, port = self.address
+        host, port = (str(x) for x in self.httpd.server_address[:2])
         return f"http://{f'[{host}]' if ':' in host else host}:{port}/metrics"
 
-    def serve_forever(self) -> None:
-        self.httpd.serve_forever(poll_interval=0.5)
-
     def start(self) -> None:
-        self._thread = threading.Thread(target=self.serve_forever, name="portalnews-metrics", daemon=True)
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.5},
+                                        name="portalnews-metrics", daemon=True)
         self._thread.start()
         logger.info("metrics on %s", self.url)
 
