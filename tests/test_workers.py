@@ -127,16 +127,18 @@ def test_a_killed_worker_s_portals_are_taken_over_and_finished(
     registry = tmp_path / "portals.yaml"
     write_registry(served_corpus.registry, registry, keep=SIX)
     store = opensearch_store_url(opensearch_url, unique_prefix())
-    slow = ["-s", "AUTOTHROTTLE_ENABLED=False", "-s", "DOWNLOAD_DELAY=0.2", "-s", "CONCURRENT_REQUESTS_PER_DOMAIN=1",
+    slow = ["-s", "AUTOTHROTTLE_ENABLED=False", "-s", "CONCURRENT_REQUESTS_PER_DOMAIN=1",
             "-s", "PORTALNEWS_WRITE_INTERVAL=0.2", "-s", "PORTALNEWS_WRITE_BATCH=10"]
     args = worker_args(registry, served_corpus, store, tmp_path, "--once", *slow)
-    # A takes three portals; B, started next, the other three, and keeps three slots free, so
-    # that it takes A's portals over as soon as their leases expire (not when its crawls end)
-    a = start_worker(tmp_path / "a.log", *args, "--max-parallel", "3")
+    # A takes three portals and crawls them slowly (a page a second: about 40 s each), so it is
+    # surely killed mid-crawl however slow the test is to react; B, started next, takes the
+    # other three and keeps three slots free, so that it takes A's portals over as soon as
+    # their leases expire (not when its own crawls end)
+    a = start_worker(tmp_path / "a.log", *args, "--max-parallel", "3", "-s", "DOWNLOAD_DELAY=1")
     b: Worker | None = None
     try:
         wait_for(lambda: len(spans(a.events())) == 3, 120, what="worker A crawling three portals", workers=[a])
-        b = start_worker(tmp_path / "b.log", *args, "--max-parallel", "6")
+        b = start_worker(tmp_path / "b.log", *args, "--max-parallel", "6", "-s", "DOWNLOAD_DELAY=0.2")
         wait_for(lambda: len(spans(b.events())) == 3, 120, what="worker B crawling the other three", workers=[a, b])
         a_portals = {s.portal for s in spans(a.events())}
         probe = open_store(store)
