@@ -21,6 +21,9 @@ from typing import Any
 import pytest
 import yaml
 
+from pipelines.storage.engine_mappings import IndexNames, article_mappings, run_mappings
+from tests.engine.opensearch_node import OPENSEARCH_VERSION
+
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 SCALE_FILE = ROOT / "docker-compose.scale.yml"
@@ -31,7 +34,6 @@ SAVED_OBJECTS = ROOT / "deploy" / "kibana" / "saved_objects.ndjson"
 ES_SETUP = ROOT / "deploy" / "elasticsearch" / "setup.sh"
 ES_CERTS = ROOT / "deploy" / "elasticsearch" / "certs.sh"
 KIBANA_IMPORT = ROOT / "deploy" / "kibana" / "import.sh"
-ENGINE_NODE = ROOT / "tests" / "engine" / "opensearch_node.py"
 
 OPENSEARCH_PROFILE = "opensearch"
 ENGINES = ("elasticsearch", "opensearch")
@@ -199,12 +201,7 @@ def test_opensearch_and_dashboards_versions_match() -> None:
 
 
 def test_opensearch_image_matches_the_engine_test_node() -> None:
-    if not ENGINE_NODE.exists():
-        pytest.skip("tests/engine/opensearch_node.py not present")
-    m = re.search(r'^OPENSEARCH_VERSION\s*=\s*"([^"]+)"', ENGINE_NODE.read_text("utf-8"), re.MULTILINE)
-    if not m:
-        pytest.skip("no OPENSEARCH_VERSION in tests/engine/opensearch_node.py")
-    assert image_version("opensearch") == m.group(1), "deploy the OpenSearch version the engine tests run"
+    assert image_version("opensearch") == OPENSEARCH_VERSION, "deploy the OpenSearch version the engine tests run"
 
 
 # --- compose: health, dependencies, profiles -------------------------------------------------------
@@ -526,13 +523,8 @@ def test_visualizations_cover_articles_freshness_and_errors() -> None:
 def test_saved_objects_match_the_engine_mappings() -> None:
     """Data view titles are the backend's alias and index; aggregated fields exist with a
     type the aggregation accepts."""
-    mappings = pytest.importorskip("pipelines.storage.engine_mappings")
-    try:
-        names = mappings.IndexNames()
-        properties = {names.articles: mappings.article_mappings()["properties"],
-                      names.runs: mappings.run_mappings()["properties"]}
-    except (AttributeError, KeyError, TypeError) as exc:  # the backend is still taking shape
-        pytest.skip(f"engine mappings not usable here: {exc}")
+    names = IndexNames()
+    properties = {names.articles: article_mappings()["properties"], names.runs: run_mappings()["properties"]}
     views = {o["id"]: o["attributes"]["title"] for o in objects_of("index-pattern")}
     assert set(views.values()) == set(properties)
     accepted = {"terms": {"keyword"}, "date_histogram": {"date"}, "max": {"date", "integer", "long"},

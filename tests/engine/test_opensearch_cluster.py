@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from opensearchpy import OpenSearch, helpers
 
-from tests.engine.fixtures import require_engine
+from tests.conftest import skip_or_fail
 from tests.engine.opensearch_cluster import OpenSearchCluster
 
 logger = logging.getLogger(__name__)
@@ -43,8 +43,8 @@ def cluster() -> Iterator[OpenSearchCluster]:
     try:
         c.start(timeout=600)
     except RuntimeError as exc:
-        if "not found on PATH" in str(exc) and not require_engine():
-            pytest.skip(f"no JDK/Maven for the cluster: {exc}")
+        if "not found on PATH" in str(exc):
+            skip_or_fail("ENGINE", f"no JDK/Maven for the cluster: {exc}")
         raise
     logger.info("cluster started in %.1fs", c.last_start_seconds or 0)
     try:
