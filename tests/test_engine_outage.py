@@ -30,7 +30,8 @@ import pytest
 
 from pipelines.storage import Document, PageRecord, RunRecord, SearchQuery
 from pipelines.storage.async_writer import AsyncWriter
-from pipelines.storage.engine import EngineStore, WriteReport, engine_store
+from pipelines.storage.engine import EngineStore, engine_store
+from pipelines.storage.engine_write import WriteReport
 from pipelines.storage.spool import Record, Spool
 from tests.conftest import ServedCorpus, free_port
 from tests.engine.fixtures import drop_engine_indices, opensearch_store_url, start_node_or_skip, unique_prefix
@@ -112,7 +113,7 @@ def test_engine_stopped_and_restarted_during_the_crawl(outage_node: OpenSearchNo
     prefix = unique_prefix()
     store = opensearch_store_url(outage_node.url, prefix)
     spool, log, stats_file = tmp_path / "spool", tmp_path / "crawl.log", tmp_path / "stats.json"
-    proc = start_crawl(served_corpus, store, spool, log, stats_file, [*SLOW, "-s", "DOWNLOAD_DELAY=0.7"])
+    proc = start_crawl(served_corpus, store, spool, log, stats_file, [*SLOW, "-s", "DOWNLOAD_DELAY=2"])
     try:
         wait_for(lambda: engine_count(outage_node.url, prefix) >= 10, 60, "10 documents were indexed", proc)
         outage_node.stop(wipe=False)  # same data and port on restart
@@ -318,24 +319,25 @@ def test_429_and_5xx_are_retried_with_backoff(flavour: str, opensearch_url: str,
         url = f"{flavour}://{shim.url.split('://', 1)[1]}?prefix={unique_prefix()}"
         store = engine_store(url)
         store.open()
-        async def write_twice() -> tuple[WriteReport, float, WriteReport]:
+        async def write_twice() -> tuple[WriteReport, float, int, WriteReport]:
             try:
                 shim.fail_next("_bulk", 429, 503, 502)
-                started = time.monotonic()
+                started, sent = time.monotonic(), len(shim.paths)
                 first = await store.awrite(docs(30))
                 elapsed = time.monotonic() - started
+                bulks = sum("_bulk" in p for p in shim.paths[sent:])
                 shim.fail_next("_bulk", *[503] * 10)  # more than the retries allow: reported, not lost
                 second = await store.awrite(docs(5, offset=100))
-                return first, elapsed, second
+                return first, elapsed, bulks, second
             finally:
                 await store.aclose()
 
         try:
-            first, elapsed, second = asyncio.run(write_twice())
+            first, elapsed, bulks, second = asyncio.run(write_twice())
             assert first.ok and first.documents == 30
             assert [status for _, status in shim.injected[:3]] == [429, 503, 502]
-            assert first.retries >= 1  # the 5xx answers: the store's own retries
-            assert elapsed >= 0.5 + 0.5  # backed off: the helper's 429 delay, then the store's
+            assert bulks == 4  # the batch was sent again after each of the three failures
+            assert elapsed >= 0.5 + 0.5  # backed off: after the 429, and again after the 5xx
             assert second.documents == 0 and len(second.failed) == 5 and "503" in second.failed[0][1]
             store.refresh()
             assert store.count_documents() == 30

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from pipelines.storage.base import Document, PageRecord, RunRecord
-from pipelines.storage.spool import Record, Spool, SpoolCounts, chunks, record_type
+from pipelines.storage.spool import Record, Spool, chunks, record_type
 from pipelines.storage.writer import WriterStats
 
 logger = logging.getLogger(__name__)
@@ -117,9 +117,6 @@ class AsyncWriter:
     def unsent(self) -> int:
         """Records not in the engine: queued, in the spool, or lost (the spool failed)."""
         return len(self._pending) + self.spool.counts().records + self.stats.lost
-
-    def spool_counts(self) -> SpoolCounts:
-        return self.spool.counts()
 
     # --- producers -------------------------------------------------------------------
     def put_nowait(self, record: Record) -> bool:
