@@ -223,8 +223,23 @@ class Flavour:
     #: Statuses the library's bulk helper resends itself (``max_retries``, ``initial_backoff``).
     helper_retries: frozenset[int] = frozenset()
 
+    timeout_option = "timeout"
+
     def kwargs(self, cfg: EngineConfig) -> dict[str, Any]:
+        """The client's constructor arguments, retries aside."""
+        kw: dict[str, Any] = {"hosts": [cfg.base_url], self.timeout_option: cfg.timeout, "retry_on_timeout": False,
+                              **self.auth(cfg)}
+        if cfg.https:
+            kw.update(verify_certs=cfg.verify_certs, ssl_show_warn=cfg.verify_certs, **self.tls(cfg))
+            if cfg.ca_certs:
+                kw["ca_certs"] = cfg.ca_certs
+        return kw
+
+    def auth(self, cfg: EngineConfig) -> dict[str, Any]:
         raise NotImplementedError
+
+    def tls(self, cfg: EngineConfig) -> dict[str, Any]:
+        return {}
 
     def library(self) -> tuple[type, type, ModuleType]:
         """The client library's sync and async client classes and its ``helpers`` module."""
@@ -260,19 +275,12 @@ class _Elasticsearch(Flavour):
     name = ELASTICSEARCH
     helper_retries = frozenset({429, 502, 503, 504})
 
-    def kwargs(self, cfg: EngineConfig) -> dict[str, Any]:
-        kw: dict[str, Any] = {"hosts": [cfg.base_url], "request_timeout": cfg.timeout, "retry_on_timeout": False}
+    timeout_option = "request_timeout"
+
+    def auth(self, cfg: EngineConfig) -> dict[str, Any]:
         if cfg.api_key:
-            kw["api_key"] = cfg.api_key
-        elif cfg.username:
-            kw["basic_auth"] = (cfg.username, cfg.password or "")
-        if cfg.https:
-            kw["verify_certs"] = cfg.verify_certs
-            if cfg.ca_certs:
-                kw["ca_certs"] = cfg.ca_certs
-            if not cfg.verify_certs:
-                kw["ssl_show_warn"] = False
-        return kw
+            return {"api_key": cfg.api_key}
+        return {"basic_auth": (cfg.username, cfg.password or "")} if cfg.username else {}
 
     def library(self) -> tuple[type, type, ModuleType]:
         import elasticsearch
@@ -306,17 +314,11 @@ class _OpenSearch(Flavour):
     # opensearch-py's bulk helpers have no retry_on_status: the write core resends 5xx itself
     helper_retries = frozenset({429})
 
-    def kwargs(self, cfg: EngineConfig) -> dict[str, Any]:
-        kw: dict[str, Any] = {"hosts": [cfg.base_url], "timeout": cfg.timeout, "retry_on_timeout": False}
-        if cfg.username:
-            kw["http_auth"] = (cfg.username, cfg.password or "")
-        if cfg.https:
-            kw.update(use_ssl=True, verify_certs=cfg.verify_certs, ssl_show_warn=cfg.verify_certs)
-            if cfg.ca_certs:
-                kw["ca_certs"] = cfg.ca_certs
-            if not cfg.verify_certs:
-                kw["ssl_assert_hostname"] = False
-        return kw
+    def auth(self, cfg: EngineConfig) -> dict[str, Any]:
+        return {"http_auth": (cfg.username, cfg.password or "")} if cfg.username else {}
+
+    def tls(self, cfg: EngineConfig) -> dict[str, Any]:
+        return {"use_ssl": True, **({} if cfg.verify_certs else {"ssl_assert_hostname": False})}
 
     def library(self) -> tuple[type, type, ModuleType]:
         import opensearchpy
