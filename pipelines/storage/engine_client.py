@@ -258,16 +258,24 @@ class Flavour:
         return {}
 
     def translate(self, exc: BaseException, url: str) -> EngineError:
+        """Any client error as one :class:`EngineError` naming the server and the cause."""
         if isinstance(exc, EngineError):
             return exc
-        err = self._translate(exc, url)
+        err = self._answered(exc, url)
         if err is not None:
             return err
-        if isinstance(exc, (OSError, asyncio.TimeoutError)):
-            return _unreachable(url, exc)
+        timeout, tls, transport = self._connection_errors()
+        for cls, kind in ((timeout, "timeout"), (tls, "tls"), ((transport, OSError, asyncio.TimeoutError), "unreachable")):
+            if isinstance(exc, cls):
+                return _unreachable(url, exc, kind)
         return EngineError(f"search engine at {url}: {type(exc).__name__}: {exc}", "request")
 
-    def _translate(self, exc: BaseException, url: str) -> EngineError | None:
+    def _answered(self, exc: BaseException, url: str) -> EngineError | None:
+        """The error of an answer the server gave (an HTTP status), else None."""
+        raise NotImplementedError
+
+    def _connection_errors(self) -> tuple[type, type, type]:
+        """The library's timeout, TLS and transport (any other connection) error classes."""
         raise NotImplementedError
 
 
@@ -291,8 +299,7 @@ class _Elasticsearch(Flavour):
     def bulk_options(self) -> dict[str, Any]:
         return {"retry_on_status": tuple(sorted(self.helper_retries))}
 
-    def _translate(self, exc: BaseException, url: str) -> EngineError | None:
-        import elastic_transport
+    def _answered(self, exc: BaseException, url: str) -> EngineError | None:
         import elasticsearch
 
         if isinstance(exc, elasticsearch.UnsupportedProductError):
@@ -300,13 +307,12 @@ class _Elasticsearch(Flavour):
                                "opensearch://HOST:PORT", "product")
         if isinstance(exc, elasticsearch.ApiError):
             return _http_error(url, int(exc.meta.status), error_reason(exc.body) if exc.body else str(exc.message))
-        if isinstance(exc, elastic_transport.ConnectionTimeout):
-            return _unreachable(url, exc, "timeout")
-        if isinstance(exc, elastic_transport.TlsError):
-            return _unreachable(url, exc, "tls")
-        if isinstance(exc, elastic_transport.TransportError):
-            return _unreachable(url, exc)
         return None
+
+    def _connection_errors(self) -> tuple[type, type, type]:
+        import elastic_transport
+
+        return elastic_transport.ConnectionTimeout, elastic_transport.TlsError, elastic_transport.TransportError
 
 
 class _OpenSearch(Flavour):
@@ -326,20 +332,17 @@ class _OpenSearch(Flavour):
 
         return opensearchpy.OpenSearch, opensearchpy.AsyncOpenSearch, opensearchpy.helpers
 
-    def _translate(self, exc: BaseException, url: str) -> EngineError | None:
+    def _answered(self, exc: BaseException, url: str) -> EngineError | None:
         from opensearchpy import exceptions as ox
 
-        if isinstance(exc, ox.ConnectionTimeout):
-            return _unreachable(url, exc, "timeout")
-        if isinstance(exc, ox.SSLError):
-            return _unreachable(url, exc, "tls")
-        if isinstance(exc, ox.ConnectionError):
-            return _unreachable(url, exc)
         if isinstance(exc, ox.TransportError) and isinstance(exc.status_code, int):
             return _http_error(url, exc.status_code, error_reason(exc.info) if exc.info else str(exc.error))
-        if isinstance(exc, ox.TransportError):
-            return _unreachable(url, exc)
         return None
+
+    def _connection_errors(self) -> tuple[type, type, type]:
+        from opensearchpy import exceptions as ox
+
+        return ox.ConnectionTimeout, ox.SSLError, ox.TransportError
 
 
 FLAVOURS: dict[str, Flavour] = {ELASTICSEARCH: _Elasticsearch(), OPENSEARCH: _OpenSearch()}
