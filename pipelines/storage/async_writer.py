@@ -7,7 +7,7 @@ in batches of ``batch_size`` through the store's async bulk path; at most
 ``interval`` seconds.
 
 Nothing is lost: a batch the engine could not take (unreachable, 429/5xx after the
-store's retries) is written to the on-disk :class:`~pipelines.storage.spool.Spool` and
+bulk helper's retries) is written to the on-disk :class:`~pipelines.storage.spool.Spool` and
 the writer says so in the log.  While the engine is down, batches go straight to the
 spool and the engine is probed with growing delays; once it answers, the spool is
 replayed (also at start, and at every flush while it is not empty).  Documents the
