@@ -12,7 +12,8 @@ import pytest
 from crawler.cli import main as cli_main
 from pipelines.storage import Document, PageRecord, RunRecord, SearchQuery, StoreError, open_store
 from pipelines.storage.base import redact_url
-from pipelines.storage.engine import EngineConfig, EngineStore, engine_store
+from pipelines.storage.engine import EngineStore, engine_store
+from pipelines.storage.engine_client import EngineConfig
 from pipelines.storage.engine_mappings import IndexNames, article_template
 from pipelines.storage.engine_query import filters, hit_score, search_body
 from pipelines.storage.factory import SCHEMES
