@@ -278,6 +278,29 @@ def test_unreachable_engine_spools_and_the_next_start_replays(engine_url: str, t
     live.close()
 
 
+def test_the_end_of_a_crawl_waits_for_the_replay_under_way(engine_url: str, tmp_path: Path) -> None:
+    """The engine came back near the end of the crawl: the timer's replay of the spool is still
+    sending when the crawl drains the writer.  The drain waits for it instead of counting the
+    spool as unsent (which marked the runs "partial" although everything was stored)."""
+    store = engine_store(engine_url)
+    store.open()
+    spool = Spool(tmp_path / "spool")
+
+    async def crawl() -> tuple[int, int]:
+        writer = AsyncWriter(store, spool, batch_size=10, max_inflight=2, interval=60)
+        await writer.start()
+        spool.write(docs(50))  # what an outage left behind
+        timer = asyncio.get_running_loop().create_task(writer.flush_due())  # the timer's replay
+        await asyncio.sleep(0)  # it holds the replay now, waiting on the engine
+        unsent = await writer.drain()
+        await timer
+        return unsent, await writer.aclose()
+
+    assert asyncio.run(crawl()) == (0, 0)
+    assert spool.files() == [] and store.count_documents() == 50
+    store.close()
+
+
 def test_rejected_documents_are_reported_counted_and_kept(engine_url: str, tmp_path: Path,
                                                           caplog: pytest.LogCaptureFixture) -> None:
     store = engine_store(engine_url)

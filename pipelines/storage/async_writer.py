@@ -283,11 +283,12 @@ class AsyncWriter:
         self._probe_delay = min(self.max_probe_delay, self._probe_delay * 2)
         return False
 
-    async def replay(self, include_rejected: bool = False) -> int:
+    async def replay(self, include_rejected: bool = False, wait: bool = False) -> int:
         """Send the spool's files, oldest first; stop at the first that fails again.
-        Returns the number of records sent."""
+        Returns the number of records sent.  A replay already running is left alone, or,
+        with ``wait``, awaited before what it left is sent."""
         assert self._replaying is not None
-        if self._replaying.locked():
+        if self._replaying.locked() and not wait:
             return 0
         sent = 0
         async with self._replaying:
@@ -380,7 +381,7 @@ class AsyncWriter:
             if self.down:
                 self._probe_at = 0.0
             if await self._probe():
-                await self.replay()
+                await self.replay(wait=True)  # the timer's replay may be running: the count needs its end
         return self.unsent
 
     async def aclose(self) -> int:
