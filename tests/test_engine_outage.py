@@ -114,8 +114,8 @@ def test_engine_stopped_and_restarted_during_the_crawl(outage_node: OpenSearchNo
     store = opensearch_store_url(outage_node.url, prefix)
     spool, log, stats_file = tmp_path / "spool", tmp_path / "crawl.log", tmp_path / "stats.json"
     proc = start_crawl(served_corpus, store, spool, log, stats_file, [*SLOW, "-s", "DOWNLOAD_DELAY=2"])
-    try:
-        wait_for(lambda: engine_count(outage_node.url, prefix) >= 10, 60, "10 documents were indexed", proc)
+    try:  # generous deadlines: a loaded machine starts the crawl and restarts the node slowly
+        wait_for(lambda: engine_count(outage_node.url, prefix) >= 10, 180, "10 documents were indexed", proc)
         outage_node.stop(wipe=False)  # same data and port on restart
         wait_for(lambda: "cannot reach the search engine" in log.read_text("utf-8"), 60,
                  "the crawl reported the outage", proc)
