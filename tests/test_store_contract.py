@@ -631,7 +631,7 @@ def test_of_workers_claiming_one_alert_at_once_exactly_one_sends(
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_every_fetch_adds_a_view_observation_and_a_content_change_archives_a_version(
         backend: str, make_store: Callable[[str], Store]) -> None:
-    from pipelines.storage.coordination import DocumentVersion, Observation
+    from pipelines.storage.base import DocumentVersion, Observation
 
     s = make_store(backend)
     first = doc(1, "Hội nghị", "Nội dung ban đầu của bài viết.", "2026-11-20T08:00:00+07:00", 10)
@@ -675,7 +675,7 @@ def test_two_copies_in_one_batch_keep_both_observations(backend: str, make_store
 
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_recent_documents_for_the_recrawl_policy(backend: str, make_store: Callable[[str], Store]) -> None:
-    from pipelines.storage.coordination import RecentDocument
+    from pipelines.storage.base import RecentDocument
 
     s = make_store(backend)
     load(s)

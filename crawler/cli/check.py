@@ -12,7 +12,7 @@ from crawler.cli.monitoring import (
     monitoring_args,
 )
 from pipelines.output import json_line, terminal_text
-from pipelines.storage import Store
+from pipelines.storage import Coordination
 
 if TYPE_CHECKING:
     from pipelines.monitoring.alerts import Alert
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def _check_notify(args: argparse.Namespace, store: Store, report: CoverageReport, alerts: list[Alert]
+def _check_notify(args: argparse.Namespace, store: Coordination, report: CoverageReport, alerts: list[Alert]
                   ) -> Delivery | None:
     """``check --notify`` / ``--resend``: send what is new, due again or resolved."""
     from pipelines.monitoring.notices import notify_new_alerts

@@ -21,7 +21,11 @@ class UsageError(Exception):
 def open_cli_store(args: argparse.Namespace) -> Store:
     """The store named by ``--store`` (or the environment), opened."""
     store = open_store(resolve_store_url(getattr(args, "store", None)))
-    store.open()
+    try:
+        store.open()
+    except BaseException:
+        store.close()
+        raise
     return store
 
 

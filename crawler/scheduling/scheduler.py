@@ -61,7 +61,7 @@ from typing import Any
 
 from crawler.registry import Portal, Registry, RegistryError, load_registry
 from crawler.scheduling.intervals import format_duration, next_due, parse_duration
-from pipelines.storage import Store, StoreError, open_store
+from pipelines.storage import Coordination, StoreError, open_store
 from pipelines.storage.base import redact_url
 
 logger = logging.getLogger(__name__)
@@ -92,7 +92,7 @@ def when(epoch: float | None) -> str:
     return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
 
 
-def acquire_all(store: Store, names: Sequence[str], worker: str, ttl: float, now: float | None = None) -> bool:
+def acquire_all(store: Coordination, names: Sequence[str], worker: str, ttl: float, now: float | None = None) -> bool:
     """Take every lease in ``names`` or none (those taken are released again)."""
     taken: list[str] = []
     for name in names:
@@ -104,7 +104,7 @@ def acquire_all(store: Store, names: Sequence[str], worker: str, ttl: float, now
     return True
 
 
-def release_all(store: Store, names: Iterable[str], worker: str) -> None:
+def release_all(store: Coordination, names: Iterable[str], worker: str) -> None:
     for name in names:
         try:
             store.release_lease(name, worker)
@@ -183,11 +183,11 @@ class LeaseKeeper:
         finally:
             store.close()
 
-    def renew(self, store: Store) -> None:
+    def renew(self, store: Coordination) -> None:
         with self._renewing:
             self._renew(store)
 
-    def _renew(self, store: Store) -> None:
+    def _renew(self, store: Coordination) -> None:
         with self._lock:
             groups = {k: list(v) for k, v in self._groups.items() if k not in self._lost}
         for key, names in groups.items():
@@ -259,7 +259,7 @@ class Scheduler:
         self.clock = clock
         self.jobs: dict[str, Job] = {}
         self.crawls = 0
-        self._store: Store | None = None
+        self._store: Coordination | None = None
         self._registry: Registry | None = None
         self._registry_mtime: float | None = None
         self._stop = threading.Event()
@@ -633,7 +633,7 @@ def _outcomes(stats_file: Path) -> dict[str, str]:
             if isinstance(row, dict) and row.get("portal_id")}
 
 
-def schedule_status(store: Store, portals: Sequence[Portal], now: float | None = None) -> list[dict[str, Any]]:
+def schedule_status(store: Coordination, portals: Sequence[Portal], now: float | None = None) -> list[dict[str, Any]]:
     """Per portal: next due, last crawl, status and who holds its lease (``schedule --status``)."""
     now = time.time() if now is None else now
     entries = store.schedule([p.id for p in portals])

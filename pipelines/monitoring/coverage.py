@@ -1,6 +1,6 @@
 """The coverage model: how healthy each portal is, rolled up by province and by level.
 
-Built from the store (any backend) through the :class:`~pipelines.storage.base.Store`
+Built from the store (any backend) through its :class:`~pipelines.storage.base.CrawlState`
 interface: ``coverage()`` (articles, newest article, last run), ``recent_counts()``
 (articles published / first stored in the last 24 h, 7 and 30 days) and ``runs()`` (the
 recent crawls of each portal, for extraction-failure rates and "no new articles").  The
@@ -35,7 +35,7 @@ from typing import Any
 import yaml
 
 from pipelines.monitoring.rules import Rules, RuleSet
-from pipelines.storage.base import CoverageRow, RunRecord, Store
+from pipelines.storage.base import CoverageRow, CrawlState, RunRecord
 
 logger = logging.getLogger(__name__)
 
@@ -200,7 +200,7 @@ def _finished(run: RunRecord) -> bool:
 
 
 # --- building the model ----------------------------------------------------------------------------------
-def build_coverage(store: Store, *, rules: Rules | None = None, meta: Mapping[str, PortalMeta] | None = None,
+def build_coverage(store: CrawlState, *, rules: Rules | None = None, meta: Mapping[str, PortalMeta] | None = None,
                    portal_ids: Iterable[str] | None = None, now: datetime | None = None) -> CoverageReport:
     """The coverage of every portal in the store (and in ``meta``), worst first.
 
