@@ -10,7 +10,10 @@ SPIDER_MODULES = ["crawler.spiders"]
 NEWSPIDER_MODULE = "crawler.spiders"
 
 USER_AGENT = "portalnews/0.1 (+https://github.com/portalnews/portalnews; news archive crawler for public government portals)"
+# Scrapy's robots middleware fetches each host's robots.txt once; this parser also keeps its
+# Sitemap lines, which the spider follows (crawler/middlewares/robots.py).
 ROBOTSTXT_OBEY = True
+ROBOTSTXT_PARSER = "crawler.middlewares.robots.SitemapRobotParser"
 
 # Politeness: AutoThrottle plus per-host limits are on by default.
 CONCURRENT_REQUESTS = 32
@@ -53,6 +56,9 @@ ITEM_PIPELINES = {
 }
 
 EXTENSIONS = {
+    # owns the crawl's one store (PORTALNEWS_STORE): the spider, the storage pipeline, the
+    # politeness middleware and the alerts reach it through the crawler
+    "pipelines.storage.extension.StoreExtension": 0,
     "crawler.extensions.progress.ProgressReporter": 500,
     # evaluates the alert rules on spider_closed, after the storage pipeline has closed
     "pipelines.monitoring.extension.AlertingExtension": 600,
@@ -103,6 +109,9 @@ PORTALNEWS_ALERT_REPEAT_HOURS = ""
 # response_downloaded signal (before the host's next request and the retry are sent).
 DOWNLOADER_MIDDLEWARES = {
     "crawler.middlewares.politeness.PolitenessMiddleware": 560,
+    # each HTML page decoded once, by decode_html, after decompression (590) and before
+    # Scrapy's meta-refresh check (580) and the spider read it (crawler/middlewares/decoding.py)
+    "crawler.middlewares.decoding.DecodeOnceMiddleware": 585,
 }
 PORTALNEWS_BACKOFF_ENABLED = True
 PORTALNEWS_BACKOFF_HTTP_CODES = [429, 503]
