@@ -11,7 +11,8 @@ NEWSPIDER_MODULE = "crawler.spiders"
 
 USER_AGENT = "portalnews/0.1 (+https://github.com/portalnews/portalnews; news archive crawler for public government portals)"
 # Scrapy's robots middleware fetches each host's robots.txt once; this parser also keeps its
-# Sitemap lines, which the spider follows (crawler/middlewares/robots.py).
+# Sitemap lines, which the spider follows (crawler/middlewares/robots.py). With
+# ROBOTSTXT_OBEY off, robots.txt is not fetched and its Sitemap lines are not followed.
 ROBOTSTXT_OBEY = True
 ROBOTSTXT_PARSER = "crawler.middlewares.robots.SitemapRobotParser"
 

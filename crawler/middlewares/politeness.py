@@ -25,8 +25,9 @@ request on, and before the retry middleware re-schedules the failed one.
 Every back-off is logged once, counted in the crawl stats (``portalnews/backoff/…``) and
 recorded in the crawl's store (:class:`~pipelines.storage.extension.StoreExtension`;
 ``record_backoff(host, until, reason)``, written from a background thread so the crawl
-never waits), where the scheduler of every worker sees it: a portal whose host is still backed off is not started.  A crawl started while its
-host is backed off begins at the recorded delay.
+never waits), where the scheduler of every worker sees it: a portal whose host is still
+backed off is not started.  A crawl started while its host is backed off begins at the
+recorded delay.
 """
 
 from __future__ import annotations

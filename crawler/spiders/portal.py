@@ -10,9 +10,10 @@ made of it; a feed is read from its bytes.
 
 Incremental crawls: the URLs recorded by earlier crawls (with the kind the pipelines
 gave them) are read from the crawl's store (:class:`pipelines.storage.extension.StoreExtension`)
-once, when the crawl starts, before the storage stage records this crawl's runs.  Known articles and static pages are not fetched
-again; known listing pages are fetched again only from the home page, or from a
-listing that still showed something new, so pagination stops at known articles.
+once, when the crawl starts, before the storage stage records this crawl's runs.  Known
+articles and static pages are not fetched again; known listing pages are fetched again
+only from the home page, or from a listing that still showed something new, so
+pagination stops at known articles.
 
 Recrawl policy: stored articles published less than ``PORTALNEWS_RECRAWL_DAYS`` (14)
 ago are requested again (role ``recrawl``) when their refresh is due, on the decaying

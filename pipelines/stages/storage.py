@@ -57,7 +57,8 @@ class PortalCounters:
 
 
 class StoragePipeline:
-    def __init__(self, crawler: Crawler, store: StoreExtension, batch: int, max_queue: int, interval: float) -> None:
+    def __init__(self, crawler: Crawler, store: StoreExtension, batch: int, max_queue: int,
+                 interval: float) -> None:
         self.crawler = crawler
         self.stats = crawler.stats
         self.owner = store
@@ -163,8 +164,8 @@ class StoragePipeline:
         else:
             c.nonarticles += 1
         await self._enqueue(PageRecord(
-            url=adapter["url"], portal_id=portal_id, kind=kind, status=status, fetched_at=adapter["fetched_at"],
-            content_hash=adapter.get("content_hash"), doc_id=doc_id,
+            url=adapter["url"], portal_id=portal_id, kind=kind, status=status,
+            fetched_at=adapter["fetched_at"], content_hash=adapter.get("content_hash"), doc_id=doc_id,
             reason=(adapter.get("error") or adapter.get("reason") or "")[:300],
         ))
         adapter["html"] = ""  # free memory early; the page text is not needed after storage
@@ -174,7 +175,8 @@ class StoragePipeline:
         doc = article_document(adapter)
         doc["title"], doc["body"] = doc["title"] or "", doc["body"] or ""  # validation made sure of them
         meta = self.portal_meta.get(doc["portal_id"], {})
-        return Document(**doc, portal_name=meta.get("name"), province=meta.get("province"), level=meta.get("level"))
+        return Document(**doc, portal_name=meta.get("name"), province=meta.get("province"),
+                        level=meta.get("level"))
 
     def item_dropped(self, item: Any, response: Any, exception: BaseException, spider: Spider) -> None:
         adapter = ItemAdapter(item) if ItemAdapter.is_item(item) else None
@@ -191,9 +193,9 @@ class StoragePipeline:
             reason, details = type(exception).__name__, str(exception)
         c.drop_reasons[reason] += 1
         kind = PageKind.DUPLICATE if isinstance(exception, DuplicatePage) else PageKind.REJECTED
-        record = PageRecord(url=adapter["url"], portal_id=portal_id, kind=kind, status=adapter.get("status") or 0,
-                            fetched_at=adapter["fetched_at"], content_hash=adapter.get("content_hash"),
-                            reason=details[:300])
+        record = PageRecord(url=adapter["url"], portal_id=portal_id, kind=kind,
+                            status=adapter.get("status") or 0, fetched_at=adapter["fetched_at"],
+                            content_hash=adapter.get("content_hash"), reason=details[:300])
         if not self.writer.put_nowait(record):
             self.writer.put(record)
 

@@ -1,7 +1,8 @@
 """ValidationPipeline: check every article against the document JSON Schema before storage.
 
 Each page classified as an article is turned into the document that would be stored
-(:func:`pipelines.model.items.article_document`) and checked against ``pipelines/schemas/document.schema.json`` plus the minimum body length
+(:func:`pipelines.model.items.article_document`) and checked against
+``pipelines/schemas/document.schema.json`` plus the minimum body length
 (``PORTALNEWS_MIN_BODY_CHARS``).  An invalid article is never dropped silently:
 
 * it raises :class:`~pipelines.stages.drops.InvalidArticle` (a ``DropItem``) carrying the
@@ -133,8 +134,8 @@ class ValidationPipeline:
         if not (isinstance(body, str) and body.strip()):
             found["body"] = Problem("body", DropReason.NO_BODY, "no body text was found")
         elif len(body.strip()) < self.min_body_chars:
-            found["body"] = Problem("body", DropReason.BODY_TOO_SHORT, f"body has {len(body.strip())} characters, "
-                                                                       f"fewer than {self.min_body_chars}")
+            found["body"] = Problem("body", DropReason.BODY_TOO_SHORT,
+                                    f"body has {len(body.strip())} characters, fewer than {self.min_body_chars}")
         for err in self.validator.iter_errors(doc):
             if err.validator == "required":
                 name = str(err.message).split("'")[1] if "'" in str(err.message) else "document"
@@ -143,7 +144,8 @@ class ValidationPipeline:
             if name in found:
                 continue
             message = str(err.message)
-            found[name] = Problem(name, DropReason.invalid(name), message if len(message) < 300 else message[:297] + "...")
+            found[name] = Problem(name, DropReason.invalid(name),
+                                  message if len(message) < 300 else message[:297] + "...")
         return list(found.values())
 
     # --- pipeline ------------------------------------------------------------------------
