@@ -16,9 +16,16 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from scrapy.downloadermiddlewares.redirect import MetaRefreshMiddleware
+from scrapy.http import HtmlResponse, Request
+from scrapy.utils.test import get_crawler
+
+from crawler.middlewares.decoding import DecodeOnceMiddleware
 from crawler.mirror import MirrorServer, generate_mirror
 from crawler.mirror.server import content_type
+from pipelines.extract import decode_html
 from tests.conftest import ROOT
+from tests.test_extract_encoding import to_cp1258
 
 SITEMAP = ('<?xml version="1.0" encoding="UTF-8"?>\n<urlset xmlns="http://www.sitemaps.org/schemas/sitemap/0.9">'
            "<url><loc>/chi-co-trong-sitemap.html</loc></url></urlset>\n")
@@ -66,3 +73,27 @@ def test_one_store_robots_once_per_host_and_each_page_decoded_once(tmp_path: Pat
                   if content_type(urlsplit(path).path).startswith("text/html")}
     assert counts.get("scrapy_decode", 0) == 0
     assert decoded == dict.fromkeys(html_pages, 1)
+
+
+def test_the_one_decoding_is_the_projects_and_scrapy_reads_it() -> None:
+    """A windows-1258 page declared only in a <meta> tag: the text Scrapy's selectors and its
+    meta-refresh check read is decode_html's (NFC Vietnamese), and a refresh still redirects."""
+    title = "Ủy ban nhân dân xã Hòa Bình"
+    page = (f'<html><head><meta http-equiv="Content-Type" content="text/html; charset=windows-1258">'
+            f"<title>{title}</title></head><body><h1>{title}</h1></body></html>")
+    body = to_cp1258(page)  # tone marks as combining characters
+    decoding = DecodeOnceMiddleware()
+    request = Request("http://127.0.0.1/tin.html")
+    response = decoding.process_response(request, HtmlResponse(request.url, body=body, request=request,
+                                                               headers={"Content-Type": "text/html"}))
+    assert isinstance(response, HtmlResponse)
+    assert response.text == decode_html(body, "text/html", request.url)
+    assert response.xpath("//h1/text()").get() == title  # NFC, as the pipelines see it
+    assert response.encoding == "cp1258"
+
+    refresh = page.replace("</head>", '<meta http-equiv="refresh" content="0; url=/trang-chu.html"></head>')
+    redirected = MetaRefreshMiddleware.from_crawler(get_crawler()).process_response(
+        request, decoding.process_response(request, HtmlResponse(
+            request.url, body=to_cp1258(refresh), request=request,
+            headers={"Content-Type": "text/html"})))
+    assert isinstance(redirected, Request) and redirected.url == "http://127.0.0.1/trang-chu.html"
