@@ -17,7 +17,7 @@ from typing import Any
 
 from pipelines.extract import generic
 from pipelines.extract.body import BodyResult, Paragraph, extract_body
-from pipelines.extract.classify import ARTICLE, classify, sniff_non_html
+from pipelines.extract.classify import classify, sniff_non_html
 from pipelines.extract.document import Block, build_document, parse_html
 from pipelines.extract.encoding import decode_html
 from pipelines.extract.profile_engine import (
@@ -32,6 +32,8 @@ from pipelines.extract.profile_engine import (
     profile_views,
 )
 from pipelines.extract.profiles import Profile, ProfileSet, load_profiles
+from pipelines.model.items import ArticleFields
+from pipelines.model.kinds import DatePrecision, PageKind
 from pipelines.normalize.dates import format_iso
 from pipelines.normalize.text import normalize_paragraphs, normalize_text, text_key
 
@@ -52,14 +54,14 @@ AUTO = "auto"
 
 @dataclass(frozen=True)
 class PageExtraction:
-    """Fields extracted from one page."""
+    """Fields extracted from one page: the one typed result of extraction."""
 
-    page_kind: str  # "article" | "listing" | "other"
+    page_kind: PageKind  # article, listing or other
     reason: str
     profile: str
     title: str | None
     published_at: str | None
-    date_precision: str | None
+    date_precision: DatePrecision | None
     view_count: int | None
     body: str | None
     summary: str | None
@@ -69,10 +71,21 @@ class PageExtraction:
 
     @property
     def is_article(self) -> bool:
-        return self.page_kind == ARTICLE
+        return self.page_kind == PageKind.ARTICLE
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
+
+    def article_fields(self, url: str) -> ArticleFields:
+        """The fields an article document takes from this result, named as in the document
+        schema.  ``url`` identifies the document: the page's canonical link when it stays on
+        the host of ``url`` (the fetched URL), else ``url`` itself."""
+        canonical = self.canonical_url
+        same_host = canonical is not None and canonical.split("/")[2:3] == url.split("/")[2:3]
+        return ArticleFields(url=canonical if same_host and canonical else url, title=self.title, body=self.body,
+                             published_at=self.published_at, date_precision=self.date_precision,
+                             view_count=self.view_count, summary=self.summary, author=self.author,
+                             category=self.category, profile=self.profile)
 
 
 def _resolve_profiles(profile: str, profiles: ProfileSet | None) -> ProfileSet:
@@ -106,7 +119,7 @@ def detect_profile(html: str, url: str, profiles: ProfileSet | None = None) -> s
 
 
 def _empty(kind: str, reason: str, profile: str) -> PageExtraction:
-    return PageExtraction(kind, reason, profile, None, None, None, None, None, None, None, None, None)
+    return PageExtraction(PageKind(kind), reason, profile, None, None, None, None, None, None, None, None, None)
 
 
 def extract_page(
@@ -190,12 +203,12 @@ def extract_page_with_sources(
     verdict = classify(doc, title=title, has_date=date is not None, body=body, profile=chosen, anchor=title_block)
     body_text = normalize_paragraphs([p.text for p in body.paragraphs], decode_entities=False) or None
     result = PageExtraction(
-        page_kind=verdict.kind,
+        page_kind=PageKind(verdict.kind),
         reason=verdict.reason,
         profile=name,
         title=normalize_text(title, decode_entities=False) or None,
         published_at=format_iso(date[0]) if date else None,
-        date_precision=date[1] if date else None,
+        date_precision=DatePrecision(date[1]) if date else None,
         view_count=views,
         body=body_text,
         summary=_clean(body.summary),
