@@ -18,6 +18,7 @@ from crawler.cli import (
     crawl,
     demo,
     export,
+    extract,
     portals,
     reindex,
     report,
@@ -31,7 +32,7 @@ from pipelines.monitoring.rules import RulesError
 from pipelines.storage import StoreError
 
 #: The commands in the order ``--help`` lists them.
-COMMANDS = (crawl, schedule, export, search, coverage, check, report, serve, reindex, portals, demo)
+COMMANDS = (crawl, schedule, export, search, coverage, check, report, serve, reindex, portals, extract, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any
 
 from pipelines.extract import generic
@@ -110,14 +111,20 @@ def _empty(kind: str, reason: str, profile: str) -> PageExtraction:
 
 
 def extract_page(
-    html: str, url: str, profile: str = AUTO, profiles: ProfileSet | None = None
+    html: str, url: str, profile: str = AUTO, profiles: ProfileSet | None = None, *,
+    fetched_at: datetime | str | None = None,
 ) -> PageExtraction:
-    """Extract the fields of one page and classify it."""
-    return extract_page_with_sources(html, url, profile, profiles)[0]
+    """Extract the fields of one page and classify it.
+
+    ``fetched_at`` (when the page was fetched) resolves relative dates such as
+    "2 giờ trước"; without it they are not used.
+    """
+    return extract_page_with_sources(html, url, profile, profiles, fetched_at=fetched_at)[0]
 
 
 def extract_page_with_sources(
-    html: str, url: str, profile: str = AUTO, profiles: ProfileSet | None = None
+    html: str, url: str, profile: str = AUTO, profiles: ProfileSet | None = None, *,
+    fetched_at: datetime | str | None = None,
 ) -> tuple[PageExtraction, dict[str, str]]:
     """Like :func:`extract_page`, plus which extractor ("profile" / "generic") gave each field."""
     sources: dict[str, str] = {}
