@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from pipelines.extract import generic
@@ -128,6 +128,7 @@ def extract_page_with_sources(
 ) -> tuple[PageExtraction, dict[str, str]]:
     """Like :func:`extract_page`, plus which extractor ("profile" / "generic") gave each field."""
     sources: dict[str, str] = {}
+    now = _as_datetime(fetched_at)
     sniffed = sniff_non_html(html, url)
     if sniffed is not None:
         return _empty(sniffed.kind, sniffed.reason, GENERIC), sources
@@ -181,7 +182,7 @@ def extract_page_with_sources(
     date = profile_date(doc, chosen) if chosen is not None else None
     mark("date", date is not None)
     if date is None:
-        date = generic.find_date(doc, title_block, body)
+        date = generic.find_date(doc, title_block, body, now)
     views = profile_views(doc, chosen) if chosen is not None else None
     mark("views", views is not None)
     if views is None:
@@ -203,7 +204,9 @@ def extract_page_with_sources(
         title=normalize_text(title, decode_entities=False) or None,
         published_at=format_iso(date[0]) if date else None,
         date_precision=date[1] if date else None,
-        view_count=views,
+        # A view count is the article's own: a listing's is its first item's, a document's or
+        # an album's is not an article's, so only articles carry one.
+        view_count=views if verdict.kind == ARTICLE else None,
         body=body_text,
         summary=_clean(body.summary),
         author=_clean(author),
@@ -211,6 +214,21 @@ def extract_page_with_sources(
         canonical_url=generic.find_canonical(doc),
     )
     return result, sources
+
+
+def _as_datetime(value: datetime | str | None) -> datetime | None:
+    """The fetch time as an aware datetime (an ISO 8601 string is parsed; no offset means UTC)."""
+    if value is None or isinstance(value, datetime):
+        found = value
+    else:
+        try:
+            found = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            logger.warning("fetched_at %r is not an ISO 8601 date-time: relative dates are not read", value)
+            return None
+    if found is not None and found.tzinfo is None:
+        found = found.replace(tzinfo=UTC)
+    return found
 
 
 def _clean(text: str | None) -> str | None:

@@ -83,9 +83,10 @@ class BodyResult:
 
     @property
     def cell_share(self) -> float:
-        """Share of body characters that come from table cells and short list items (a
-        document list or a schedule); list items written as sentences (the points of an
-        announcement) are prose."""
+        """Share of body characters that come from the records of a table (rows of two or more
+        short text cells: a document list, a schedule) and from short list items; list items
+        written as sentences (the points of an announcement) are prose, and so is a layout
+        table's cell holding the text (the ASP.NET-era portals lay whole articles out so)."""
         total = self.char_count
         if not total:
             return 0.0
@@ -93,27 +94,60 @@ class BodyResult:
         return cells / total
 
 
+_DATA_CELL_CHARS = 500
+
+
 def _tabular(p: Paragraph, stop: Block | None) -> bool:
     if p.block is None:
         return False
-    cell = _cell_tag(p.block, stop)
+    cell = _cell_block(p.block, stop)
     if cell is None:
         return False
-    prose = cell == "li" and len(p.text) >= 80 and p.block.link_density < 0.2 and _SENTENCE_END.search(p.text)
-    return not prose
+    if cell.tag == "li":
+        prose = len(p.text) >= 80 and p.block.link_density < 0.2 and _SENTENCE_END.search(p.text)
+        return not prose
+    return _data_row(cell)
 
 
-def _cell_tag(block: Block, stop: Block | None) -> str | None:
+def _cell_block(block: Block, stop: Block | None) -> Block | None:
     node: Block | None = block
     while node is not None and node is not stop:
         if node.tag in _CELL_TAGS:
-            return str(node.tag)
+            return node
         node = node.parent
     return None
 
 
-def _in_cell(block: Block, stop: Block | None) -> bool:
-    return _cell_tag(block, stop) is not None
+def _text_cell(cell: Block) -> bool:
+    return cell.tag in ("td", "th") and cell.sub_text_len > 0 and cell.sub_link_density < 0.5
+
+
+def _data_row(cell: Block) -> bool:
+    """A table cell that is one field of a record: a short cell in a row of two or more text
+    cells, in a table with at least two such rows.  A layout table's cell holding a whole
+    article, beside a menu column, is not."""
+    if cell.tag not in ("td", "th", "dd", "dt"):
+        return True
+    if cell.tag in ("dd", "dt"):
+        return True
+    row = cell.parent
+    if row is None or row.tag != "tr" or cell.sub_text_len > _DATA_CELL_CHARS:
+        return False
+    if sum(1 for c in row.children if _text_cell(c)) < 2:
+        return False
+    table = row.parent
+    if table is not None and table.tag in ("tbody", "thead", "tfoot"):
+        table = table.parent
+    if table is None:
+        return False
+    rows = 0
+    for section in table.children:
+        for tr in section.children if section.tag in ("tbody", "thead", "tfoot") else (section,):
+            if tr.tag == "tr" and sum(1 for c in tr.children if _text_cell(c)) >= 2:
+                rows += 1
+                if rows >= 2:
+                    return True
+    return False
 
 
 def _paragraph_score(b: Block) -> float:

@@ -2,10 +2,13 @@
 
 A page is parsed with lxml once.  One walk over the body then produces *blocks*: every
 block-level element (p, div, li, td, h1 ...) with the text that belongs to it directly
-(inline descendants included, nested blocks excluded), split into lines at ``<br>``,
-and counters the heuristics need (link text, bold/italic text, title-like links in the
-subtree, images).  Blocks are kept in document order and know their subtree range, so
-"is X inside Y" is an integer comparison.
+(inline descendants included, nested blocks excluded), split into lines at ``<br>`` and
+at nested blocks, and counters the heuristics need (link text, bold/italic text,
+title-like links in the subtree, images).  Blocks are kept in document order and know
+their subtree range, so "is X inside Y" is an integer comparison.  Each line also knows
+where it stands among the blocks (``line_pos``): text written straight into a wrapper,
+between its child blocks (a date after the ``<h1>``, the last paragraph of a body left
+unwrapped), can be read in document order.
 """
 
 from __future__ import annotations
@@ -151,6 +154,9 @@ class Block:
     cls: str  # lower-cased class attribute
     align: str | None
     lines: list[str] = field(default_factory=list)
+    # per line: how many blocks start before it in document order (the line stands between
+    # block ``line_pos[i] - 1`` and block ``line_pos[i]``)
+    line_pos: list[int] = field(default_factory=list)
     text: str = ""
     text_len: int = 0
     link_len: int = 0
@@ -172,6 +178,7 @@ class Block:
     view_marks: list[int] = field(default_factory=list)
     children: list[Block] = field(default_factory=list, repr=False)
     _buf: list[list[str]] = field(default_factory=lambda: [[]])
+    _pos: list[int] = field(default_factory=list)
 
     def contains(self, other: Block) -> bool:
         """True when ``other`` is this block or inside it."""
@@ -256,8 +263,9 @@ def _attrs(attrs: Mapping[str, str]) -> str:
 
 def _finish_block(block: Block) -> None:
     lines = []
+    positions = []
     offset = 0
-    for parts in block._buf:
+    for parts, pos in zip(block._buf, block._pos, strict=True):
         if not parts:
             continue
         line = "".join(parts)
@@ -274,10 +282,13 @@ def _finish_block(block: Block) -> None:
             line = collapse_spaces(line)
         if line:
             lines.append(line)
+            positions.append(pos)
             offset += len(line) + 1
     block.lines = lines
+    block.line_pos = positions
     block.text = " ".join(lines)
     block._buf = []
+    block._pos = []
 
 
 def _is_long_link_text(text: str) -> bool:
@@ -462,6 +473,7 @@ def build_document(root: Any, url: str, prepare: Callable[[Any], None] | None = 
                 parent = stack[-1] if stack else None
                 if parent is not None and parent._buf[-1]:
                     parent._buf.append([])
+                    parent._pos.append(len(blocks))
                 align_m = _ALIGN_STYLE.search(style) if style else None
                 align = align_m.group(1).lower() if align_m else (attrs.get("align") or "").lower() or None
                 b = Block(
@@ -476,6 +488,7 @@ def build_document(root: Any, url: str, prepare: Callable[[Any], None] | None = 
                     hidden=bool(flag & _HIDDEN) or bool(parent and parent.hidden),
                 )
                 blocks.append(b)
+                b._pos.append(len(blocks))
                 block_of[el] = b
                 stack.append(b)
                 if parent is not None:
@@ -485,6 +498,7 @@ def build_document(root: Any, url: str, prepare: Callable[[Any], None] | None = 
             elif tag == "br":
                 if stack:
                     stack[-1]._buf.append([])
+                    stack[-1]._pos.append(len(blocks))
             elif tag == "img" and stack and not hidden_depth:
                 stack[-1].images += 1
             if items and tag in _INLINE_MARK_TAGS and stack and not hidden_depth and _view_icon(attrs):
@@ -540,6 +554,9 @@ def build_document(root: Any, url: str, prepare: Callable[[Any], None] | None = 
                     p = b.parent
                     if p._buf[-1]:
                         p._buf.append([])
+                        p._pos.append(len(blocks))
+                    else:  # the text that follows the child block starts after it
+                        p._pos[-1] = len(blocks)
                     p.sub_text_len += b.sub_text_len
                     p.sub_link_len += b.sub_link_len
                     p.sub_long_links += b.sub_long_links

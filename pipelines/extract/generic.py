@@ -39,6 +39,7 @@ from pipelines.extract.heuristics import (
     boilerplate_line,
     in_chrome,
     is_foreign,
+    wrapper_lines,
 )
 from pipelines.normalize.dates import VN_TZ, best_match, find_datetimes, parse_iso_datetime
 from pipelines.normalize.numbers import VIEW_LABEL_RE, find_view_count, parse_count
@@ -59,7 +60,7 @@ __all__ = [
     "title_agrees",
 ]
 
-PRECISION_RANK: Mapping[str, int] = MappingProxyType({"day": 0, "minute": 1, "second": 2})
+PRECISION_RANK: Mapping[str, int] = MappingProxyType({"day": 0, "hour": 1, "minute": 2, "second": 3})
 _TODAY_ATTR = re.compile(
     r"today|hom-?nay|homnay|ngay-?hien-?tai|ngayhientai|current-?date|currentdate|clock|date-?now|time-?now"
 )
@@ -355,9 +356,9 @@ def _structured_date(doc: PageDocument) -> tuple[datetime, str] | None:
 
 
 def _pick(
-    text: str, *, labelled_only: bool = False, max_offset: int | None = None
+    text: str, *, labelled_only: bool = False, max_offset: int | None = None, now: datetime | None = None
 ) -> tuple[datetime, str] | None:
-    matches = find_datetimes(text)
+    matches = find_datetimes(text, now)
     if max_offset is not None:
         matches = [m for m in matches if m.start <= max_offset]
     if labelled_only:
@@ -396,7 +397,7 @@ def _usable(b: Block, frame: ArticleFrame) -> bool:
 
 
 def visible_date(
-    doc: PageDocument, anchor: Block | None, body: BodyResult | None
+    doc: PageDocument, anchor: Block | None, body: BodyResult | None, now: datetime | None = None
 ) -> tuple[datetime, str] | None:
     """The publication date printed near the title.
 
@@ -414,7 +415,7 @@ def visible_date(
             return None
         anchor = container
     elif anchor.text and len(anchor.text) <= 400:
-        found = _pick(anchor.text, labelled_only=True)
+        found = _pick(anchor.text, labelled_only=True, now=now)
         if found:
             return found
     if zone is not None:
@@ -426,9 +427,19 @@ def visible_date(
     for b in forward:
         if b.contains(anchor) or not _usable(b, frame):
             continue
-        found = _pick(b.text, labelled_only=len(b.text) > 250, max_offset=40 if len(b.text) > 250 else None)
+        found = _pick(b.text, labelled_only=len(b.text) > 250, max_offset=40 if len(b.text) > 250 else None,
+                      now=now)
         if found:
             return found
+    # A date line written straight into the wrapper of the title, right after it
+    # ("<h1>…</h1> 30 tháng 8, 2024 <div class=content>").
+    end = zone[1] if zone is not None else (container.idx if container is not None and container.idx > anchor.idx
+                                            else anchor.end_idx + 11)
+    for b, text in wrapper_lines(anchor, end):
+        if _usable(b, frame) and len(text) <= 250:
+            found = _pick(text, now=now)
+            if found:
+                return found
     scope = article_scope(anchor, container)
     lower = scope.idx if scope is not None else max(0, anchor.idx - 8)
     before = blocks[max(0, anchor.idx - 8) : anchor.idx]
@@ -443,7 +454,7 @@ def visible_date(
                 continue
             if b.contains(anchor) or not _usable(b, frame) or len(b.text) > 200:
                 continue
-            found = _pick(b.text)
+            found = _pick(b.text, now=now)
             if found:
                 return found
     if scope is not None:
@@ -452,7 +463,7 @@ def visible_date(
         )
         for b in blocks[start : scope.end_idx + 1]:
             if _usable(b, frame) and len(b.text) <= 200:
-                found = _pick(b.text, labelled_only=True)
+                found = _pick(b.text, labelled_only=True, now=now)
                 if found:
                     return found
     return None
@@ -469,10 +480,11 @@ def _near_ancestor(anchor: Block) -> Block | None:
 
 
 def find_date(
-    doc: PageDocument, anchor: Block | None, body: BodyResult | None
+    doc: PageDocument, anchor: Block | None, body: BodyResult | None, now: datetime | None = None
 ) -> tuple[datetime, str] | None:
-    """Publication date: the visible one, refined or replaced by machine-readable metadata."""
-    visible = visible_date(doc, anchor, body)
+    """Publication date: the visible one, refined or replaced by machine-readable metadata.
+    ``now`` (the fetch time) resolves relative dates ("2 giờ trước", "hôm qua")."""
+    visible = visible_date(doc, anchor, body, now)
     structured = _structured_date(doc)
     if visible and structured:
         same_day = visible[0].date() == structured[0].date()

@@ -12,9 +12,10 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from datetime import datetime
 
 from pipelines.extract.document import Block
-from pipelines.normalize.dates import LABEL_RE, find_datetimes
+from pipelines.normalize.dates import LABEL_RE, VN_TZ, find_datetimes
 from pipelines.normalize.numbers import VIEW_LABEL_RE, find_view_count
 
 logger = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ __all__ = [
     "is_meta_line",
     "max_repeated_items",
     "negative_attrs",
+    "wrapper_lines",
 ]
 
 _TOKEN_SPLIT = re.compile(r"[\s_\-]+")
@@ -312,6 +314,10 @@ class ArticleFrame:
     def in_zone(self, block: Block) -> bool:
         return self.zone is not None and self.zone[0] < block.idx < self.zone[1]
 
+    def holds_body(self, block: Block) -> bool:
+        """The block holds the whole body container (so it is the article, not an item)."""
+        return self.body is not None and block.idx <= self.body[0] and block.end_idx >= self.body[1]
+
     def outside_article(self, block: Block) -> bool:
         """After the body, or well before the title: where sidebars and related boxes live."""
         if self.body is not None and block.idx > self.body[1]:
@@ -340,7 +346,8 @@ def is_foreign(block: Block, frame: ArticleFrame | Block | None) -> bool:
     node: Block | None = block
     while node is not None and node.sub_long_links == 0:
         node = node.parent
-    if node is not None:
+    if node is not None and not frame.holds_body(node):
+        # (a wrapper around the article's own text, with the related links after it, is not an item)
         if anchor is None:
             if node.tag in ("li", "tr") or node.sub_long_links <= 2:
                 return True
@@ -352,7 +359,7 @@ def is_foreign(block: Block, frame: ArticleFrame | Block | None) -> bool:
     node = block
     depth = 0
     while node is not None and depth < 6:
-        if anchor is not None and node.contains(anchor):
+        if (anchor is not None and node.contains(anchor)) or frame.holds_body(node):
             return False
         if _item_like(node):
             if in_zone:
@@ -363,6 +370,21 @@ def is_foreign(block: Block, frame: ArticleFrame | Block | None) -> bool:
         node = node.parent
         depth += 1
     return False
+
+
+def wrapper_lines(anchor: Block, end: int, levels: int = 4) -> list[tuple[Block, str]]:
+    """Text written straight into the blocks around ``anchor`` (up to ``levels`` ancestors),
+    after it and before block ``end``: one joined text per ancestor, nearest first."""
+    out: list[tuple[Block, str]] = []
+    node = anchor.parent
+    for _ in range(levels):
+        if node is None or node.tag in ("body", "html"):
+            break
+        texts = [line for line, pos in zip(node.lines, node.line_pos, strict=True) if anchor.end_idx < pos <= end]
+        if texts:
+            out.append((node, " ".join(texts)))
+        node = node.parent
+    return out
 
 
 def article_scope(anchor: Block | None, body_container: Block | None) -> Block | None:
@@ -380,6 +402,8 @@ def article_scope(anchor: Block | None, body_container: Block | None) -> Block |
 _VIEW_PART_RE = re.compile(
     VIEW_LABEL_RE.pattern + r"\s*[:：]?\s*[\d.,]+|[\d.,]+\s*" + VIEW_LABEL_RE.pattern, re.IGNORECASE
 )
+# Any reference time makes relative dates ("2 giờ trước") count as dates: only their spans are used here.
+_SPAN_NOW = datetime(2000, 1, 1, tzinfo=VN_TZ)
 _META_GLUE_RE = re.compile(r"\b(?:lúc|vào|gmt|utc|am|pm|sa|ch)\b|[+\-]\d{1,2}\b", re.IGNORECASE)
 _LETTER_WORD = re.compile(r"[^\W\d_]{2,}")
 
@@ -391,7 +415,7 @@ def is_meta_line(text: str) -> bool:
     if boilerplate_line(text):
         return True
     views = VIEW_LABEL_RE.search(text) is not None and find_view_count(text) is not None
-    matches = find_datetimes(text)
+    matches = find_datetimes(text, _SPAN_NOW)
     if not matches and not views:
         return False
     # A meta line: once the dates, view counts, labels and glue words are gone, (almost)
