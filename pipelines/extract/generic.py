@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any
@@ -39,9 +39,10 @@ from pipelines.extract.heuristics import (
     boilerplate_line,
     in_chrome,
     is_foreign,
+    is_meta_line,
     wrapper_lines,
 )
-from pipelines.normalize.dates import VN_TZ, best_match, find_datetimes, parse_iso_datetime
+from pipelines.normalize.dates import VN_TZ, DateMatch, best_match, find_datetimes, parse_iso_datetime
 from pipelines.normalize.numbers import VIEW_LABEL_RE, find_view_count, parse_count
 from pipelines.normalize.text import normalize_text, text_key
 
@@ -357,14 +358,13 @@ def _structured_date(doc: PageDocument) -> tuple[datetime, str] | None:
 
 def _pick(
     text: str, *, labelled_only: bool = False, max_offset: int | None = None, now: datetime | None = None
-) -> tuple[datetime, str] | None:
+) -> DateMatch | None:
     matches = find_datetimes(text, now)
     if max_offset is not None:
         matches = [m for m in matches if m.start <= max_offset]
     if labelled_only:
         matches = [m for m in matches if m.labelled]
-    chosen = best_match(matches)
-    return (chosen.value, chosen.precision) if chosen is not None else None
+    return best_match(matches)
 
 
 def header_zone(anchor: Block | None, body: BodyResult | None) -> tuple[int, int] | None:
@@ -399,25 +399,39 @@ def _usable(b: Block, frame: ArticleFrame) -> bool:
 def visible_date(
     doc: PageDocument, anchor: Block | None, body: BodyResult | None, now: datetime | None = None
 ) -> tuple[datetime, str] | None:
-    """The publication date printed near the title.
+    """The publication date printed near the title: the first candidate (see
+    :func:`_date_candidates`), unless it is labelled as an update date ("Cập nhật", "Sửa
+    đổi lần cuối"): then the next one labelled as a publication date or standing in a
+    short meta line (not a date mentioned in the lead), else that update date."""
+    first_update: DateMatch | None = None
+    for found, text in _date_candidates(doc, anchor, body, now):
+        if found.label != "update" and (first_update is None or found.label == "publish" or is_meta_line(text)):
+            return found.value, found.precision
+        first_update = first_update or found
+    return (first_update.value, first_update.precision) if first_update is not None else None
 
-    Order: the title block itself (labelled), the meta area between the title and the
-    body text, up to eight short blocks before the title inside the article, labelled
-    lines after the body inside the article; without a body, the ten blocks after the
-    title.
-    """
+
+def _date_candidates(
+    doc: PageDocument, anchor: Block | None, body: BodyResult | None, now: datetime | None
+) -> Iterator[tuple[DateMatch, str]]:
+    """Dates near the title, best places first: the title block itself (labelled), the meta
+    area between the title and the body text (its blocks, then text written straight into
+    the title's wrapper), up to eight short blocks or wrapper lines before the title inside
+    the article, then just above it, then labelled lines after the body inside the article;
+    without a body, the ten blocks after the title.  Each with the text it was read in."""
     container = body.container if body is not None else None
     frame = article_frame(anchor, body)
     zone = frame.zone
     blocks = doc.blocks
+    found: DateMatch | None
     if anchor is None:
         if container is None:
-            return None
+            return
         anchor = container
     elif anchor.text and len(anchor.text) <= 400:
         found = _pick(anchor.text, labelled_only=True, now=now)
         if found:
-            return found
+            yield found, anchor.text
     if zone is not None:
         forward = blocks[zone[0] + 1 : zone[1]]
     elif container is None or container.idx < anchor.idx:
@@ -430,33 +444,38 @@ def visible_date(
         found = _pick(b.text, labelled_only=len(b.text) > 250, max_offset=40 if len(b.text) > 250 else None,
                       now=now)
         if found:
-            return found
+            yield found, b.text
     # A date line written straight into the wrapper of the title, right after it
     # ("<h1>…</h1> 30 tháng 8, 2024 <div class=content>").
     end = zone[1] if zone is not None else (container.idx if container is not None and container.idx > anchor.idx
                                             else anchor.end_idx + 11)
-    for b, text in wrapper_lines(anchor, end):
+    for b, text in wrapper_lines(anchor, anchor.end_idx, end):
         if _usable(b, frame) and len(text) <= 250:
             found = _pick(text, now=now)
             if found:
-                return found
+                yield found, text
     scope = article_scope(anchor, container)
     lower = scope.idx if scope is not None else max(0, anchor.idx - 8)
-    before = blocks[max(0, anchor.idx - 8) : anchor.idx]
+    first = max(0, anchor.idx - 8)
+    # Before the title, nearest first: blocks, and lines written into the title's wrapper.
+    before: list[tuple[float, Block, str]] = [(b.idx, b, b.text) for b in blocks[first : anchor.idx]
+                                               if not b.contains(anchor)]
+    before += [(b.idx + 0.5, b, text) for b, text in wrapper_lines(anchor, first, anchor.idx)]
+    before.sort(key=lambda c: -c[0])
     near = _near_ancestor(anchor)
     # Inside the article first, then just above it (a breadcrumb/date bar next to the
     # article, not a "today" bar at the top of the page).
     for inside in (True, False):
-        for b in reversed(before):
+        for _, b, text in before:
             if (b.idx >= lower) != inside:
                 continue
             if not inside and (near is None or not near.contains(b)):
                 continue
-            if b.contains(anchor) or not _usable(b, frame) or len(b.text) > 200:
+            if not _usable(b, frame) or len(text) > 200:
                 continue
-            found = _pick(b.text, now=now)
+            found = _pick(text, now=now)
             if found:
-                return found
+                yield found, text
     if scope is not None:
         start = (
             container.end_idx + 1 if container is not None and container.idx > anchor.idx else anchor.idx + 1
@@ -465,8 +484,7 @@ def visible_date(
             if _usable(b, frame) and len(b.text) <= 200:
                 found = _pick(b.text, labelled_only=True, now=now)
                 if found:
-                    return found
-    return None
+                    yield found, b.text
 
 
 def _near_ancestor(anchor: Block) -> Block | None:

@@ -372,15 +372,16 @@ def is_foreign(block: Block, frame: ArticleFrame | Block | None) -> bool:
     return False
 
 
-def wrapper_lines(anchor: Block, end: int, levels: int = 4) -> list[tuple[Block, str]]:
-    """Text written straight into the blocks around ``anchor`` (up to ``levels`` ancestors),
-    after it and before block ``end``: one joined text per ancestor, nearest first."""
+def wrapper_lines(anchor: Block, after: int, upto: int, levels: int = 4) -> list[tuple[Block, str]]:
+    """Text written straight into the blocks around ``anchor`` (up to ``levels`` ancestors)
+    that stands after block ``after`` and before block ``upto + 1`` in document order: one
+    joined text per ancestor, nearest first."""
     out: list[tuple[Block, str]] = []
     node = anchor.parent
     for _ in range(levels):
         if node is None or node.tag in ("body", "html"):
             break
-        texts = [line for line, pos in zip(node.lines, node.line_pos, strict=True) if anchor.end_idx < pos <= end]
+        texts = [line for line, pos in zip(node.lines, node.line_pos, strict=True) if after < pos <= upto]
         if texts:
             out.append((node, " ".join(texts)))
         node = node.parent
@@ -406,6 +407,14 @@ _VIEW_PART_RE = re.compile(
 _SPAN_NOW = datetime(2000, 1, 1, tzinfo=VN_TZ)
 _META_GLUE_RE = re.compile(r"\b(?:lúc|vào|gmt|utc|am|pm|sa|ch)\b|[+\-]\d{1,2}\b", re.IGNORECASE)
 _LETTER_WORD = re.compile(r"[^\W\d_]{2,}")
+# "Tác giả: Thùy Linh", "Viết bởi Hoàng Minh Đức", "By Minh Anh" beside a date: a byline part
+# of a meta line (a name of up to six words, up to the next separator).
+_BYLINE_PART_RE = re.compile(
+    r"(?:tác\s+giả|người\s+viết|bài\s*(?:và|,)\s*ảnh|nguồn(?:\s+tin)?|(?:được\s+)?(?:viết|đăng|gửi)\s+bởi|"
+    r"submitted\s+by|posted\s+by|written\s+by|by|author|source)\s*[:：]?\s*[^\W\d_][^|·•\n:：]{0,60}?"
+    r"(?=\s*(?:[|·•]|$|\s(?:lúc|ngày|on|vào)\b))",
+    re.IGNORECASE,
+)
 
 
 def is_meta_line(text: str) -> bool:
@@ -429,6 +438,7 @@ def is_meta_line(text: str) -> bool:
     rest = " ".join(residual)
     if views:
         rest = _VIEW_PART_RE.sub(" ", rest)
+    rest = _BYLINE_PART_RE.sub(" ", rest)
     rest = LABEL_RE.sub(" ", rest)
     rest = _META_GLUE_RE.sub(" ", rest)
     return len(_LETTER_WORD.findall(rest)) <= (4 if views else 2)

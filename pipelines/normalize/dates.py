@@ -12,8 +12,9 @@ Government portals show publication dates in many shapes::
 :func:`parse_vietnamese_datetime` returns the best date of a text as a timezone-aware
 datetime at +07:00 together with its precision (``"day"`` when only a date is shown,
 ``"hour"`` for "2 giờ trước", ``"minute"`` or ``"second"``).  When several dates occur,
-the first one that follows a label ("Ngày đăng", "Cập nhật", a weekday ...) wins,
-otherwise the first one.  Relative forms ("N phút/giờ/ngày/tuần trước", "hôm qua", "hôm
+the first one that follows a publication or generic label ("Ngày đăng", a weekday ...)
+wins, then the first unlabelled one; an update date ("Cập nhật ...") only when nothing
+else is shown.  Relative forms ("N phút/giờ/ngày/tuần trước", "hôm qua", "hôm
 nay 09:15", "2 hours ago", "yesterday") are only read when the time the page was fetched
 is given (``now``), and resolved against it.  Impossible dates (31/02, month 13, year
 1850) are rejected.
@@ -162,7 +163,7 @@ _PUBLISH_LABEL = re.compile(
     re.IGNORECASE,
 )
 _UPDATE_LABEL = re.compile(r"cập\s+nhật|sửa\s+đổi|chỉnh\s+sửa|updated|modified", re.IGNORECASE)
-LABEL_RANK: Mapping[str | None, int] = MappingProxyType({"publish": 0, "generic": 1, "update": 2, None: 3})
+LABEL_RANK: Mapping[str | None, int] = MappingProxyType({"publish": 0, "generic": 1, None: 2, "update": 3})
 
 
 @dataclass(frozen=True)
@@ -186,7 +187,7 @@ class DateMatch:
 
 
 def best_match(matches: list[DateMatch]) -> DateMatch | None:
-    """Publication-labelled first, then other labels, update labels, unlabelled; ties by order."""
+    """Publication-labelled first, then other labels, unlabelled, update labels last; ties by order."""
     if not matches:
         return None
     return min(matches, key=lambda m: (LABEL_RANK[m.label], m.start))
@@ -409,8 +410,9 @@ def parse_vietnamese_datetime(text: str, now: datetime | None = None) -> tuple[d
     """Best date in ``text``: ``(aware datetime at +07:00, precision)`` or ``None``.
 
     The first date right after a label is preferred: publication labels ("Ngày đăng",
-    "Đăng ngày", "Xuất bản") before generic ones ("Ngày", a weekday name), before update
-    labels ("Cập nhật"); without any label the first date wins.
+    "Đăng ngày", "Xuất bản") before generic ones ("Ngày", a weekday name), before dates
+    without a label, before update labels ("Cập nhật", "Sửa đổi"): where a page shows both,
+    the publication date wins.
     """
     chosen = best_match(find_datetimes(text, now))
     if chosen is None:
