@@ -178,12 +178,13 @@ def extract_page_with_sources(
             body = _with_summary(body, summary_found[0])
     mark("summary", summary_found is not None)
 
-    # Date / views / author / category
-    date = profile_date(doc, chosen) if chosen is not None else None
+    # Date / views / author / category (a profile's selector counts only in the article's own area)
+    own = generic.own_element_test(doc, title_block, body)
+    date = profile_date(doc, chosen, own, now) if chosen is not None else None
     mark("date", date is not None)
     if date is None:
         date = generic.find_date(doc, title_block, body, now)
-    views = profile_views(doc, chosen) if chosen is not None else None
+    views = profile_views(doc, chosen, own) if chosen is not None else None
     mark("views", views is not None)
     if views is None:
         views = generic.find_views(doc, title_block, body)

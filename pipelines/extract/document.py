@@ -113,6 +113,13 @@ DROP_TAGS = (
 BOLD_TAGS = frozenset(("b", "strong"))
 ITALIC_TAGS = frozenset(("i", "em", "cite"))
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
+# Classes the common CSS frameworks hide elements with (Bootstrap, Liferay, Drupal, WordPress):
+# screen-reader-only copies of the title, hidden duplicates.
+_HIDDEN_CLASS = re.compile(
+    r"(?:^|\s)(?:sr-only|visually-?hidden|screen-reader-(?:text|only)|element-(?:invisible|hidden)|"
+    r"hide-accessible|hidden-accessible|d-none|hidden|invisible)(?:$|\s)",
+    re.IGNORECASE,
+)
 _ALIGN_STYLE = re.compile(r"text-align\s*:\s*(right|center)", re.IGNORECASE)
 _WORD = re.compile(r"\w+")
 _XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>", re.IGNORECASE)
@@ -465,7 +472,9 @@ def build_document(root: Any, url: str, prepare: Callable[[Any], None] | None = 
                     or "breadcrumb" in (attrs.get("aria-label") or "").lower()
                 ):
                     roles["breadcrumb"].append(el)
-                if "hidden" in attrs or (style and _HIDDEN_STYLE.search(style)):
+                if "hidden" in attrs or (style and _HIDDEN_STYLE.search(style)) or (
+                    cls_attr and _HIDDEN_CLASS.search(cls_attr)
+                ):
                     flag |= _HIDDEN
                     hidden_depth += 1
             if tag in BLOCK_TAGS:

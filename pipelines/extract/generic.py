@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any
@@ -269,6 +269,8 @@ def find_title(doc: PageDocument) -> TitleResult:
             if tag == "a" or _inside(el, _LINK_TAGS) or link_text >= 0.5 * len(text):
                 score -= 5
         block = doc.block_for(el)
+        if block is not None and block.hidden:
+            continue  # a screen-reader-only or hidden copy is not what the page shows
         if block is not None and in_chrome(block):
             score -= 6
         if _SITE_ATTR.search(attrs) or key in names:
@@ -390,6 +392,18 @@ def article_frame(anchor: Block | None, body: BodyResult | None) -> ArticleFrame
     if span is not None and anchor is not None and span[1] < anchor.idx:
         span = None
     return ArticleFrame(anchor=anchor, zone=header_zone(anchor, body), body=span)
+
+
+def own_element_test(doc: PageDocument, anchor: Block | None, body: BodyResult | None) -> Callable[[Any], bool]:
+    """A test telling whether an element belongs to the article itself: shown, not in the
+    page chrome, not in another article's item (a "Tin xem nhiều" entry, a related box)."""
+    frame = article_frame(anchor, body)
+
+    def own(el: Any) -> bool:
+        block = doc.block_for(el)
+        return block is None or (not block.hidden and not is_foreign(block, frame) and not in_chrome(block))
+
+    return own
 
 
 def _usable(b: Block, frame: ArticleFrame) -> bool:

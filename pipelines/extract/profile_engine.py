@@ -119,18 +119,27 @@ def profile_title(doc: PageDocument, profile: Profile) -> tuple[str, Block | Non
     return None
 
 
-def profile_date(doc: PageDocument, profile: Profile) -> tuple[datetime, str] | None:
+def profile_date(
+    doc: PageDocument, profile: Profile, own: Callable[[Any], bool] | None = None, now: datetime | None = None
+) -> tuple[datetime, str] | None:
+    """The first date a ``date`` selector finds in an element ``own`` accepts (the article's
+    own meta area, not a sidebar item that happens to match the selector too)."""
     for sel in profile.selectors("date"):
-        for text, _el in _values(doc, sel):
-            parsed = parse_iso_datetime(text) if sel.attr else parse_vietnamese_datetime(text)
+        for text, el in _values(doc, sel):
+            if own is not None and el is not None and not own(el):
+                continue
+            parsed = parse_iso_datetime(text) if sel.attr else parse_vietnamese_datetime(text, now)
             if parsed:
                 return parsed
     return None
 
 
-def profile_views(doc: PageDocument, profile: Profile) -> int | None:
+def profile_views(doc: PageDocument, profile: Profile, own: Callable[[Any], bool] | None = None) -> int | None:
+    """The first count a ``views`` selector finds in an element ``own`` accepts."""
     for sel in profile.selectors("views"):
-        for text, _el in _values(doc, sel):
+        for text, el in _values(doc, sel):
+            if own is not None and el is not None and not own(el):
+                continue
             found = find_view_count(text)
             if found is not None:
                 return found[0]
