@@ -277,58 +277,84 @@ def collect_paragraphs(
     title_key: str = "",
     lead_containers: Iterable[Block] = (),
 ) -> tuple[list[Paragraph], list[str]]:
-    """Body paragraphs inside ``containers`` (document order) and author-like lines seen in
-    author-classed elements that were dropped."""
+    """Body paragraphs inside ``containers`` (in document order: text written straight into
+    a wrapper between its child blocks, such as a last paragraph left unwrapped or lines
+    separated by ``<br>``, stands where the page shows it) and author-like lines seen in
+    author-classed elements that were dropped.  A line repeating the title is left out,
+    unless it is all the body there is; a paragraph repeated inside one container is kept
+    (the page shows it twice), one repeating another container's (a lead shown again at
+    the top of the text) is not."""
     skip_set = {b.idx for b in skip}
     lead_set = {b.idx for b in lead_containers}
     out: list[Paragraph] = []
     authors: list[str] = []
     seen: set[str] = set()
+    title_lines: list[Paragraph] = []
     for container in sorted(containers, key=lambda c: c.idx):
         is_lead = container.idx in lead_set
-        prev: Block | None = None
-        i = container.idx
-        while i <= container.end_idx:
-            b = doc.blocks[i]
-            i += 1
-            if b.idx in skip_set or b.hidden:
+        kept = _kept_blocks(doc, container, skip_set, authors)
+        # (position among the blocks, deeper first, line order) puts every line where it stands
+        lines = sorted(
+            ((pos, -b.depth, n, b, line) for b in kept for n, (line, pos) in enumerate(zip(b.lines, b.line_pos,
+                                                                                         strict=True))),
+            key=lambda item: item[:3],
+        )
+        here: set[str] = set()
+        for _pos, _depth, _n, b, line in lines:
+            key = text_key(line)
+            if not key:
+                continue
+            if key == title_key:
+                title_lines.append(Paragraph(block=b, text=line, lead=is_lead))
+                continue
+            if is_meta_line(line) or boilerplate_line(line):
+                continue
+            if key in seen and key not in here:
+                continue
+            seen.add(key)
+            here.add(key)
+            out.append(Paragraph(block=b, text=line, lead=is_lead))
+    if not out and title_lines:
+        out = title_lines[:1]  # a body that only repeats its title is still that body
+    return out, authors
+
+
+def _kept_blocks(doc: PageDocument, container: Block, skip_set: set[int], authors: list[str]) -> list[Block]:
+    """The blocks of ``container`` whose text is body text: not skipped, hidden, a nested
+    boilerplate box or link list, a figure, an author box (whose text goes to ``authors``),
+    a link line or a caption."""
+    kept: list[Block] = []
+    prev: Block | None = None
+    i = container.idx
+    while i <= container.end_idx:
+        b = doc.blocks[i]
+        i += 1
+        if b.idx in skip_set or b.hidden:
+            i = b.end_idx + 1
+            continue
+        if b is not container:
+            if _AUTHOR_CLASS_RE.search(b.attrs) and b.sub_text_len < 150:
+                text = " ".join(x.text for x in doc.subtree(b) if x.text)
+                if text:
+                    authors.append(text)
                 i = b.end_idx + 1
                 continue
-            if b is not container:
-                if _AUTHOR_CLASS_RE.search(b.attrs) and b.sub_text_len < 150:
-                    text = " ".join(x.text for x in doc.subtree(b) if x.text)
-                    if text:
-                        authors.append(text)
-                    i = b.end_idx + 1
-                    continue
-                if negative_attrs(b.attrs) or (b.sub_long_links >= 2 and b.sub_link_density > 0.3):
-                    i = b.end_idx + 1
-                    continue
-                if b.tag in ("figure", "figcaption", "nav", "aside"):
-                    i = b.end_idx + 1
-                    continue
-            if not b.lines:
-                if b.images:
-                    prev = b
+            if negative_attrs(b.attrs) or (b.sub_long_links >= 2 and b.sub_link_density > 0.3):
+                i = b.end_idx + 1
                 continue
-            if b.link_density > 0.5:
+            if b.tag in ("figure", "figcaption", "nav", "aside"):
+                i = b.end_idx + 1
+                continue
+        if not b.lines:
+            if b.images:
                 prev = b
-                continue
-            if _is_caption(doc, b, prev, container):
-                prev = b
-                continue
+            continue
+        if b.link_density > 0.5 or _is_caption(doc, b, prev, container):
             prev = b
-            for line in b.lines:
-                key = text_key(line)
-                if not key or key == title_key:
-                    continue
-                if is_meta_line(line) or boilerplate_line(line):
-                    continue
-                if key in seen:
-                    continue
-                seen.add(key)
-                out.append(Paragraph(block=b, text=line, lead=is_lead))
-    return out, authors
+            continue
+        prev = b
+        kept.append(b)
+    return kept
 
 
 def strip_author_lines(paragraphs: list[Paragraph]) -> tuple[list[Paragraph], str | None, bool]:
