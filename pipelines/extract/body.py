@@ -469,10 +469,24 @@ def assemble(
     )
 
 
+def _first_text_after(doc: PageDocument, anchor: Block) -> Block | None:
+    """Where no block scores as a body (a post of one short line), the first block of text
+    that follows the title, unless it is page chrome, a link line or a meta line."""
+    for b in doc.blocks[anchor.end_idx + 1 : anchor.end_idx + 13]:
+        if not b.text or b.hidden or in_chrome(b) or b.link_density >= 0.5:
+            continue
+        if is_meta_line(b.text) or boilerplate_line(b.text) or b.tag in HEADING_TAGS:
+            continue
+        return b
+    return None
+
+
 def extract_body(doc: PageDocument, anchor: Block | None, title: str | None) -> BodyResult:
     """Generic body extraction (no profile)."""
     scores = score_containers(doc)
     container, _ = best_container(doc, scores)
+    if container is None and anchor is not None:
+        container = _first_text_after(doc, anchor)
     if container is None:
         return BodyResult(container=None)
     title_key = text_key(title)
