@@ -375,32 +375,48 @@ def strip_author_lines(paragraphs: list[Paragraph]) -> tuple[list[Paragraph], st
     return paragraphs, author, labelled
 
 
-def _lead_siblings(doc: PageDocument, container: Block, anchor: Block | None, title_key: str) -> list[Block]:
+_SKIP, _NO, _LEAD = 0, 1, 2
+
+
+def _lead_like(doc: PageDocument, b: Block, title_key: str) -> int:
+    """Whether a block can be the lead (sapo) shown before the body: ``_LEAD`` for a few
+    lines of text that are not links, a heading (unless marked as a summary or long), the
+    title again, a meta, tool or caption line; ``_SKIP`` when nothing inside it can be
+    (hidden, boilerplate, chrome, links); ``_NO`` when only a part of it may be."""
+    if b.hidden or negative_attrs(b.attrs) or in_chrome(b) or b.sub_long_links or b.sub_link_density > 0.2:
+        return _SKIP
+    if b.sub_text_len < 40 or caption_attrs(b.attrs):
+        return _SKIP
+    if b.tag in HEADING_TAGS and not (is_summary_block(b) or b.sub_text_len >= 100):
+        return _NO
+    if b.sub_images and b.sub_text_len < 250 and not is_summary_block(b):
+        return _NO  # a picture and its caption, maybe beside the lead
+    texts = [x.text for x in doc.subtree(b) if x.text]
+    joined = " ".join(texts)
+    if text_key(joined) == title_key or is_meta_line(joined) or boilerplate_line(joined) or len(texts) > 3:
+        return _NO
+    return _LEAD
+
+
+def _lead_blocks(doc: PageDocument, container: Block, anchor: Block | None, title_key: str) -> list[Block]:
+    """Lead-like blocks between the title and the body container, wherever the layout put
+    them (a sibling of the body, another table cell, a field of its own, beside a picture);
+    without a title before the body, the lead-like siblings before the container."""
+    if anchor is not None and anchor.end_idx < container.idx:
+        leads: list[Block] = []
+        i = anchor.end_idx + 1
+        while i < container.idx:
+            b = doc.blocks[i]
+            verdict = _NO if b.contains(container) else _lead_like(doc, b, title_key)
+            if verdict == _LEAD:
+                leads.append(b)
+            i = i + 1 if verdict == _NO else b.end_idx + 1  # look inside a block that is not one
+        return leads
     parent = container.parent
     if parent is None:
         return []
-    leads: list[Block] = []
-    for sib in parent.children:
-        if sib.idx >= container.idx:
-            break
-        if anchor is not None and sib.idx <= anchor.idx and not sib.contains(anchor):
-            continue
-        if anchor is not None and sib.contains(anchor):
-            continue
-        if sib.hidden or negative_attrs(sib.attrs):
-            continue
-        if sib.tag in HEADING_TAGS and not (is_summary_block(sib) or sib.sub_text_len >= 100):
-            continue
-        if sib.sub_text_len < 40 or sib.sub_link_density > 0.2 or sib.sub_long_links:
-            continue
-        texts = [x.text for x in doc.subtree(sib) if x.text]
-        joined = " ".join(texts)
-        if text_key(joined) == title_key or is_meta_line(joined) or boilerplate_line(joined):
-            continue
-        if len(texts) > 3:
-            continue
-        leads.append(sib)
-    return leads
+    return [sib for sib in parent.children if sib.idx < container.idx
+            and (anchor is None or sib.idx > anchor.idx) and _lead_like(doc, sib, title_key) == _LEAD]
 
 
 def _trailing_siblings(
@@ -491,7 +507,7 @@ def extract_body(doc: PageDocument, anchor: Block | None, title: str | None) -> 
         return BodyResult(container=None)
     title_key = text_key(title)
     best_raw = scores.get(container.idx, 0.0)
-    leads = _lead_siblings(doc, container, anchor, title_key)
+    leads = _lead_blocks(doc, container, anchor, title_key)
     trailing = _trailing_siblings(doc, container, scores, best_raw)
     paragraphs, authors = collect_paragraphs(
         doc, [*leads, container, *trailing], title_key=title_key, lead_containers=leads

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from pipelines.extract.body import BodyResult
 from pipelines.extract.document import Block, PageDocument
-from pipelines.extract.heuristics import in_chrome, max_repeated_items
+from pipelines.extract.heuristics import enclosing_item_group, in_chrome, max_repeated_items
 from pipelines.extract.profiles import Profile
 
 logger = logging.getLogger(__name__)
@@ -179,6 +179,9 @@ def classify(
     chars = body.char_count
     if repeated >= 3:
         return Classification(LISTING, f"main content is a list of {repeated} linked items")
+    group = enclosing_item_group(container) if container is not None and not profile_article else 0
+    if group:
+        return Classification(LISTING, f"the text is one item of a list of {group} linked items")
     if container is not None:
         links_in_body = container.sub_long_links
         if links_in_body >= 4 and chars < 200 * links_in_body:

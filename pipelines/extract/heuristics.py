@@ -28,6 +28,7 @@ __all__ = [
     "boilerplate_line",
     "caption_attrs",
     "class_weight",
+    "enclosing_item_group",
     "in_chrome",
     "is_foreign",
     "is_meta_line",
@@ -286,6 +287,23 @@ def _listing_item(node: Block) -> bool:
     return any(c.text and c.link_density >= 0.5 for c in node.children)
 
 
+def enclosing_item_group(block: Block, levels: int = 5) -> int:
+    """When ``block`` (or one of its ``levels`` nearest ancestors) is an item of a list of
+    articles, the number of items in that list; else 0.  An article's text is never one
+    item of such a list: a listing's text (an item's teaser) is."""
+    node: Block | None = block
+    for _ in range(levels):
+        if node is None or node.parent is None:
+            break
+        if _listing_item(node):
+            group = sum(1 for sib in node.parent.children
+                        if sib.tag == node.tag and sib.cls == node.cls and _listing_item(sib))
+            if group >= 3:
+                return group
+        node = node.parent
+    return 0
+
+
 def max_repeated_items(blocks: list[Block]) -> int:
     """Size of the largest group of same-tag, same-class sibling items of a list of articles."""
     best = 0
@@ -407,6 +425,12 @@ _VIEW_PART_RE = re.compile(
 _SPAN_NOW = datetime(2000, 1, 1, tzinfo=VN_TZ)
 _META_GLUE_RE = re.compile(r"\b(?:lúc|vào|gmt|utc|am|pm|sa|ch)\b|[+\-]\d{1,2}\b", re.IGNORECASE)
 _LETTER_WORD = re.compile(r"[^\W\d_]{2,}")
+# "Chuyên mục: Tin tức", "Category: News" in a meta line.
+_CATEGORY_PART_RE = re.compile(
+    r"(?:chuyên\s+mục|danh\s+mục|thể\s+loại|lĩnh\s+vực|categor(?:y|ies)|filed\s+under)\s*[:：]\s*[^|·•\n]{0,60}$|"
+    r"(?:chuyên\s+mục|danh\s+mục|thể\s+loại|lĩnh\s+vực|categor(?:y|ies)|filed\s+under)\s*[:：]\s*[^|·•\n]{0,60}?(?=\s*[|·•])",
+    re.IGNORECASE,
+)
 # "Tác giả: Thùy Linh", "Viết bởi Hoàng Minh Đức", "By Minh Anh" beside a date: a byline part
 # of a meta line (a name of up to six words, up to the next separator).
 _BYLINE_PART_RE = re.compile(
@@ -438,6 +462,7 @@ def is_meta_line(text: str) -> bool:
     rest = " ".join(residual)
     if views:
         rest = _VIEW_PART_RE.sub(" ", rest)
+    rest = _CATEGORY_PART_RE.sub(" ", rest)
     rest = _BYLINE_PART_RE.sub(" ", rest)
     rest = LABEL_RE.sub(" ", rest)
     rest = _META_GLUE_RE.sub(" ", rest)
