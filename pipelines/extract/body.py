@@ -42,7 +42,7 @@ from pipelines.normalize.text import text_key
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["BodyResult", "Paragraph", "best_container", "extract_body"]
+__all__ = ["BodyResult", "Paragraph", "best_container", "extract_body", "lead_blocks"]
 
 MIN_PARAGRAPH_CHARS = 25
 _CELL_TAGS = frozenset(("li", "td", "th", "dd", "dt"))
@@ -216,8 +216,10 @@ def _is_caption(doc: PageDocument, b: Block, prev: Block | None, stop: Block) ->
     # Inside an image box / figure (up to the container).
     node = b.parent if b is not stop else None
     while node is not None and node is not stop and stop.contains(node):
-        if node.tag in ("figure", "figcaption") or caption_attrs(node.attrs):
+        if node.tag == "figcaption" or caption_attrs(node.attrs):
             return True
+        if node.tag == "figure":
+            return not _holds_table(doc, node)  # Gutenberg wraps tables in a <figure> too
         if image_box_attrs(node.attrs) and n < 250 and node.sub_images:
             return True
         if node.tag == "table" and node.sub_images and n < 250 and node.sub_text_len < 400:
@@ -300,7 +302,7 @@ def collect_paragraphs(
             key=lambda item: item[:3],
         )
         here: set[str] = set()
-        for _pos, _depth, _n, b, line in lines:
+        for b, line in _join_table_rows(lines, container):
             key = text_key(line)
             if not key:
                 continue
@@ -317,6 +319,27 @@ def collect_paragraphs(
     if not out and title_lines:
         out = title_lines[:1]  # a body that only repeats its title is still that body
     return out, authors
+
+
+def _holds_table(doc: PageDocument, b: Block) -> bool:
+    return any(x.tag == "table" for x in doc.subtree(b))
+
+
+def _join_table_rows(lines: list[tuple[int, int, int, Block, str]], container: Block) -> list[tuple[Block, str]]:
+    """``(block, line)`` in order, the cells of one record row of a table (a row of two or
+    more short text cells) joined by a space into one line: a table in a body is one line
+    per row."""
+    out: list[tuple[Block, str]] = []
+    last_row: Block | None = None
+    for _pos, _depth, _n, b, line in lines:
+        cell = _cell_block(b, container)
+        row = cell.parent if cell is not None and cell.tag in ("td", "th") and _data_row(cell) else None
+        if row is not None and row is last_row:
+            out[-1] = (out[-1][0], f"{out[-1][1]} {line}")
+        else:
+            out.append((b, line))
+        last_row = row
+    return out
 
 
 def _kept_blocks(doc: PageDocument, container: Block, skip_set: set[int], authors: list[str]) -> list[Block]:
@@ -342,8 +365,8 @@ def _kept_blocks(doc: PageDocument, container: Block, skip_set: set[int], author
             if negative_attrs(b.attrs) or (b.sub_long_links >= 2 and b.sub_link_density > 0.3):
                 i = b.end_idx + 1
                 continue
-            if b.tag in ("figure", "figcaption", "nav", "aside"):
-                i = b.end_idx + 1
+            if b.tag in ("figcaption", "nav", "aside") or (b.tag == "figure" and not _holds_table(doc, b)):
+                i = b.end_idx + 1  # (a figure holding a table, as Gutenberg writes them, is body)
                 continue
         if not b.lines:
             if b.images:
@@ -398,7 +421,7 @@ def _lead_like(doc: PageDocument, b: Block, title_key: str) -> int:
     return _LEAD
 
 
-def _lead_blocks(doc: PageDocument, container: Block, anchor: Block | None, title_key: str) -> list[Block]:
+def lead_blocks(doc: PageDocument, container: Block, anchor: Block | None, title_key: str) -> list[Block]:
     """Lead-like blocks between the title and the body container, wherever the layout put
     them (a sibling of the body, another table cell, a field of its own, beside a picture);
     without a title before the body, the lead-like siblings before the container."""
@@ -507,7 +530,7 @@ def extract_body(doc: PageDocument, anchor: Block | None, title: str | None) -> 
         return BodyResult(container=None)
     title_key = text_key(title)
     best_raw = scores.get(container.idx, 0.0)
-    leads = _lead_blocks(doc, container, anchor, title_key)
+    leads = lead_blocks(doc, container, anchor, title_key)
     trailing = _trailing_siblings(doc, container, scores, best_raw)
     paragraphs, authors = collect_paragraphs(
         doc, [*leads, container, *trailing], title_key=title_key, lead_containers=leads

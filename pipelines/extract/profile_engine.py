@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from pipelines.extract.body import BodyResult, assemble, clean_author, collect_paragraphs
+from pipelines.extract.body import BodyResult, assemble, clean_author, collect_paragraphs, lead_blocks
 from pipelines.extract.document import Block, PageDocument, drop_element, element_text
 from pipelines.extract.profiles import FieldSelector, Profile, ProfileSet
 from pipelines.normalize.dates import parse_iso_datetime, parse_vietnamese_datetime
@@ -209,7 +209,13 @@ def profile_body(
             skip.append(block)
     if title_block is not None and not any(title_block is c for c in containers):
         skip.append(title_block)
-    paragraphs, authors = collect_paragraphs(doc, containers, skip=skip, title_key=text_key(title))
+    title_key = text_key(title)
+    leads: list[Block] = []
+    if summary is None:  # a lead the profile does not name, between the title and the body
+        leads = [b for b in lead_blocks(doc, containers[0], title_block, title_key)
+                 if not any(c.contains(b) for c in containers)]
+    paragraphs, authors = collect_paragraphs(doc, [*leads, *containers], skip=skip, title_key=title_key,
+                                             lead_containers=leads)
     if not paragraphs:
         return None
     container = containers[0]
