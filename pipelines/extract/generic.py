@@ -93,6 +93,7 @@ _STRUCTURED_DATE_KEYS = (
 )
 _URL_DATE = re.compile(r"/((?:19|20)\d{2})[/-](\d{1,2})[/-](\d{1,2})(?=/)")
 _TIME_XPATH = etree.XPath("//time[@datetime]|//*[@itemprop='datePublished']")
+_MODIFIED_XPATH = etree.XPath("//time[@datetime]|//*[@itemprop='dateModified']")
 _BYLINE_ATTRS = re.compile(r"author|tac-?gia|byline")
 # "Viết bởi Lý Thị Hoa", "Đăng ngày 17/5/2024 bởi Hoàng Thị Mai": a capitalised name after "bởi".
 _BY_NAME = re.compile(r"(?:^|\s)(?P<verb>(?:được\s+)?(?:viết|đăng|gửi)\s+)?bởi\s*:?\s+(?P<name>[^\W\d_][^\d|:;,.()]{1,60}?)"
@@ -337,6 +338,9 @@ def _today(b: Block) -> bool:
 
 
 def _structured_date(doc: PageDocument) -> tuple[datetime, str] | None:
+    """The machine-readable publication date: JSON-LD ``datePublished``, publication meta
+    tags, then ``itemprop="datePublished"``, then a ``<time datetime>`` not marked as the
+    modification date."""
     for item in doc.json_ld:
         value = item.get("datePublished")
         if isinstance(value, str):
@@ -349,13 +353,40 @@ def _structured_date(doc: PageDocument) -> tuple[datetime, str] | None:
             parsed = parse_iso_datetime(value)
             if parsed:
                 return parsed
-    for el in _TIME_XPATH(doc.root):
+    elements = _TIME_XPATH(doc.root)
+    ranked = sorted(elements, key=lambda el: (el.get("itemprop") != "datePublished", _modified_mark(el)))
+    for el in ranked:
+        if _modified_mark(el):
+            continue
         value = el.get("datetime") or el.get("content")
         if value:
             parsed = parse_iso_datetime(value)
             if parsed:
                 return parsed
     return None
+
+
+def _modified_mark(el: Any) -> bool:
+    """An element that carries the modification date (``itemprop="dateModified"``, WordPress's
+    ``<time class="updated">`` without ``published``)."""
+    if el.get("itemprop") == "dateModified":
+        return True
+    classes = (el.get("class") or "").lower().split()
+    return ("updated" in classes or "modified" in classes) and "published" not in classes
+
+
+def _modified_dates(doc: PageDocument) -> set[datetime]:
+    """Every machine-readable modification date of the page."""
+    found: set[datetime] = set()
+    values = [item.get("dateModified") for item in doc.json_ld]
+    values += [doc.meta.get(key) for key in ("article:modified_time", "og:updated_time", "datemodified")]
+    values += [el.get("datetime") or el.get("content") for el in _MODIFIED_XPATH(doc.root) if _modified_mark(el)]
+    for value in values:
+        if isinstance(value, str):
+            parsed = parse_iso_datetime(value)
+            if parsed:
+                found.add(parsed[0])
+    return found
 
 
 def _pick(
@@ -518,6 +549,8 @@ def find_date(
     ``now`` (the fetch time) resolves relative dates ("2 giờ trước", "hôm qua")."""
     visible = visible_date(doc, anchor, body, now)
     structured = _structured_date(doc)
+    if visible and structured and visible[0] != structured[0] and visible[0] in _modified_dates(doc):
+        return structured  # the date shown first is the one the page marks as its update
     if visible and structured:
         same_day = visible[0].date() == structured[0].date()
         if same_day and PRECISION_RANK[structured[1]] > PRECISION_RANK[visible[1]]:
