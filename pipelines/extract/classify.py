@@ -186,8 +186,8 @@ def classify(
         links_in_body = container.sub_long_links
         if links_in_body >= 4 and chars < 200 * links_in_body:
             return Classification(LISTING, f"body container holds {links_in_body} article links")
-    if profile_article and has_date and chars:
-        # The family's article URL with a dated title: an article, however short (a notice).
+    if profile_article and has_date and chars and list_links < 5:
+        # The family's article URL with a dated title and no list: an article, however short.
         return Classification(ARTICLE, f"{profile.name if profile else ''} article URL, dated, {chars}-char body")
     if chars and body.cell_share > 0.5:
         return non_article("tabular page (documents / schedule)")

@@ -483,9 +483,12 @@ def _date_candidates(
         forward = blocks[anchor.idx + 1 : anchor.idx + 11]
     else:
         forward = []
+    body_blocks = {p.block.idx for p in body.paragraphs if p.block is not None} if body is not None else set()
     for b in forward:
         if b.contains(anchor) or not _usable(b, frame):
             continue
+        if b.idx in body_blocks and not is_meta_line(b.text):
+            continue  # a date a paragraph of the text mentions is not when it was published
         found = _pick(b.text, labelled_only=len(b.text) > 250, max_offset=40 if len(b.text) > 250 else None,
                       now=now)
         if found:
