@@ -246,4 +246,5 @@ def _with_summary(body: BodyResult, summary: str) -> BodyResult:
         summary=summary,
         author_line=body.author_line,
         author_labelled=body.author_labelled,
+        credits=body.credits,
     )

@@ -26,6 +26,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from pipelines.extract.byline import clean_author
 from pipelines.extract.document import HEADING_TAGS, Block, PageDocument
 from pipelines.extract.heuristics import (
     AUTHOR_LABEL_RE,
@@ -72,6 +73,8 @@ class BodyResult:
     summary: str | None = None
     author_line: str | None = None
     author_labelled: bool = False
+    # credit lines taken out of the text (a closing byline, "Nguồn: …", an author box), raw
+    credits: list[str] = field(default_factory=list)
 
     @property
     def text(self) -> str:
@@ -256,21 +259,6 @@ def _author_like(b: Block, text: str) -> bool:
     return words <= 8 and not _SENTENCE_END.search(text) and not _DIGITS.search(text)
 
 
-_BY_PREFIX = re.compile(r"^\s*(?:[Bb]y|[Bb]ởi)\s+(?=[^\W\d_])")
-
-
-def clean_author(text: str) -> str:
-    """Strip an author label ("Tác giả:", "Nguồn:") and surrounding punctuation."""
-    text = AUTHOR_LABEL_RE.sub("", text, count=1)
-    text = re.split(r"\s+\|\s+", text, maxsplit=1)[0]  # "Hồng Vân | 08:45 | 14/02/2023 | Lượt xem: …"
-    text = _BY_PREFIX.sub("", text, count=1).strip(" \t-–—:;,.")
-    if text.endswith(")") and text.count("(") < text.count(")"):
-        text = text[:-1]
-    if text.startswith("(") and text.count("(") > text.count(")"):
-        text = text[1:]
-    return text.strip()
-
-
 def collect_paragraphs(
     doc: PageDocument,
     containers: Sequence[Block],
@@ -357,9 +345,7 @@ def _kept_blocks(doc: PageDocument, container: Block, skip_set: set[int], author
             continue
         if b is not container:
             if _AUTHOR_CLASS_RE.search(b.attrs) and b.sub_text_len < 150:
-                text = " ".join(x.text for x in doc.subtree(b) if x.text)
-                if text:
-                    authors.append(text)
+                authors += [line for x in doc.subtree(b) for line in x.lines]  # a name, then "Nguồn: …"
                 i = b.end_idx + 1
                 continue
             if negative_attrs(b.attrs) or (b.sub_long_links >= 2 and b.sub_link_density > 0.3):
@@ -380,22 +366,23 @@ def _kept_blocks(doc: PageDocument, container: Block, skip_set: set[int], author
     return kept
 
 
-def strip_author_lines(paragraphs: list[Paragraph]) -> tuple[list[Paragraph], str | None, bool]:
-    """Remove up to two trailing author/source lines; return the author text."""
+def strip_author_lines(paragraphs: list[Paragraph]) -> tuple[list[Paragraph], str | None, bool, list[str]]:
+    """Remove up to two trailing author/source lines; return the author text and the raw
+    lines removed (in page order)."""
     author: str | None = None
     labelled = False
-    stripped = 0
-    while paragraphs and stripped < 2 and len(paragraphs) > 1:
+    stripped: list[str] = []
+    while paragraphs and len(stripped) < 2 and len(paragraphs) > 1:
         last = paragraphs[-1]
         if last.lead or last.block is None or not _author_like(last.block, last.text):
             break
         paragraphs = paragraphs[:-1]
-        stripped += 1
+        stripped.insert(0, last.text)
         is_label = bool(AUTHOR_LABEL_RE.match(last.text))
         text = clean_author(last.text)
         if text and (author is None or (is_label and not labelled)):
             author, labelled = text, is_label or labelled
-    return paragraphs, author, labelled
+    return paragraphs, author, labelled, stripped
 
 
 _SKIP, _NO, _LEAD = 0, 1, 2
@@ -470,7 +457,8 @@ def assemble(
     summary_hint: str | None = None,
 ) -> BodyResult:
     """Strip author lines, detect the summary, and build the result."""
-    paragraphs, author, labelled = strip_author_lines(paragraphs)
+    paragraphs, author, labelled, credits = strip_author_lines(paragraphs)
+    credits += authors
     if author is None and authors:
         author = clean_author(authors[0])
         labelled = bool(AUTHOR_LABEL_RE.match(authors[0]))
@@ -485,9 +473,8 @@ def assemble(
         b = first.block
         node: Block | None = b
         if b is None:
-            return BodyResult(
-                container=container, paragraphs=paragraphs, author_line=author, author_labelled=labelled
-            )
+            return BodyResult(container=container, paragraphs=paragraphs, author_line=author,
+                              author_labelled=labelled, credits=credits)
         summary_class = False
         while node is not None and (container is None or container.contains(node) or first.lead):
             if container is not None and node is container:
@@ -505,6 +492,7 @@ def assemble(
         summary=summary,
         author_line=author,
         author_labelled=labelled,
+        credits=credits,
     )
 
 

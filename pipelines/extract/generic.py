@@ -31,7 +31,8 @@ from urllib.parse import urlsplit
 
 from lxml import etree
 
-from pipelines.extract.body import BodyResult, clean_author
+from pipelines.extract import byline
+from pipelines.extract.body import BodyResult
 from pipelines.extract.document import Block, PageDocument, element_text
 from pipelines.extract.heuristics import (
     ArticleFrame,
@@ -94,14 +95,6 @@ _STRUCTURED_DATE_KEYS = (
 _URL_DATE = re.compile(r"/((?:19|20)\d{2})[/-](\d{1,2})[/-](\d{1,2})(?=/)")
 _TIME_XPATH = etree.XPath("//time[@datetime]|//*[@itemprop='datePublished']")
 _MODIFIED_XPATH = etree.XPath("//time[@datetime]|//*[@itemprop='dateModified']")
-_BYLINE_ATTRS = re.compile(r"author|tac-?gia|byline")
-# "Viết bởi Lý Thị Hoa", "Đăng ngày 17/5/2024 bởi Hoàng Thị Mai": a capitalised name after "bởi".
-_BY_NAME = re.compile(r"(?:^|\s)(?P<verb>(?:được\s+)?(?:viết|đăng|gửi)\s+)?bởi\s*:?\s+(?P<name>[^\W\d_][^\d|:;,.()]{1,60}?)"
-                      r"\s*$", re.IGNORECASE)
-_AUTHOR_LINE = re.compile(
-    r"^\s*(?:tác\s+giả(?:\s+bài\s+viết)?|người\s+viết|bút\s+danh|phóng\s+viên|tin\s*(?:,|và)\s*ảnh|bài\s*(?:,|và)\s*ảnh)\s*[:：]",
-    re.IGNORECASE,
-)
 
 
 class TitleResult:
@@ -623,67 +616,9 @@ def find_views(doc: PageDocument, anchor: Block | None, body: BodyResult | None)
     return best[1] if best is not None else None
 
 
-def _by_name(line: str) -> str | None:
-    """The name of a "(Viết|Đăng) bởi Name" byline, alone or ending a dated meta line."""
-    if len(line) > 120:
-        return None
-    m = _BY_NAME.search(line)
-    if m is None:
-        return None
-    if not m.group("verb") and m.start() > 0 and not find_datetimes(line[: m.start()]):
-        return None
-    words = m.group("name").split()
-    if not 1 <= len(words) <= 6 or not all(w[0].isupper() for w in words):
-        return None
-    return " ".join(words)
-
-
 def find_author(doc: PageDocument, anchor: Block | None, body: BodyResult | None) -> str | None:
-    """Byline: a labelled author line in the article ("Tác giả: ..."), the trailing
-    author/source line of the body, a short author-marked element of the article, then
-    metadata.  A separate "Nguồn tin:" field is a
-    source, not a byline, and is not returned."""
-    container = body.container if body is not None else None
-    scope = article_scope(anchor, container)
-    if scope is not None:
-        for b in doc.subtree(scope):
-            if not b.text or len(b.text) > 150 or is_foreign(b, anchor):
-                continue
-            for line in b.lines:
-                if _AUTHOR_LINE.match(line):
-                    name = clean_author(line)
-                    if name:
-                        return name
-                by = _by_name(line)
-                if by:
-                    return by
-    if body is not None and body.author_line:
-        return body.author_line
-    if scope is not None:  # a short element marked as the byline (class/id/itemprop/rel "author")
-        for el in scope.el.iter():
-            if not isinstance(el.tag, str):
-                continue
-            marks = " ".join(el.get(a) or "" for a in ("class", "id", "itemprop", "rel")).lower()
-            if not marks.strip() or not _BYLINE_ATTRS.search(marks):
-                continue
-            block = doc.block_for(el)
-            if block is None or block.hidden or is_foreign(block, anchor):
-                continue
-            name = clean_author(normalize_text(element_text(el)))
-            if name and len(name) <= 80 and len(name.split()) <= 12 and not any(c.isdigit() for c in name):
-                return name
-    for item in doc.json_ld:
-        author = item.get("author")
-        if isinstance(author, list) and author:
-            author = author[0]
-        if isinstance(author, dict):
-            author = author.get("name")
-        if isinstance(author, str) and author.strip():
-            return normalize_text(author)
-    meta_author = normalize_text(doc.meta.get("author") or "")
-    if meta_author and text_key(meta_author) not in site_names(doc):
-        return meta_author
-    return None
+    """The byline, else the source (see :func:`pipelines.extract.byline.find_author`)."""
+    return byline.find_author(doc, anchor, body, article_frame(anchor, body), site_names(doc))
 
 
 def _is_menu_item(el: Any) -> bool:

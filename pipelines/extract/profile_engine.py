@@ -12,7 +12,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from pipelines.extract.body import BodyResult, assemble, clean_author, collect_paragraphs, lead_blocks
+from pipelines.extract.body import BodyResult, assemble, collect_paragraphs, lead_blocks
+from pipelines.extract.byline import clean_author
 from pipelines.extract.document import Block, PageDocument, drop_element, element_text
 from pipelines.extract.profiles import FieldSelector, Profile, ProfileSet
 from pipelines.normalize.dates import parse_iso_datetime, parse_vietnamese_datetime
