@@ -627,19 +627,47 @@ def _is_menu_item(el: Any) -> bool:
     return bool(el.tag == "li" and next(el.iter("ul", "ol"), None) is not None)
 
 
+def _last_item(el: Any, title_key: str, tags: tuple[str, ...] = ("a", "span", "li")) -> str | None:
+    """The last item of a breadcrumb-like element that is neither "home", nor a label, nor
+    the title (whole or cut short: "Sở Thông tin và Truyền thông làm...")."""
+    items = [normalize_text(element_text(a), decode_entities=False) for a in el.iter(*tags)]
+    texts = [t for t in items if t and len(t) <= 80 and t not in (">", "»", "/", "›")]
+    for text in reversed(texts):
+        key = text_key(text)
+        if not key or key == title_key or key in _HOME_WORDS or text.endswith(":"):  # "Bạn đang ở:"
+            continue
+        if title_key.startswith(key) and (len(key) >= 0.5 * len(title_key) or text.endswith(("...", "…"))):
+            continue  # the title, cut short
+        return text
+    return None
+
+
 def _breadcrumb_category(doc: PageDocument, title_key: str) -> str | None:
     for el in doc.role("breadcrumb"):
         if _is_menu_item(el):
             continue
-        items = [normalize_text(element_text(a), decode_entities=False) for a in el.iter("a", "span", "li")]
-        texts = [t for t in items if t and len(t) <= 80 and t not in (">", "»", "/", "›")]
-        for text in reversed(texts):
-            key = text_key(text)
-            if not key or key == title_key or key in _HOME_WORDS or text.endswith(":"):  # "Bạn đang ở:"
-                continue
-            if title_key.startswith(key) and len(key) >= 0.5 * len(title_key):  # the title, cut short
-                continue
-            return text
+        found = _last_item(el, title_key)
+        if found:
+            return found
+    return None
+
+
+_CRUMB_HOME = re.compile(r"^\s*(?:trang\s+chủ|trang\s+nhất|home)\s*(?:>>?|»|›|→|/)\s*", re.IGNORECASE)
+_CRUMB_SPLIT = re.compile(r"\s*(?:>>?|»|›|→)\s*|\s+/\s+")
+
+
+def _plain_breadcrumb_category(doc: PageDocument, anchor: Block | None, title_key: str) -> str | None:
+    """A breadcrumb written as plain text ("Trang chủ » Tin tức - Sự kiện » Kinh tế"), the
+    nearest one before the title: its last part that is not the title."""
+    last = anchor.idx if anchor is not None else len(doc.blocks)
+    for b in reversed(doc.blocks[:last]):
+        if not b.text or len(b.text) > 200 or not _CRUMB_HOME.match(b.text):
+            continue
+        parts = [p for p in _CRUMB_SPLIT.split(b.text) if p.strip()]
+        for part in reversed(parts[1:]):
+            key = text_key(part)
+            if key and key != title_key and key not in _HOME_WORDS and len(part) <= 80:
+                return normalize_text(part)
     return None
 
 
@@ -736,9 +764,17 @@ def find_category(doc: PageDocument, title: str | None, anchor: Block | None = N
         if block is not None and (in_chrome(block) or is_foreign(block, anchor)):
             continue
         text = normalize_text(element_text(el), decode_entities=False)
+        if len(text) > 150:
+            continue
+        if len(list(el.iter("a", "span", "p", "li"))) >= 2:
+            # several items ("Home › Chiến lược", a post's parent and child category): the last
+            found = _last_item(el, title_key, ("a", "span", "p", "li"))
+            if found:
+                return found
+            continue
         if 2 <= len(text) <= 80 and text_key(text) != title_key:
             return text
-    found = _preceding_link_category(doc, anchor, title_key)
+    found = _plain_breadcrumb_category(doc, anchor, title_key) or _preceding_link_category(doc, anchor, title_key)
     if found:
         return found
     found = _url_prefix_category(doc)
