@@ -522,6 +522,8 @@ def _date_candidates(
             container.end_idx + 1 if container is not None and container.idx > anchor.idx else anchor.idx + 1
         )
         for b in blocks[start : scope.end_idx + 1]:
+            if b.idx in body_blocks and not is_meta_line(b.text):
+                continue
             if _usable(b, frame) and len(b.text) <= 200:
                 found = _pick(b.text, labelled_only=True, now=now)
                 if found:
