@@ -28,6 +28,9 @@ class ExtractionPipeline:
         self.crawler = crawler
         self.stats = crawler.stats
         self.profiles = profiles
+        # The crawl's clock, pinned for tests and replays: relative dates ("2 giờ trước")
+        # are read against it instead of each page's fetch time.
+        self.now: str | None = crawler.settings.get("PORTALNEWS_NOW") or None
         self.portal_profiles: dict[str, str] = {}
         self.seconds = 0.0
         self.pages = 0
@@ -59,7 +62,8 @@ class ExtractionPipeline:
         profile = self.portal_profiles.get(item.portal_id, "auto")
         started = time.perf_counter()
         try:
-            result = extract_page(item.html, item.url, profile=profile, profiles=self.profiles)
+            result = extract_page(item.html, item.url, profile=profile, profiles=self.profiles,
+                                  fetched_at=self.now or item.fetched_at)
         except Exception as exc:  # a broken page must never stop the crawl
             logger.warning("%s: extraction failed on %s: %s: %s", item.portal_id, item.url,
                            type(exc).__name__, exc)
