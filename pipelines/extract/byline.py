@@ -4,10 +4,10 @@ Portals credit an article in many places: a labelled byline in the meta line ("T
 Thùy Linh", "Viết bởi …", "Submitted by … on …", "By …"), an element marked as the author
 (``class="author"``, ``itemprop="author"``, ``data-role="author"``, a Drupal
 ``field-tac-gia``), a right-aligned or bold name closing the text, the page's metadata
-(JSON-LD ``author``, ``<meta name="author">``), or only a source ("Nguồn: Báo Hà Giang",
-"(Theo Báo Vĩnh Phúc)", "Source: …").  :func:`find_author` returns the byline when there
-is one and the source otherwise, in that order of trust; :func:`clean_author` strips the
-labels, brackets and trailing dates of a credit line.
+(JSON-LD ``author``, ``<meta name="author">``), or only a source closing the text ("Nguồn:
+Báo Hà Giang", "(Theo Báo Vĩnh Phúc)", "Source: …").  :func:`find_author` returns the
+byline when there is one and such a source otherwise, in that order of trust;
+:func:`clean_author` strips the labels, brackets and trailing dates of a credit line.
 """
 
 from __future__ import annotations
@@ -52,7 +52,6 @@ _NAME_END = re.compile(
 )
 _MARK_ATTRS = ("class", "id", "itemprop", "rel", "data-role", "property")
 _BYLINE_MARK = re.compile(r"author|tac-?gia|byline|createdby|created-by|vcard|signature")
-_SOURCE_MARK = re.compile(r"(?:^|[\s_\-])(?:source|nguon|nguon-?tin)(?:$|[\s_\-])")
 _SITE_WORDS = re.compile(r"cổng\s+thông\s+tin|trang\s+thông\s+tin|website|portal\b|\badmin\b|quản\s+trị", re.IGNORECASE)
 _MAX_NAME_WORDS = 12
 _ORGANISATION = re.compile(
@@ -102,22 +101,25 @@ def _marks(el: Any) -> str:
 def find_author(
     doc: PageDocument, anchor: Block | None, body: BodyResult | None, frame: ArticleFrame, site_names: set[str]
 ) -> str | None:
-    """The byline, else the source.  In order: a labelled byline in a short line of the
-    article, an element marked as the author, a name closing the text (not a source line),
-    the page's metadata author (not the site's name), then a source line or element."""
+    """The byline, else the source the text ends with.  In order: a labelled byline in a
+    short line of the article, a name closing the text (not a source line), a bare "By …",
+    an element marked as the author, a right-aligned or bold name after the text, a person
+    named in the metadata, a source line closing the text
+    ("Nguồn: …", "(Theo …)"), an organisation named in the metadata.  A source shown as a
+    field of its own outside the text (NukeViet's "Nguồn tin:") is not a byline and is not
+    returned, as the labelled corpus has it."""
     container = body.container if body is not None else None
     scope = article_scope(anchor, container)
     credits = body.credits if body is not None else []
     person, organisation = _metadata_author(doc, site_names)
     for found in (
-        lambda: _labelled_byline(doc, scope, frame),
-        lambda: _marked(doc, scope, frame, source=False),
+        lambda: _labelled_byline(doc, scope, frame, bare=False),
         lambda: next((n for line in credits if not is_source_line(line) and (n := _name(line))), None),
+        lambda: _labelled_byline(doc, scope, frame, bare=True),
+        lambda: _marked(doc, scope, frame),
         lambda: _closing_name(doc, container, scope, frame),
         lambda: person,
         lambda: next((n for line in credits if is_source_line(line) and (n := _name(line))), None),
-        lambda: _source_line(doc, scope, frame),
-        lambda: _marked(doc, scope, frame, source=True),
         lambda: organisation,
     ):
         name = found()
@@ -134,10 +136,12 @@ def _scope_blocks(doc: PageDocument, scope: Block | None, frame: ArticleFrame) -
             yield b
 
 
-def _labelled_byline(doc: PageDocument, scope: Block | None, frame: ArticleFrame) -> str | None:
+def _labelled_byline(doc: PageDocument, scope: Block | None, frame: ArticleFrame, *, bare: bool) -> str | None:
+    """A byline label and its name in a short line: "Tác giả: …", "Viết bởi …" (``bare``
+    False), or a line that starts with a bare "By …" / "bởi …" (``bare`` True)."""
     for b in _scope_blocks(doc, scope, frame):
         for line in b.lines:
-            m = _BYLINE_IN_LINE.search(line) or (_BY_START.match(line) if len(line) <= 80 else None)
+            m = (_BY_START.match(line) if len(line) <= 80 else None) if bare else _BYLINE_IN_LINE.search(line)
             if m:
                 name = _name(m.group("name"))
                 if name:
@@ -145,9 +149,8 @@ def _labelled_byline(doc: PageDocument, scope: Block | None, frame: ArticleFrame
     return None
 
 
-def _marked(doc: PageDocument, scope: Block | None, frame: ArticleFrame, *, source: bool) -> str | None:
-    """A short element of the article marked as the author (``source=False``; its text not
-    a source line), or one marked as the source or showing a source line (``source=True``)."""
+def _marked(doc: PageDocument, scope: Block | None, frame: ArticleFrame) -> str | None:
+    """A short element of the article marked as the author whose text is not a source line."""
     if scope is None:
         return None
     for el in scope.el.iter():
@@ -156,14 +159,13 @@ def _marked(doc: PageDocument, scope: Block | None, frame: ArticleFrame, *, sour
         marks = _marks(el)
         if not marks.strip():
             continue
-        byline_mark = bool(_BYLINE_MARK.search(marks))
-        if not byline_mark and not (source and _SOURCE_MARK.search(marks)):
+        if not _BYLINE_MARK.search(marks):
             continue
         block = doc.block_for(el)
         if block is None or block.hidden or is_foreign(block, frame) or in_chrome(block):
             continue
         text = normalize_text(element_text(el))
-        if len(text) > 120 or (is_source_line(text) != source and byline_mark):
+        if len(text) > 120 or is_source_line(text):
             continue
         name = _name(text, lenient=True)  # an account name may be lower case ("admin admin")
         if name:
@@ -216,13 +218,3 @@ def _metadata_author(doc: PageDocument, site_names: set[str]) -> tuple[str | Non
         else:
             person = person or name
     return person, organisation
-
-
-def _source_line(doc: PageDocument, scope: Block | None, frame: ArticleFrame) -> str | None:
-    for b in _scope_blocks(doc, scope, frame):
-        for line in b.lines:
-            if is_source_line(line) and len(line) <= 120:
-                name = _name(line)
-                if name:
-                    return name
-    return None

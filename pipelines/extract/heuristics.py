@@ -13,6 +13,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
 from pipelines.extract.document import Block
 from pipelines.normalize.dates import LABEL_RE, VN_TZ, find_datetimes
@@ -156,6 +157,9 @@ def _tokens(attrs: str) -> set[str]:
     return set(_TOKEN_SPLIT.split(attrs)) if attrs else set()
 
 
+# The vocabulary tests below run once per distinct class/id string (a portal repeats a few
+# dozen): memoised pure functions, measured to matter on the extraction's hot path.
+@lru_cache(maxsize=8192)
 def negative_attrs(attrs: str) -> bool:
     """Class/id names that mark boilerplate (sidebars, related boxes, tools, tags ...)."""
     if not attrs:
@@ -165,14 +169,17 @@ def negative_attrs(attrs: str) -> bool:
     return bool(_NEGATIVE_SUBSTR.search(attrs))
 
 
+@lru_cache(maxsize=8192)
 def positive_attrs(attrs: str) -> bool:
     return bool(attrs) and bool(_POSITIVE_SUBSTR.search(attrs))
 
 
+@lru_cache(maxsize=8192)
 def caption_attrs(attrs: str) -> bool:
     return bool(attrs) and bool(_CAPTION_ATTR_RE.search(attrs))
 
 
+@lru_cache(maxsize=8192)
 def image_box_attrs(attrs: str) -> bool:
     return bool(attrs) and bool(_IMAGE_BOX_RE.search(attrs))
 
