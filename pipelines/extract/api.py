@@ -23,6 +23,7 @@ from pipelines.extract.classify import ARTICLE, classify, sniff_non_html
 from pipelines.extract.document import Block, build_document, parse_html
 from pipelines.extract.encoding import decode_html
 from pipelines.extract.profile_engine import (
+    NameIndex,
     apply_removals,
     detect,
     profile_author,
@@ -86,7 +87,8 @@ def _resolve_profiles(profile: str, profiles: ProfileSet | None) -> ProfileSet:
     return profiles
 
 
-def _choose_profile(root: Any, url: str, html: str, profile: str, profiles: ProfileSet) -> Profile | None:
+def _choose_profile(root: Any, url: str, html: str, profile: str, profiles: ProfileSet,
+                    index: NameIndex) -> Profile | None:
     if profile == GENERIC or not len(profiles):
         return None
     if profile != AUTO:
@@ -94,7 +96,7 @@ def _choose_profile(root: Any, url: str, html: str, profile: str, profiles: Prof
         if named is not None:
             return named
         logger.warning("unknown profile %r: detecting the family instead", profile)
-    found, _score = detect(root, url, html, profiles)
+    found, _score = detect(root, url, html, profiles, index)
     return found
 
 
@@ -135,8 +137,10 @@ def extract_page_with_sources(
         return _empty(sniffed.kind, sniffed.reason, GENERIC), sources
     profile_set = _resolve_profiles(profile, profiles)
     root = parse_html(html)
-    chosen = _choose_profile(root, url, html, profile, profile_set)
-    doc = build_document(root, url, apply_removals(chosen) if chosen is not None and chosen.remove else None)
+    index = NameIndex(root) if len(profile_set) else None
+    chosen = _choose_profile(root, url, html, profile, profile_set, index) if index is not None else None
+    doc = build_document(root, url, apply_removals(chosen, index) if chosen is not None and chosen.remove else None)
+    doc.memo["names"] = index
     name = chosen.name if chosen is not None else GENERIC
 
     def mark(field_name: str, from_profile: bool) -> None:

@@ -269,6 +269,8 @@ class PageDocument:
     canonical: str | None
     block_of: dict[Any, Block]
     roles: dict[str, list[Any]] = field(default_factory=dict)
+    # per-document results the extractors compute once (site names, the name index …)
+    memo: dict[str, Any] = field(default_factory=dict)
 
     def role(self, name: str) -> list[Any]:
         """Elements (document order) whose tag/class/id/itemprop suggest a role:
@@ -301,7 +303,11 @@ class PageDocument:
 
 
 def _attrs(attrs: Mapping[str, str]) -> str:
-    values = [attrs.get(name) for name in ("class", "id", "itemprop", "itemtype")]
+    return _attrs_of(attrs.get("class"), attrs.get("id"), attrs.get("itemprop"), attrs.get("itemtype"))
+
+
+@lru_cache(maxsize=8192)
+def _attrs_of(*values: str | None) -> str:
     return " ".join(v for v in values if v).lower()
 
 
@@ -338,13 +344,15 @@ def _finish_block(block: Block) -> None:
     block._pos = []
 
 
-def _is_long_link_text(text: str) -> bool:
-    return len(text) >= LONG_LINK_CHARS and len(_WORD.findall(text)) >= LONG_LINK_WORDS
-
-
-def _is_item_link_text(text: str) -> bool:
-    """Text that could name another article (three words or more)."""
-    return len(_WORD.findall(text)) >= ITEM_LINK_WORDS
+@lru_cache(maxsize=8192)
+def _link_kind(raw: str, href: str) -> tuple[str, bool, bool]:
+    """A link's text (normalised), whether it names another article (title-like: long; an
+    item's: three words or more), memoised: menus and sidebars repeat on every page."""
+    text = normalize_text(raw, decode_entities=False)
+    if href.startswith(("javascript:", "#", "mailto:")) or _TAG_HREF.search(href):
+        return text, False, False
+    words = len(_WORD.findall(text))
+    return text, len(text) >= LONG_LINK_CHARS and words >= LONG_LINK_WORDS, words >= ITEM_LINK_WORDS
 
 
 # The class vocabulary of a portal is small and every page repeats it: the regexes over class
@@ -586,14 +594,10 @@ def build_document(root: Any, url: str, prepare: Callable[[Any], None] | None = 
                 link_depth -= 1
                 if link_depth == 0 and link_start:
                     owner, href = link_start.pop()
-                    text = normalize_text("".join(link_buf), decode_entities=False)
-                    navigational = href.startswith(("javascript:", "#", "mailto:")) or bool(
-                        _TAG_HREF.search(href)
-                    )
-                    is_long = _is_long_link_text(text) and not navigational
+                    text, is_long, is_item = _link_kind("".join(link_buf), href)
                     if is_long:
                         owner.long_links += 1
-                    if not navigational and _is_item_link_text(text):
+                    if is_item:
                         owner.item_links += 1
                     links.append(Link(href=href, text=text, block=owner, long=is_long))
             elif flag & _BOLD:

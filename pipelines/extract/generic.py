@@ -113,7 +113,15 @@ class TitleResult:
 
 
 def site_names(doc: PageDocument) -> set[str]:
-    """Comparison keys of the site's own name as found in metadata and the header."""
+    """Comparison keys of the site's own name as found in metadata and the header (once
+    per document)."""
+    cached: set[str] | None = doc.memo.get("site_names")
+    if cached is None:
+        cached = doc.memo["site_names"] = _site_names(doc)
+    return cached
+
+
+def _site_names(doc: PageDocument) -> set[str]:
     names: set[str] = set()
     for key in ("og:site_name", "application-name", "apple-mobile-web-app-title"):
         if doc.meta.get(key):
@@ -195,7 +203,14 @@ _LINK_TAGS = frozenset(("a",))
 
 
 def _title_hints(doc: PageDocument) -> tuple[set[str], set[str], str, str]:
-    """(site-name keys, page-title keys, full <title> key, best metadata title)."""
+    """(site-name keys, page-title keys, full <title> key, best metadata title), once per document."""
+    cached: tuple[set[str], set[str], str, str] | None = doc.memo.get("title_hints")
+    if cached is None:
+        cached = doc.memo["title_hints"] = _compute_title_hints(doc)
+    return cached
+
+
+def _compute_title_hints(doc: PageDocument) -> tuple[set[str], set[str], str, str]:
     names = site_names(doc)
     tag_title = strip_site_name(doc.title_tag, names) if doc.title_tag else ""
     if tag_title and tag_title == doc.title_tag and _is_site_part(tag_title, names, strong_only=True):
@@ -736,13 +751,20 @@ def _url_prefix_category(doc: PageDocument) -> str | None:
     for link in doc.links:
         if not link.text or len(link.text) > 60 or (link.long and len(link.text) > 50):
             continue
-        absolute = doc.absolute(link.href)
-        if absolute is None:
-            continue
-        parts = urlsplit(absolute)
-        if parts.netloc.lower() != page.netloc.lower() or parts.query:
-            continue
-        path = parts.path.rstrip("/")
+        href = link.href.strip()
+        if href.startswith("/") and not href.startswith("//"):
+            # root-relative, most menu links: no need to resolve it (urljoin was a hot spot)
+            if "?" in href:
+                continue
+            path = href.split("#", 1)[0].rstrip("/")
+        else:
+            absolute = doc.absolute(href)
+            if absolute is None:
+                continue
+            parts = urlsplit(absolute)
+            if parts.netloc.lower() != page.netloc.lower() or parts.query:
+                continue
+            path = parts.path.rstrip("/")
         for suffix in ("/index.html", "/index.htm", "/index.php", "/trang-1.html", "/page-1"):
             if path.endswith(suffix):
                 path = path[: -len(suffix)]

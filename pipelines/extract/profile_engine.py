@@ -12,6 +12,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from lxml import etree
+
 from pipelines.extract.body import BodyResult, assemble, collect_paragraphs, lead_blocks
 from pipelines.extract.byline import clean_author
 from pipelines.extract.document import Block, PageDocument, drop_element, element_text
@@ -23,6 +25,7 @@ from pipelines.normalize.text import normalize_text, text_key
 logger = logging.getLogger(__name__)
 
 __all__ = [
+    "NameIndex",
     "apply_removals",
     "detect",
     "profile_author",
@@ -42,7 +45,41 @@ def _generator(root: Any) -> str:
     return ""
 
 
-def detect(root: Any, url: str, html: str, profiles: ProfileSet) -> tuple[Profile | None, float]:
+class NameIndex:
+    """The class tokens and ids of a page, with their tags, read once (one XPath) to answer
+    the simple detection selectors: measured about ten times cheaper than an XPath per rule."""
+
+    _XPATH = etree.XPath("//*[@class or @id]")
+
+    def __init__(self, root: Any) -> None:
+        self.names: set[tuple[str, str, str]] = set()  # (tag, "#" or ".", name)
+        self.classes: set[str] = set()
+        self.ids: set[str] = set()
+        for el in self._XPATH(root):
+            tag = el.tag if isinstance(el.tag, str) else ""
+            cls = el.get("class")
+            if cls:
+                for token in cls.split():
+                    self.names.add((tag, ".", token))
+                    self.classes.add(token)
+            ident = el.get("id")
+            if ident:
+                self.names.add((tag, "#", ident.strip()))
+                self.ids.add(ident.strip())
+
+    def has_name(self, kind: str, name: str) -> bool:
+        return name in (self.ids if kind == "#" else self.classes)
+
+    def has(self, tag: str, kind: str, name: str) -> bool:
+        if kind == "^":
+            return any(c.startswith(name) for c in self.classes)
+        if tag:
+            return (tag, kind, name) in self.names
+        return name in (self.ids if kind == "#" else self.classes)
+
+
+def detect(root: Any, url: str, html: str, profiles: ProfileSet,
+           index: NameIndex | None = None) -> tuple[Profile | None, float]:
     """The best-matching profile (score >= its threshold) and its score."""
     generator = _generator(root)
     best: tuple[Profile | None, float] = (None, 0.0)
@@ -52,6 +89,9 @@ def detect(root: Any, url: str, html: str, profiles: ProfileSet) -> tuple[Profil
             hit = False
             if rule.kind == "url":
                 hit = bool(rule.pattern and rule.pattern.search(url))
+            elif rule.simple is not None:
+                index = index or NameIndex(root)
+                hit = index.has(*rule.simple)
             elif rule.kind in ("selector", "class_prefix"):
                 hit = bool(rule.xpath is not None and rule.xpath(root))
             elif rule.kind == "generator":
@@ -65,12 +105,12 @@ def detect(root: Any, url: str, html: str, profiles: ProfileSet) -> tuple[Profil
     return best
 
 
-def apply_removals(profile: Profile) -> Callable[[Any], None]:
+def apply_removals(profile: Profile, index: NameIndex | None = None) -> Callable[[Any], None]:
     """A tree-preparation callback dropping the profile's ``remove`` elements."""
 
     def prepare(root: Any) -> None:
         for sel in profile.remove:
-            for node in sel.select(root):
+            for node in sel.select(root, index):
                 if not isinstance(node, str):
                     drop_element(node)
 
@@ -80,7 +120,7 @@ def apply_removals(profile: Profile) -> Callable[[Any], None]:
 def _values(doc: PageDocument, sel: FieldSelector) -> list[tuple[str, Any]]:
     """(text, element-or-None) for every match of one selector, honouring attr/regex/pick."""
     out: list[tuple[str, Any]] = []
-    for node in sel.select(doc.root):
+    for node in sel.select(doc.root, doc.memo.get("names")):
         if isinstance(node, str):
             raw, el = str(node), getattr(node, "getparent", lambda: None)()
         elif sel.attr:
@@ -185,7 +225,7 @@ def profile_body(
     """Body from the profile's container selector(s), or None to use the generic one."""
     containers: list[Block] = []
     for sel in profile.selectors("body"):
-        for node in sel.select(doc.root):
+        for node in sel.select(doc.root, doc.memo.get("names")):
             if isinstance(node, str):
                 continue
             block = doc.block_for(node)
