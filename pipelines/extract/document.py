@@ -26,7 +26,7 @@ from urllib.parse import urljoin
 from lxml import etree
 
 from pipelines.normalize.numbers import VIEW_LABEL_RE
-from pipelines.normalize.text import collapse_spaces, normalize_text, strip_invisible
+from pipelines.normalize.text import normalize_text, strip_invisible
 
 logger = logging.getLogger(__name__)
 
@@ -312,17 +312,21 @@ def _attrs_of(*values: str | None) -> str:
 
 
 def _finish_block(block: Block) -> None:
+    buf, pos_list = block._buf, block._pos
+    block._buf = block._pos = _EMPTY
+    if len(buf) == 1 and not buf[0]:  # most wrappers hold no text of their own
+        return
     lines = []
     positions = []
     marks: list[int] = []
     offset = 0
-    for parts, pos in zip(block._buf, block._pos, strict=True):
+    for parts, pos in zip(buf, pos_list, strict=True):
         if not parts:
             continue
         line = "".join(parts)
         if _INVISIBLE_RE.search(line):
             line = strip_invisible(line)
-        line = collapse_spaces(line)
+        line = " ".join(line.split())
         if _MARK in line:
             pieces = line.split(_MARK)
             line = ""
@@ -330,18 +334,17 @@ def _finish_block(block: Block) -> None:
                 if i:
                     marks.append(offset + len(line))
                 line += piece
-            line = collapse_spaces(line)
+            line = " ".join(line.split())
         if line:
             lines.append(line)
             positions.append(pos)
             offset += len(line) + 1
-    block.lines = lines
-    block.line_pos = positions
+    if lines:
+        block.lines = lines
+        block.line_pos = positions
+        block.text = lines[0] if len(lines) == 1 else " ".join(lines)
     if marks:
         block.view_marks = marks
-    block.text = " ".join(lines)
-    block._buf = []
-    block._pos = []
 
 
 @lru_cache(maxsize=8192)
@@ -362,6 +365,13 @@ def _link_kind(raw: str, href: str) -> tuple[str, bool, bool]:
 def _role_of(names: str) -> str | None:
     m = _ROLE_RE.search(names)
     return (m.lastgroup or "title") if m else None
+
+
+@lru_cache(maxsize=8192)
+def _style_of(style: str) -> tuple[bool, str | None]:
+    """(hidden, text-align right/center) of a style attribute."""
+    align = _ALIGN_STYLE.search(style)
+    return bool(_HIDDEN_STYLE.search(style)), align.group(1).lower() if align else None
 
 
 @lru_cache(maxsize=8192)
@@ -539,9 +549,7 @@ def build_document(root: Any, url: str, prepare: Callable[[Any], None] | None = 
                     or "breadcrumb" in (attrs.get("aria-label") or "").lower()
                 ):
                     roles["breadcrumb"].append(el)
-                if "hidden" in attrs or (style and _HIDDEN_STYLE.search(style)) or (
-                    cls_attr and _hidden_class(cls_attr)
-                ):
+                if "hidden" in attrs or (style and _style_of(style)[0]) or (cls_attr and _hidden_class(cls_attr)):
                     flag |= _HIDDEN
                     hidden_depth += 1
             if tag in BLOCK_TAGS:
@@ -550,8 +558,7 @@ def build_document(root: Any, url: str, prepare: Callable[[Any], None] | None = 
                 if parent is not None and parent._buf[-1]:
                     parent._buf.append([])
                     parent._pos.append(len(blocks))
-                align_m = _ALIGN_STYLE.search(style) if style else None
-                align = align_m.group(1).lower() if align_m else (attrs.get("align") or "").lower() or None
+                align = (_style_of(style)[1] if style else None) or (attrs.get("align") or "").lower() or None
                 b = Block(el, len(blocks), tag, parent, parent.depth + 1 if parent else 0,
                           _attrs(attrs) if items else "", (cls_attr or "").lower(), align,
                           bool(flag & _HIDDEN) or bool(parent and parent.hidden))

@@ -46,36 +46,33 @@ def _generator(root: Any) -> str:
 
 
 class NameIndex:
-    """The class tokens and ids of a page, with their tags, read once (one XPath) to answer
-    the simple detection selectors: measured about ten times cheaper than an XPath per rule."""
+    """The class tokens and ids of a page, read once (two attribute XPaths), to answer the
+    simple detection selectors and to skip the profile selectors a page cannot match:
+    measured about ten times cheaper than an XPath per rule."""
 
-    _XPATH = etree.XPath("//*[@class or @id]")
+    _CLASSES = etree.XPath("//@class")
+    _IDS = etree.XPath("//@id")
 
     def __init__(self, root: Any) -> None:
-        self.names: set[tuple[str, str, str]] = set()  # (tag, "#" or ".", name)
-        self.classes: set[str] = set()
-        self.ids: set[str] = set()
-        for el in self._XPATH(root):
-            tag = el.tag if isinstance(el.tag, str) else ""
-            cls = el.get("class")
-            if cls:
-                for token in cls.split():
-                    self.names.add((tag, ".", token))
-                    self.classes.add(token)
-            ident = el.get("id")
-            if ident:
-                self.names.add((tag, "#", ident.strip()))
-                self.ids.add(ident.strip())
+        self._class_values: list[Any] = self._CLASSES(root)  # attribute "smart strings" (getparent())
+        self._id_values: list[Any] = self._IDS(root)
+        self.classes: set[str] = {token for value in self._class_values for token in value.split()}
+        self.ids: set[str] = {value.strip() for value in self._id_values}
 
     def has_name(self, kind: str, name: str) -> bool:
         return name in (self.ids if kind == "#" else self.classes)
 
     def has(self, tag: str, kind: str, name: str) -> bool:
+        """Whether an element (of ``tag``, when given) has the id (``#``) or class (``.``)
+        ``name``, or a class starting with it (``^``)."""
         if kind == "^":
             return any(c.startswith(name) for c in self.classes)
-        if tag:
-            return (tag, kind, name) in self.names
-        return name in (self.ids if kind == "#" else self.classes)
+        if not self.has_name(kind, name):
+            return False
+        if not tag:
+            return True
+        values = self._id_values if kind == "#" else self._class_values
+        return any(name in value.split() and value.getparent().tag == tag for value in values if name in value)
 
 
 def detect(root: Any, url: str, html: str, profiles: ProfileSet,
