@@ -11,6 +11,7 @@ printed by the tool and an assertion in a test mean the same thing:
 
 from __future__ import annotations
 
+import html as html_lib
 import logging
 import re
 import unicodedata
@@ -156,6 +157,6 @@ def shown_as_source(html: str, name: str | None) -> bool:
     there."""
     if not name:
         return False
-    text = unicodedata.normalize("NFC", html)
+    text = unicodedata.normalize("NFC", html_lib.unescape(html))
     label = r"(?:nguồn(?:\s+tin)?|source|theo)\s*[:：]?\s*(?:(?:<[^>]*>|&nbsp;|\s)*)"
     return re.search(label + re.escape(unicodedata.normalize("NFC", name)), text, re.IGNORECASE) is not None
