@@ -291,7 +291,10 @@ def collect_paragraphs(
         )
         here: set[str] = set()
         for b, line in _join_table_rows(lines, container):
-            key = text_key(line)
+            # The comparison key only where it can matter: a line as long as the title, or a
+            # short one (text_key over every long paragraph was a hot spot); long lines are
+            # compared as they are, which is what repeats look like.
+            key = text_key(line) if len(line) <= max(2 * len(title_key), 120) else line
             if not key:
                 continue
             if key == title_key:

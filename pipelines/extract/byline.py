@@ -54,6 +54,7 @@ _MARK_ATTRS = ("class", "id", "itemprop", "rel", "data-role", "property")
 _BYLINE_MARK = re.compile(r"author|tac-?gia|byline|createdby|created-by|vcard|signature")
 _SITE_WORDS = re.compile(r"cổng\s+thông\s+tin|trang\s+thông\s+tin|website|portal\b|\badmin\b|quản\s+trị", re.IGNORECASE)
 _MAX_NAME_WORDS = 12
+_DIGIT = re.compile(r"\d")
 _ORGANISATION = re.compile(
     r"^\s*(?:sở|bộ|ban|phòng|ubnd|ủy\s+ban|uỷ\s+ban|trung\s+tâm|chi\s+cục|cục|tổng\s+cục|văn\s+phòng|cổng|trang|báo|"
     r"đài|hội|huyện|xã|phường|tỉnh|thành\s+phố|thị\s+xã|công\s+ty|trường|bệnh\s+viện|viện)\b",
@@ -86,7 +87,7 @@ def _name(text: str, *, lenient: bool = False) -> str | None:
     """``text`` cleaned, when it can be a name (or a unit): a few words, no digits, starting
     with a capital (unless ``lenient``), not a tool line."""
     name = clean_author(text)
-    if not name or len(name) > 90 or any(c.isdigit() for c in name) or boilerplate_line(name):
+    if not name or len(name) > 90 or _DIGIT.search(name) or boilerplate_line(name):
         return None
     words = name.split()
     if not 1 <= len(words) <= _MAX_NAME_WORDS or not (lenient or words[0][:1].isupper()):
