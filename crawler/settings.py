@@ -10,7 +10,11 @@ SPIDER_MODULES = ["crawler.spiders"]
 NEWSPIDER_MODULE = "crawler.spiders"
 
 USER_AGENT = "portalnews/0.1 (+https://github.com/portalnews/portalnews; news archive crawler for public government portals)"
+# Scrapy's robots middleware fetches each host's robots.txt once; this parser also keeps its
+# Sitemap lines, which the spider follows (crawler/middlewares/robots.py). With
+# ROBOTSTXT_OBEY off, robots.txt is not fetched and its Sitemap lines are not followed.
 ROBOTSTXT_OBEY = True
+ROBOTSTXT_PARSER = "crawler.middlewares.robots.SitemapRobotParser"
 
 # Politeness: AutoThrottle plus per-host limits are on by default.
 CONCURRENT_REQUESTS = 32
@@ -53,6 +57,9 @@ ITEM_PIPELINES = {
 }
 
 EXTENSIONS = {
+    # owns the crawl's one store (PORTALNEWS_STORE): the spider, the storage pipeline, the
+    # politeness middleware and the alerts reach it through the crawler
+    "pipelines.storage.extension.StoreExtension": 0,
     "crawler.extensions.progress.ProgressReporter": 500,
     # evaluates the alert rules on spider_closed, after the storage pipeline has closed
     "pipelines.monitoring.extension.AlertingExtension": 600,
@@ -61,8 +68,9 @@ EXTENSIONS = {
 # --- portalnews settings -------------------------------------------------
 # Registry file; the CLI and `scrapy crawl portal -a portals=FILE` override it.
 PORTALNEWS_PORTALS = "portals.yaml"
-# Store URL: sqlite:///PATH (default), http(s)://, elasticsearch://, opensearch://
-PORTALNEWS_STORE = "sqlite:///data/portalnews.db"
+# Store URL: sqlite:///PATH, http(s)://, elasticsearch://, opensearch:// … Empty: the environment's
+# PORTALNEWS_STORE or ELASTICSEARCH_URL, else sqlite:///data/portalnews.db.
+PORTALNEWS_STORE = ""
 # Safety bound on pages fetched from one portal in one crawl.
 PORTALNEWS_MAX_PAGES_PER_PORTAL = 20000
 # Incremental crawls: skip pages already known, stop paginating at known articles.
@@ -96,13 +104,23 @@ PORTALNEWS_SMTP_TO = ""
 # every evaluation); new alerts, changed ones and resolved portals are sent at once.
 PORTALNEWS_ALERT_REPEAT_HOURS = ""
 
+# Link-local addresses (169.254.0.0/16, fe80::/10) are never crawled; loopback and private ones only
+# when this is true (crawl --allow-private-hosts). Empty: the environment variable of the same name.
+PORTALNEWS_ALLOW_PRIVATE_HOSTS = ""
+
 # --- scheduling, recrawl and politeness at scale (crawler/scheduling/scheduler.py, crawler/middlewares/politeness.py) ---
 # Back off a host that answers 429/503 (honouring Retry-After) or answers slower than
 # PORTALNEWS_SLOW_RESPONSE seconds (0 disables); the back-off is logged, counted in the
 # stats and recorded in the store, where every scheduler worker honours it. It watches the
 # response_downloaded signal (before the host's next request and the retry are sent).
 DOWNLOADER_MIDDLEWARES = {
+    # refuses hosts that resolve inside the operator's network (crawler/middlewares/private_hosts.py);
+    # first in the chain, so robots.txt is not fetched from them either
+    "crawler.middlewares.private_hosts.PrivateHostsMiddleware": 50,
     "crawler.middlewares.politeness.PolitenessMiddleware": 560,
+    # each HTML page decoded once, by decode_html, after decompression (590) and before
+    # Scrapy's meta-refresh check (580) and the spider read it (crawler/middlewares/decoding.py)
+    "crawler.middlewares.decoding.DecodeOnceMiddleware": 585,
 }
 PORTALNEWS_BACKOFF_ENABLED = True
 PORTALNEWS_BACKOFF_HTTP_CODES = [429, 503]

@@ -1,37 +1,108 @@
-"""Shared pytest fixtures: the labelled corpus served on loopback, temp stores."""
+"""Shared pytest fixtures (the labelled corpus served on loopback) and the one place that
+decides whether a missing piece skips a test or fails it.
+
+A test that needs something the machine may lack calls a helper here instead of
+``pytest.skip``: :func:`require_corpus` (``../shared/corpus`` or ``PORTALNEWS_CORPUS``),
+:func:`require_browser` (Debian's ``chromium``) and :func:`skip_or_fail` with ``"ENGINE"``
+(a live OpenSearch node, see tests/engine/fixtures.py).  On a developer's machine the
+test is skipped with the reason; with ``PORTALNEWS_REQUIRE_CORPUS=1``,
+``PORTALNEWS_REQUIRE_BROWSER=1`` or ``PORTALNEWS_REQUIRE_ENGINE=1`` (``.ci/run`` sets all
+three) it fails instead, so a skip never hides a missing piece in CI.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+#: What a test may need, by the suffix of its PORTALNEWS_REQUIRE_<WHAT> variable.
+REQUIREMENTS = ("CORPUS", "BROWSER", "ENGINE")
+
+
+def required(what: str) -> bool:
+    """True when ``PORTALNEWS_REQUIRE_<WHAT>`` is set (CI): then ``what`` missing is a failure."""
+    assert what in REQUIREMENTS, what
+    return os.environ.get(f"PORTALNEWS_REQUIRE_{what}", "").strip().lower() in {"1", "true", "yes"}
+
+
+def skip_or_fail(what: str, reason: str) -> NoReturn:
+    """Skip the running test because ``what`` is missing, or fail it when it is required."""
+    if required(what):
+        pytest.fail(f"{reason} (PORTALNEWS_REQUIRE_{what}=1: this test must run, not skip)", pytrace=False)
+    pytest.skip(reason)
+
+# Every server the tests crawl listens on loopback (127.x), which the crawler refuses unless the
+# operator allows it (crawler/middlewares/private_hosts.py).  The tests allow it, for this process
+# and every crawl it starts; a test of the refusal itself removes the variable.
+os.environ.setdefault("PORTALNEWS_ALLOW_PRIVATE_HOSTS", "1")
+# The scheduler tests crawl every few seconds; registries may ask for intervals down to 1 s here
+# (the default minimum is 60 s: crawler/registry.py).
+os.environ.setdefault("PORTALNEWS_MIN_INTERVAL", "1s")
 
 
 def corpus_dir() -> Path | None:
-    env = os.environ.get("PORTALNEWS_CORPUS")
-    candidates = [Path(env)] if env else []
-    candidates += [ROOT.parent / "shared" / "corpus", ROOT.parent.parent / "shared" / "corpus"]
+    """The labelled corpus: ``PORTALNEWS_CORPUS`` when set (and only there), else ../shared/corpus
+    beside the repository (or beside its parent, for a worktree)."""
+    env = os.environ.get("PORTALNEWS_CORPUS", "").strip()
+    candidates = [Path(env)] if env else [ROOT.parent / "shared" / "corpus", ROOT.parent.parent / "shared" / "corpus"]
     for c in candidates:
         if (c / "truth.jsonl").exists() and (c / "serve.py").exists():
             return c
     return None
 
 
+def require_corpus() -> Path:
+    """The labelled corpus, or skip (fail under ``PORTALNEWS_REQUIRE_CORPUS=1``) naming where it was looked for."""
+    root = corpus_dir()
+    if root is None:
+        env = os.environ.get("PORTALNEWS_CORPUS", "").strip()
+        where = f"PORTALNEWS_CORPUS={env}" if env else f"{ROOT.parent / 'shared' / 'corpus'}"
+        skip_or_fail("CORPUS", f"labelled corpus not found (looked in {where}); set PORTALNEWS_CORPUS")
+    return root
+
+
+def require_browser() -> str:
+    """Debian's headless ``chromium``, or skip (fail under ``PORTALNEWS_REQUIRE_BROWSER=1``)."""
+    from tests.monitoring_servers import chromium_binary
+
+    binary = chromium_binary()
+    if binary is None:
+        skip_or_fail("BROWSER", "chromium is not installed (apt-get install chromium)")
+    return binary
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def loopback_server(host: str, handler: type[BaseHTTPRequestHandler]) -> Iterator[int]:
+    """Serve ``handler`` on ``host`` (a 127.x address) in a thread; yields the port."""
+    server = ThreadingHTTPServer((host, free_port()), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield int(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @dataclass
@@ -54,9 +125,7 @@ class ServedCorpus:
 
 @pytest.fixture(scope="session")
 def served_corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedCorpus]:
-    root = corpus_dir()
-    if root is None:
-        pytest.skip("labelled corpus (../shared/corpus) not found; set PORTALNEWS_CORPUS")
+    root = require_corpus()
     port = free_port()
     stats_file = tmp_path_factory.mktemp("corpus") / "stats.json"
     proc = subprocess.Popen([sys.executable, str(root / "serve.py"), str(root), "--port", str(port),

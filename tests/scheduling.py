@@ -1,17 +1,20 @@
 """Helpers for the scheduler and worker tests: registries with intervals, scheduler
-processes, and the crawl spans read back from their log lines."""
+processes (or a scheduler in this process on a clock the test moves), and the crawl spans
+read back from their log lines."""
 
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -19,10 +22,12 @@ from typing import Any
 
 import yaml
 
+from crawler.scheduling.scheduler import Scheduler, SchedulerOptions
+
 ROOT = Path(__file__).resolve().parents[1]
 FAST = ["-s", "AUTOTHROTTLE_ENABLED=False", "-s", "DOWNLOAD_DELAY=0", "-s", "CONCURRENT_REQUESTS_PER_DOMAIN=8"]
-_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) \w+ crawler\.scheduling\.scheduler: crawl (start|end) "
-                   r"portal=(\S+) worker=(\S+)(.*)$")
+_MESSAGE = r"crawl (start|end) portal=(\S+) worker=(\S+)(.*)$"
+_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) \w+ crawler\.scheduling\.scheduler: " + _MESSAGE)
 
 
 def write_registry(src: Path, dst: Path, every: dict[str, str] | None = None, keep: Sequence[str] | None = None,
@@ -165,6 +170,96 @@ def add_portal(registry: Path, entry: dict[str, Any]) -> None:
     data = yaml.safe_load(registry.read_text("utf-8"))
     data["portals"].append(entry)
     registry.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), "utf-8")
+
+
+class ManualClock:
+    """Epoch seconds that move only when the test says so (the scheduler's injected clock)."""
+
+    def __init__(self, start: float) -> None:
+        self.now = float(start)
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        with self._lock:
+            return self.now
+
+    def advance(self, seconds: float) -> float:
+        with self._lock:
+            self.now += seconds
+            return self.now
+
+
+class _Events(logging.Handler):
+    """Collects the scheduler's crawl start/end lines as :class:`Event` (real arrival times)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.events: list[Event] = []
+        self.lines: list[str] = []
+        self._lock = threading.Lock()
+        self._message = re.compile(_MESSAGE)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        with self._lock:
+            self.lines.append(f"{record.levelname} {record.name}: {message}")
+            m = self._message.match(message)
+            if m:
+                self.events.append(Event(record.created, m.group(1), m.group(2), m.group(3), m.group(4)))
+
+
+class SchedulerThread:
+    """A :class:`Scheduler` running in a thread of this process, on the clock ``clock``, with
+    its log lines captured.  The crawls are real child processes, as in ``portalnews schedule``."""
+
+    def __init__(self, options: SchedulerOptions, clock: Callable[[], float]) -> None:
+        self.scheduler = Scheduler(options, clock=clock)
+        self.handler = _Events()
+        self.code: int | None = None
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="test-scheduler", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self.code = self.scheduler.run()
+        except BaseException as exc:  # reported by alive() and stop()
+            self.error = exc
+
+    def __enter__(self) -> SchedulerThread:
+        log = logging.getLogger("crawler.scheduling.scheduler")
+        log.addHandler(self.handler)
+        log.setLevel(logging.INFO)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def alive(self) -> bool:
+        if self.error is not None:
+            raise AssertionError(f"the scheduler failed: {self.error!r}\n" + self.text()[-3000:])
+        return self._thread.is_alive()
+
+    def events(self) -> list[Event]:
+        with self.handler._lock:
+            return list(self.handler.events)
+
+    def text(self) -> str:
+        with self.handler._lock:
+            return "\n".join(self.handler.lines)
+
+    def wake(self) -> None:
+        """Make the scheduler look at the clock now rather than at its next poll."""
+        self.scheduler._wake.set()
+
+    def stop(self, timeout: float = 120) -> int | None:
+        self.scheduler.request_stop()
+        self._thread.join(timeout)
+        logging.getLogger("crawler.scheduling.scheduler").removeHandler(self.handler)
+        assert not self._thread.is_alive(), "the scheduler did not stop"
+        if self.error is not None:
+            raise AssertionError(f"the scheduler failed: {self.error!r}")
+        return self.code
 
 
 def wait_for(predicate: Any, timeout: float, interval: float = 0.1, what: str = "condition",

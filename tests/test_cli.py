@@ -13,7 +13,7 @@ from crawler.cli import build_parser, main
 from pipelines.storage import Document, RunRecord
 from pipelines.storage.sqlite import SQLiteStore
 
-COMMANDS = ["crawl", "schedule", "export", "search", "coverage", "check", "report", "serve", "reindex", "portals", "demo"]
+COMMANDS = ["crawl", "schedule", "export", "search", "coverage", "check", "report", "serve", "reindex", "migrate", "portals", "demo"]
 
 
 @pytest.fixture()

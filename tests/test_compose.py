@@ -21,15 +21,19 @@ from typing import Any
 import pytest
 import yaml
 
+from pipelines.storage.engine_mappings import IndexNames, article_mappings, run_mappings
+from tests.engine.opensearch_node import OPENSEARCH_VERSION
+
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = ROOT / "docker-compose.yml"
+SCALE_FILE = ROOT / "docker-compose.scale.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 ENV_EXAMPLE = ROOT / "deploy" / ".env.example"
 SAVED_OBJECTS = ROOT / "deploy" / "kibana" / "saved_objects.ndjson"
 ES_SETUP = ROOT / "deploy" / "elasticsearch" / "setup.sh"
+ES_CERTS = ROOT / "deploy" / "elasticsearch" / "certs.sh"
 KIBANA_IMPORT = ROOT / "deploy" / "kibana" / "import.sh"
-ENGINE_NODE = ROOT / "tests" / "engine" / "opensearch_node.py"
 
 OPENSEARCH_PROFILE = "opensearch"
 ENGINES = ("elasticsearch", "opensearch")
@@ -52,14 +56,14 @@ PINNED_TAG = re.compile(r"^v?\d+\.\d+\.\d+(?:[-.][A-Za-z0-9.-]+)?$")
 
 # --- loading ---------------------------------------------------------------------------
 @functools.cache
-def compose() -> dict[str, Any]:
-    data = yaml.safe_load(COMPOSE_FILE.read_text("utf-8"))
-    assert isinstance(data, dict), "docker-compose.yml is not a mapping"
+def compose(path: Path = COMPOSE_FILE) -> dict[str, Any]:
+    data = yaml.safe_load(path.read_text("utf-8"))
+    assert isinstance(data, dict), f"{path.name} is not a mapping"
     return data
 
 
-def services() -> dict[str, dict[str, Any]]:
-    svcs = compose()["services"]
+def services(path: Path = COMPOSE_FILE) -> dict[str, dict[str, Any]]:
+    svcs = compose(path)["services"]
     assert isinstance(svcs, dict)
     return svcs
 
@@ -124,10 +128,10 @@ def env_example() -> tuple[set[str], set[str]]:
     return active, commented - active
 
 
-def compose_variables() -> dict[str, bool]:
+def compose_variables(path: Path = COMPOSE_FILE) -> dict[str, bool]:
     """Variables compose interpolates -> whether one of their uses is required (``:?``)."""
     found: dict[str, bool] = {}
-    for text in strings(compose()):
+    for text in strings(compose(path)):
         for m in VAR_REF.finditer(text):
             name = m.group(1) or m.group(2)
             required = m.group(0).startswith("${") and (":?" in m.group(0) or "?" in m.group(0)[2:])
@@ -135,9 +139,9 @@ def compose_variables() -> dict[str, bool]:
     return found
 
 
-def passthrough_variables() -> set[str]:
+def passthrough_variables(path: Path = COMPOSE_FILE) -> set[str]:
     """Environment keys without a value: compose passes them from .env/the shell when set."""
-    return {key for svc in services().values() for key, value in environment(svc).items() if value is None}
+    return {key for svc in services(path).values() for key, value in environment(svc).items() if value is None}
 
 
 def volume_mounts(svc: dict[str, Any]) -> Iterator[tuple[str, str, str]]:
@@ -197,12 +201,7 @@ def test_opensearch_and_dashboards_versions_match() -> None:
 
 
 def test_opensearch_image_matches_the_engine_test_node() -> None:
-    if not ENGINE_NODE.exists():
-        pytest.skip("tests/engine/opensearch_node.py not present")
-    m = re.search(r'^OPENSEARCH_VERSION\s*=\s*"([^"]+)"', ENGINE_NODE.read_text("utf-8"), re.MULTILINE)
-    if not m:
-        pytest.skip("no OPENSEARCH_VERSION in tests/engine/opensearch_node.py")
-    assert image_version("opensearch") == m.group(1), "deploy the OpenSearch version the engine tests run"
+    assert image_version("opensearch") == OPENSEARCH_VERSION, "deploy the OpenSearch version the engine tests run"
 
 
 # --- compose: health, dependencies, profiles -------------------------------------------------------
@@ -221,18 +220,22 @@ def test_engine_and_ui_services_have_healthchecks(name: str) -> None:
         assert key in check, f"{name}: healthcheck without {key}"
 
 
-def test_depends_on_conditions_are_satisfiable() -> None:
-    for name, svc in services().items():
+def assert_depends_on_satisfiable(svcs: dict[str, dict[str, Any]]) -> None:
+    for name, svc in svcs.items():
         for target, spec in depends_on(svc).items():
-            assert target in services(), f"{name} depends on unknown service {target}"
+            assert target in svcs, f"{name} depends on unknown service {target}"
             condition = spec.get("condition")
             assert condition, f"{name} -> {target}: say which condition to wait for"
             if condition == "service_healthy":
-                assert services()[target].get("healthcheck"), f"{name} waits for {target} healthy, which has no healthcheck"
+                assert svcs[target].get("healthcheck"), f"{name} waits for {target} healthy, which has no healthcheck"
             elif condition == "service_completed_successfully":
-                assert str(services()[target].get("restart")) == "no", f"{target} is not a one-shot service"
+                assert str(svcs[target].get("restart")) == "no", f"{target} is not a one-shot service"
             else:
                 assert condition == "service_started", condition
+
+
+def test_depends_on_conditions_are_satisfiable() -> None:
+    assert_depends_on_satisfiable(services())
 
 
 def test_the_stacks_come_up_in_order() -> None:
@@ -520,13 +523,8 @@ def test_visualizations_cover_articles_freshness_and_errors() -> None:
 def test_saved_objects_match_the_engine_mappings() -> None:
     """Data view titles are the backend's alias and index; aggregated fields exist with a
     type the aggregation accepts."""
-    mappings = pytest.importorskip("pipelines.storage.engine_mappings")
-    try:
-        names = mappings.IndexNames()
-        properties = {names.articles: mappings.article_mappings()["properties"],
-                      names.runs: mappings.run_mappings()["properties"]}
-    except (AttributeError, KeyError, TypeError) as exc:  # the backend is still taking shape
-        pytest.skip(f"engine mappings not usable here: {exc}")
+    names = IndexNames()
+    properties = {names.articles: article_mappings()["properties"], names.runs: run_mappings()["properties"]}
     views = {o["id"]: o["attributes"]["title"] for o in objects_of("index-pattern")}
     assert set(views.values()) == set(properties)
     accepted = {"terms": {"keyword"}, "date_histogram": {"date"}, "max": {"date", "integer", "long"},
@@ -571,6 +569,129 @@ def test_dashboard_panels_resolve_to_objects_in_the_file() -> None:
     json.loads(board["attributes"]["kibanaSavedObjectMeta"]["searchSourceJSON"])
 
 
+# --- the scale example: docker-compose.scale.yml ----------------------------------------------------
+ES_NODES = ("es01", "es02", "es03")
+SCALE_SERVICES = {"certs", *ES_NODES, "es-setup", "kibana", "setup", "portalnews"}
+
+
+def scale_services() -> dict[str, dict[str, Any]]:
+    return services(SCALE_FILE)
+
+
+def test_scale_file_services_images_and_versions() -> None:
+    assert "version" not in compose(SCALE_FILE)
+    assert compose(SCALE_FILE)["name"] == "portalnews-scale", "its own project: its own volumes"
+    assert set(scale_services()) == SCALE_SERVICES
+    main_es = service("elasticsearch")["image"]
+    for name, svc in scale_services().items():
+        if name == "portalnews":
+            assert svc["build"] == "." and svc["image"] == service("portalnews")["image"]
+            continue
+        tag = split_image(str(svc["image"]))[1]
+        assert PINNED_TAG.match(tag) and tag != "latest", f"{name}: {svc['image']}"
+    # the scale example deploys the versions docker-compose.yml deploys
+    for name in (*ES_NODES, "certs", "es-setup"):
+        assert scale_services()[name]["image"] == main_es, name
+    assert scale_services()["kibana"]["image"] == service("kibana")["image"]
+    assert scale_services()["setup"]["image"] == service("setup")["image"]
+
+
+def test_scale_three_nodes_form_one_secured_cluster() -> None:
+    svcs = scale_services()
+    envs = {name: environment(svcs[name]) for name in ES_NODES}
+    assert {env["cluster.name"] for env in envs.values()} == {"portalnews"}
+    for name, env in envs.items():
+        assert env["node.name"] == name
+        assert "discovery.type" not in env, f"{name}: a cluster member is not single-node"
+        assert set(str(env["discovery.seed_hosts"]).split(",")) == set(ES_NODES) - {name}
+        assert str(env["cluster.initial_master_nodes"]).split(",") == list(ES_NODES)
+        assert env["xpack.security.enabled"] == "true"
+        # a secured multi-node cluster refuses to form without transport TLS
+        assert env["xpack.security.transport.ssl.enabled"] == "true"
+        assert env["xpack.security.transport.ssl.key"] == f"certs/{name}/{name}.key"
+        assert env["xpack.security.transport.ssl.certificate"] == f"certs/{name}/{name}.crt"
+        assert env["xpack.security.transport.ssl.certificate_authorities"] == "certs/ca/ca.crt"
+        assert env["ELASTIC_PASSWORD"] == "${ELASTIC_PASSWORD:?set ELASTIC_PASSWORD in .env}"
+        heap = re.fullmatch(r"-Xms(\S+) -Xmx(\S+)", str(env["ES_JAVA_OPTS"]))
+        assert heap and heap.group(1) == heap.group(2), f"{name}: fixed heap, Xms == Xmx"
+        assert svcs[name].get("mem_limit"), name
+        mounts = {target: (source, options) for source, target, options in volume_mounts(svcs[name])}
+        assert mounts["/usr/share/elasticsearch/config/certs"] == ("certs", "ro")
+        assert mounts["/usr/share/elasticsearch/data"][0] == f"esdata{name[-2:]}", "one data volume per node"
+        assert svcs[name]["networks"]["default"]["aliases"] == ["elasticsearch"]
+        assert depends_on(svcs[name]) == {"certs": {"condition": "service_completed_successfully"}}
+    published = {name: svc.get("ports") for name, svc in svcs.items() if svc.get("ports")}
+    assert published == {"es01": ["127.0.0.1:9200:9200"], "kibana": ["127.0.0.1:5601:5601"]}
+
+
+def test_scale_health_checks_and_start_order() -> None:
+    svcs = scale_services()
+    for name in (*ES_NODES, "kibana"):
+        check = svcs[name].get("healthcheck") or {}
+        test = check.get("test")
+        assert isinstance(test, list) and test[0] == "CMD-SHELL", name
+        assert ("_cluster/health?wait_for_status=yellow" if name != "kibana" else "/api/status") in test[1], name
+        assert {"interval", "timeout", "retries", "start_period"} <= set(check), name
+    assert_depends_on_satisfiable(svcs)
+    assert depends_on(svcs["es-setup"]) == {name: {"condition": "service_healthy"} for name in ES_NODES}
+    assert depends_on(svcs["kibana"]) == {"es-setup": {"condition": "service_completed_successfully"}}
+    assert depends_on(svcs["setup"]) == {"kibana": {"condition": "service_healthy"}}
+    assert depends_on(svcs["portalnews"]) == {"es-setup": {"condition": "service_completed_successfully"}}
+    hosts = json.loads(environment(svcs["kibana"])["ELASTICSEARCH_HOSTS"] or "[]")
+    assert hosts == [f"http://{name}:9200" for name in ES_NODES]
+
+
+def test_scale_two_workers_with_replicated_indices() -> None:
+    svc = scale_services()["portalnews"]
+    assert svc["deploy"]["replicas"] == 2
+    assert svc["command"] == service("portalnews")["command"]
+    env = environment(svc)
+    assert env["PORTALNEWS_STORE"] == "http://elasticsearch:9200", "the alias every node carries"
+    replicas = int(env["PORTALNEWS_INDEX_REPLICAS"] or 0)
+    assert 1 <= replicas < len(ES_NODES), "a copy survives one node down, and every copy has a node"
+    assert {"PORTALNEWS_ES_USERNAME", "PORTALNEWS_ES_PASSWORD", "PORTALNEWS_ES_API_KEY"} <= set(env)
+    assert "container_name" not in svc and "ports" not in svc
+    mounts = {target: source for source, target, _ in volume_mounts(svc)}
+    assert not is_bind(mounts["/data"])
+
+
+def test_scale_one_shot_services_scripts_and_volumes() -> None:
+    svcs = scale_services()
+    for name, script in (("certs", ES_CERTS), ("es-setup", ES_SETUP)):
+        svc = svcs[name]
+        assert svc["entrypoint"][0] == "/bin/bash" and str(svc["restart"]) == "no", name
+        mounted = {target: bind_source_path(source) for source, target, _ in volume_mounts(svc) if is_bind(source)}
+        assert mounted[svc["entrypoint"][1]].resolve() == script.resolve(), name
+    assert str(svcs["certs"]["user"]) == "0"
+    assert environment(svcs["certs"])["ES_NODES"] == " ".join(ES_NODES)
+    declared = set((compose(SCALE_FILE).get("volumes") or {}).keys())
+    used = {source for svc in svcs.values() for source, _, _ in volume_mounts(svc) if not is_bind(source)}
+    assert declared == used
+    for svc in svcs.values():
+        for source, _, options in volume_mounts(svc):
+            if is_bind(source):
+                assert bind_source_path(source).exists() and "ro" in options.split(","), source
+
+
+def test_scale_certs_script_parses() -> None:
+    if not shutil.which("bash"):
+        pytest.skip("bash not installed")
+    result = subprocess.run(["bash", "-n", str(ES_CERTS)], capture_output=True, text=True, timeout=30, check=False)
+    assert result.returncode == 0, result.stderr
+
+
+def test_scale_variables_secrets_and_env_example() -> None:
+    active, commented = env_example()
+    variables = compose_variables(SCALE_FILE)
+    assert set(variables) <= active | commented, f"not in deploy/.env.example: {set(variables) - active - commented}"
+    assert {name for name, req in variables.items() if req} <= active
+    assert passthrough_variables(SCALE_FILE) <= active | commented
+    for name, svc in scale_services().items():
+        for key, value in environment(svc).items():
+            if SECRET_KEY.search(key) and value is not None:
+                assert ONLY_VAR_REF.match(value), f"{name}: {key} must come from the environment"
+
+
 # --- docker compose itself (skipped without the compose plugin) ----------------------------------
 @functools.cache
 def compose_command() -> list[str] | None:
@@ -585,14 +706,14 @@ def compose_command() -> list[str] | None:
     return [docker, "compose"] if probe.returncode == 0 else None
 
 
-def run_compose(*args: str, env_file: Path) -> subprocess.CompletedProcess[str]:
+def run_compose(*args: str, env_file: Path, compose_file: Path = COMPOSE_FILE) -> subprocess.CompletedProcess[str]:
     command = compose_command()
     if command is None:
         pytest.skip("the docker compose plugin is not installed")
     active, commented = env_example()
     env = {k: v for k, v in os.environ.items()
            if k not in active | commented and not k.startswith("COMPOSE_")}
-    return subprocess.run([*command, "--project-directory", str(ROOT), "-f", str(COMPOSE_FILE),
+    return subprocess.run([*command, "--project-directory", str(ROOT), "-f", str(compose_file),
                            "--env-file", str(env_file), *args],
                           capture_output=True, text=True, timeout=120, env=env, cwd=ROOT, check=False)
 
@@ -609,3 +730,8 @@ def test_docker_compose_refuses_to_start_without_the_elastic_password(tmp_path: 
     result = run_compose("config", "-q", env_file=empty)
     assert result.returncode != 0
     assert "in .env" in result.stderr
+
+
+def test_docker_compose_config_accepts_the_scale_file() -> None:
+    result = run_compose("config", "-q", env_file=ENV_EXAMPLE, compose_file=SCALE_FILE)
+    assert result.returncode == 0, result.stderr

@@ -30,7 +30,8 @@ import pytest
 
 from pipelines.storage import Document, PageRecord, RunRecord, SearchQuery
 from pipelines.storage.async_writer import AsyncWriter
-from pipelines.storage.engine import EngineStore, WriteReport, engine_store
+from pipelines.storage.engine import EngineStore, engine_store
+from pipelines.storage.engine_write import WriteReport
 from pipelines.storage.spool import Record, Spool
 from tests.conftest import ServedCorpus, free_port
 from tests.engine.fixtures import drop_engine_indices, opensearch_store_url, start_node_or_skip, unique_prefix
@@ -112,9 +113,9 @@ def test_engine_stopped_and_restarted_during_the_crawl(outage_node: OpenSearchNo
     prefix = unique_prefix()
     store = opensearch_store_url(outage_node.url, prefix)
     spool, log, stats_file = tmp_path / "spool", tmp_path / "crawl.log", tmp_path / "stats.json"
-    proc = start_crawl(served_corpus, store, spool, log, stats_file, [*SLOW, "-s", "DOWNLOAD_DELAY=0.7"])
-    try:
-        wait_for(lambda: engine_count(outage_node.url, prefix) >= 10, 60, "10 documents were indexed", proc)
+    proc = start_crawl(served_corpus, store, spool, log, stats_file, [*SLOW, "-s", "DOWNLOAD_DELAY=2"])
+    try:  # generous deadlines: a loaded machine starts the crawl and restarts the node slowly
+        wait_for(lambda: engine_count(outage_node.url, prefix) >= 10, 180, "10 documents were indexed", proc)
         outage_node.stop(wipe=False)  # same data and port on restart
         wait_for(lambda: "cannot reach the search engine" in log.read_text("utf-8"), 60,
                  "the crawl reported the outage", proc)
@@ -277,6 +278,29 @@ def test_unreachable_engine_spools_and_the_next_start_replays(engine_url: str, t
     live.close()
 
 
+def test_the_end_of_a_crawl_waits_for_the_replay_under_way(engine_url: str, tmp_path: Path) -> None:
+    """The engine came back near the end of the crawl: the timer's replay of the spool is still
+    sending when the crawl drains the writer.  The drain waits for it instead of counting the
+    spool as unsent (which marked the runs "partial" although everything was stored)."""
+    store = engine_store(engine_url)
+    store.open()
+    spool = Spool(tmp_path / "spool")
+
+    async def crawl() -> tuple[int, int]:
+        writer = AsyncWriter(store, spool, batch_size=10, max_inflight=2, interval=60)
+        await writer.start()
+        spool.write(docs(50))  # what an outage left behind
+        timer = asyncio.get_running_loop().create_task(writer.flush_due())  # the timer's replay
+        await asyncio.sleep(0)  # it holds the replay now, waiting on the engine
+        unsent = await writer.drain()
+        await timer
+        return unsent, await writer.aclose()
+
+    assert asyncio.run(crawl()) == (0, 0)
+    assert spool.files() == [] and store.count_documents() == 50
+    store.close()
+
+
 def test_rejected_documents_are_reported_counted_and_kept(engine_url: str, tmp_path: Path,
                                                           caplog: pytest.LogCaptureFixture) -> None:
     store = engine_store(engine_url)
@@ -318,24 +342,25 @@ def test_429_and_5xx_are_retried_with_backoff(flavour: str, opensearch_url: str,
         url = f"{flavour}://{shim.url.split('://', 1)[1]}?prefix={unique_prefix()}"
         store = engine_store(url)
         store.open()
-        async def write_twice() -> tuple[WriteReport, float, WriteReport]:
+        async def write_twice() -> tuple[WriteReport, float, int, WriteReport]:
             try:
                 shim.fail_next("_bulk", 429, 503, 502)
-                started = time.monotonic()
+                started, sent = time.monotonic(), len(shim.paths)
                 first = await store.awrite(docs(30))
                 elapsed = time.monotonic() - started
+                bulks = sum("_bulk" in p for p in shim.paths[sent:])
                 shim.fail_next("_bulk", *[503] * 10)  # more than the retries allow: reported, not lost
                 second = await store.awrite(docs(5, offset=100))
-                return first, elapsed, second
+                return first, elapsed, bulks, second
             finally:
                 await store.aclose()
 
         try:
-            first, elapsed, second = asyncio.run(write_twice())
+            first, elapsed, bulks, second = asyncio.run(write_twice())
             assert first.ok and first.documents == 30
             assert [status for _, status in shim.injected[:3]] == [429, 503, 502]
-            assert first.retries >= 1  # the 5xx answers: the store's own retries
-            assert elapsed >= 0.5 + 0.5  # backed off: the helper's 429 delay, then the store's
+            assert bulks == 4  # the batch was sent again after each of the three failures
+            assert elapsed >= 0.5 + 0.5  # backed off: after the 429, and again after the 5xx
             assert second.documents == 0 and len(second.failed) == 5 and "503" in second.failed[0][1]
             store.refresh()
             assert store.count_documents() == 30

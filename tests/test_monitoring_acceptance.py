@@ -37,9 +37,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import corpus_dir, free_port
+from tests.conftest import free_port, require_browser, require_corpus
 from tests.engine.fixtures import drop_engine_indices, opensearch_store_url, unique_prefix
-from tests.monitoring_servers import SMTPReceiver, WebhookReceiver, chromium, chromium_binary, colour_census
+from tests.monitoring_servers import SMTPReceiver, WebhookReceiver, chromium, colour_census
 from tests.test_crawl_corpus import FAST
 
 BROKEN_DATES = "seedstyle-1"
@@ -113,9 +113,7 @@ def rules_for(corpus: Path, path: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
-    src = corpus_dir()
-    if src is None:
-        pytest.skip("labelled corpus (../shared/corpus) not found; set PORTALNEWS_CORPUS")
+    src = require_corpus()
     tmp = tmp_path_factory.mktemp("monitoring")
     root = tmp / "corpus"
     assert break_corpus(src, root, free_port()) == 30
@@ -228,9 +226,7 @@ def test_html_report_renders_in_chromium(scenario: Scenario) -> None:
     assert result.returncode == 0, result.stderr
     html = out.read_text("utf-8")
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", html)  # self-contained
-    binary = chromium_binary()
-    if binary is None:
-        pytest.skip("chromium is not installed (apt-get install chromium)")
+    binary = require_browser()
     shot = scenario.tmp / "report.png"
     run = chromium(binary, scenario.tmp / "chromium-profile", f"--screenshot={shot}", "--window-size=1280,2000",
                    out.as_uri())

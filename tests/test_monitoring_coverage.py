@@ -18,14 +18,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from prometheus_client import CollectorRegistry, generate_latest
 
 from crawler.cli import main
 from pipelines.monitoring import check_store
 from pipelines.monitoring.coverage import build_coverage
-from pipelines.monitoring.metrics import MetricsServer, render_metrics
+from pipelines.monitoring.metrics import MetricsServer, StoreCollector, render_metrics
 from pipelines.monitoring.rules import Rules, parse_rules
 from pipelines.storage import Document, RunRecord, Store
 from tests.conftest import free_port
+from tests.metrics_text import metric_samples, sample
 from tests.test_store_contract import make_store  # noqa: F401  (fixture)
 
 NOW = datetime(2026, 3, 1, 0, 0, tzinfo=UTC)
@@ -141,33 +143,35 @@ def test_alerts_one_per_failing_portal(store: Store) -> None:
 def test_metrics_text(store: Store) -> None:
     report, alerts = check_store(store, Rules(), now=NOW)
     text = render_metrics(report, alerts, store.run_totals())
-    sample = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*",?)*\})? '
-                        r'(-?[0-9.e+-]+|NaN|[+-]Inf)$')
+    line = re.compile(r'^[a-zA-Z_:][a-zA-Z0-9_:]*(\{([a-zA-Z_][a-zA-Z0-9_]*="([^"\\]|\\.)*",?)*\})? '
+                      r'(-?[0-9.e+-]+|NaN|[+-]Inf)$')
     families: list[str] = []
-    for line in text.splitlines():
-        if line.startswith("# TYPE "):
-            families.append(line.split()[2])
-        elif not line.startswith("#"):
-            assert sample.match(line), line
+    for row in text.splitlines():
+        if row.startswith("# TYPE "):
+            families.append(row.split()[2])
+        elif not row.startswith("#"):
+            assert line.match(row), row
     assert len(families) == len(set(families))  # each family once, samples grouped
-    assert 'portalnews_portal_health{portal="down-1",province="Bến Tre",level="commune"} 10' in text
-    assert 'portalnews_portal_new_articles{portal="ok-1",province="Phú Yên",level="district",window="7d"} 2' in text
-    assert ('portalnews_portal_last_crawl_extraction_failures{portal="nodate-1",province="Bến Tre",level="district",'
-            'field="published_at"} 6') in text
-    assert 'portalnews_crawls_total{portal="stale-1",province="Phú Yên",level="commune",outcome="ok"} 4' in text
-    assert 'portalnews_pages_fetched_total{portal="ok-1",province="Phú Yên",level="district"} 60' in text
-    assert 'portalnews_portal_alert{portal="down-1",province="Bến Tre",level="commune",rule="crawl_failed",' \
-           'severity="critical"} 1' in text
+    got = metric_samples(text)
+    down = {"portal": "down-1", "province": "Bến Tre", "level": "commune"}
+    ok = {"portal": "ok-1", "province": "Phú Yên", "level": "district"}
+    assert sample(got, "portalnews_store_up") == 1
+    assert sample(got, "portalnews_portal_health", **down) == 10
+    assert sample(got, "portalnews_portal_new_articles", **ok, window="7d") == 2
+    assert sample(got, "portalnews_portal_last_crawl_extraction_failures", portal="nodate-1", province="Bến Tre",
+                  level="district", field="published_at") == 6
+    assert sample(got, "portalnews_crawls_total", portal="stale-1", province="Phú Yên", level="commune",
+                  outcome="ok") == 4
+    assert sample(got, "portalnews_pages_fetched_total", **ok) == 60
+    assert sample(got, "portalnews_portal_alert", **down, rule="crawl_failed", severity="critical") == 1
+    assert sample(got, "portalnews_portal_info", **down, name="Cổng down-1") == 1
     assert "# TYPE portalnews_crawls_total counter" in text
 
 
+@pytest.mark.engine
 def test_backends_give_the_same_coverage(make_store: Callable[[str], Store]) -> None:  # noqa: F811
-    pytest.importorskip("opensearchpy")
     sqlite = load(make_store("sqlite"))
-    try:
-        engine = load(make_store("opensearch"))
-    except Exception as exc:  # pragma: no cover - no live node
-        pytest.skip(f"no OpenSearch: {exc}")
+    engine = load(make_store("opensearch"))  # no node: skipped, or failed under PORTALNEWS_REQUIRE_ENGINE=1
     a, b = build_coverage(sqlite, now=NOW).to_dict(), build_coverage(engine, now=NOW).to_dict()
     for side in (a, b):
         for p in side["portals"]:
@@ -268,25 +272,36 @@ def test_serve_metrics_until_sigterm(store_url: str) -> None:
                     pytest.fail(f"metrics server did not start: {proc.stderr.read() if proc.stderr else ''}")
                 time.sleep(0.2)
         assert ctype.startswith("text/plain; version=0.0.4")
-        assert "portalnews_store_up 1" in text and 'portalnews_portal_health{portal="down-1"' in text
+        got = metric_samples(text)
+        assert sample(got, "portalnews_store_up") == 1
+        assert sample(got, "portalnews_portal_health", portal="down-1", province="Bến Tre", level="commune") == 10
+        # a Prometheus server asks for OpenMetrics and gets it (prometheus_client negotiates the format)
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/metrics",
+                                         headers={"Accept": "application/openmetrics-text; version=1.0.0"})
+        with urllib.request.urlopen(request, timeout=5) as resp:
+            assert resp.headers["Content-Type"].startswith("application/openmetrics-text")
+            assert resp.read().decode("utf-8").rstrip().endswith("# EOF")
     finally:
         proc.send_signal(signal.SIGTERM)
         rc = proc.wait(15)
     assert rc == 0
 
 
-def test_metrics_server_answers_when_the_store_fails() -> None:
-    def broken() -> str:
-        raise RuntimeError("disk on fire")
-
-    server = MetricsServer(broken, "127.0.0.1", 0)
+def test_metrics_server_answers_when_the_store_fails(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.db"
+    broken.write_bytes(b"this is not an SQLite database, " * 64)
+    server = MetricsServer(StoreCollector(f"sqlite:///{broken}"), "127.0.0.1", 0)
     server.start()
     try:
         with urllib.request.urlopen(server.url, timeout=5) as resp:
             text = resp.read().decode("utf-8")
-        assert "portalnews_store_up 0" in text and "disk on fire" in text
-        with pytest.raises(urllib.error.HTTPError):
+        got = metric_samples(text)
+        assert sample(got, "portalnews_store_up") == 0
+        errors = [dict(labels)["error"] for (name, labels) in got if name == "portalnews_store_error_info"]
+        assert len(errors) == 1 and "not a database" in errors[0], text
+        with pytest.raises(urllib.error.HTTPError) as exc:
             urllib.request.urlopen(server.url.replace("/metrics", "/nope"), timeout=5)
+        assert exc.value.code == 404
     finally:
         server.stop()
 
@@ -300,7 +315,31 @@ def test_metrics_server_for_a_long_running_process(store_url: str) -> None:
             first = resp.read().decode("utf-8")
         with urllib.request.urlopen(server.url, timeout=10) as resp:
             assert resp.read().decode("utf-8") == first  # cached between scrapes
-        assert 'portalnews_portal_status{portal="nodate-1",province="Bến Tre",level="district",' \
-               'status="parse errors"} 1' in first
+        assert sample(metric_samples(first), "portalnews_portal_status", portal="nodate-1", province="Bến Tre",
+                      level="district", status="parse errors") == 1
     finally:
         server.stop()
+
+
+def test_metrics_cache_expires_on_the_injected_clock(store_url: str, tmp_path: Path) -> None:
+    """The collector reuses a read for ``cache_seconds`` of its clock, then reads the store again."""
+    from pipelines.storage.sqlite import SQLiteStore
+
+    clock = [1000.0]
+    collector = StoreCollector(store_url, cache_seconds=5, clock=lambda: clock[0])
+
+    def portals() -> float | None:
+        registry = CollectorRegistry(auto_describe=False)
+        registry.register(collector)
+        return sample(metric_samples(generate_latest(registry).decode("utf-8")), "portalnews_portals")
+
+    assert portals() == 4
+    extra = SQLiteStore(Path(store_url.removeprefix("sqlite:///")))
+    extra.open()
+    extra.save_run(RunRecord(run_id="new-1", portal_id="new-1", started_at=CRAWLED, finished_at=CRAWLED,
+                             outcome="ok"))
+    extra.close()
+    clock[0] += 4.9
+    assert portals() == 4  # still the cached read
+    clock[0] += 0.2
+    assert portals() == 5  # expired: the new portal is there

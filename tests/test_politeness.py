@@ -7,6 +7,7 @@ A small portal is served by a test server that answers 429 (with Retry-After), 5
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
@@ -185,6 +186,8 @@ def test_a_backed_off_host_is_not_crawled_by_any_worker(portal: tuple[FlakyPorta
 
 def test_two_portals_on_one_host_are_never_crawled_at_once_across_workers(
         portal: tuple[FlakyPortal, Path, list[str]], tmp_path: Path) -> None:
+    """Worker A schedules one portal, worker B another section of the same site (same host):
+    both are due at once, both workers crawl, and the host lease makes one wait for the other."""
     server, registry, _ = portal
     shared = tmp_path / "portals.yaml"
     first_id = write_registry(registry, shared, default_every="1h")[0]
@@ -194,14 +197,49 @@ def test_two_portals_on_one_host_are_never_crawled_at_once_across_workers(
     slow = ["-s", "AUTOTHROTTLE_ENABLED=False", "-s", "DOWNLOAD_DELAY=0.1", "-s", "CONCURRENT_REQUESTS_PER_DOMAIN=1"]
     args = ["--portals", str(shared), "--var", f"PORT={server.port}", "--store", store, "--once", "--poll", "0.2",
             *slow]
-    a = start_worker(tmp_path / "a.log", *args)
-    b = start_worker(tmp_path / "b.log", *args)
+    a = start_worker(tmp_path / "a.log", *args, "--portal", first_id)
+    b = start_worker(tmp_path / "b.log", *args, "--portal", f"{first_id}-bis")
     try:
-        assert a.process.wait(120) == 0 and b.process.wait(120) == 0
+        assert a.process.wait(120) == 0 and b.process.wait(120) == 0, (a.text()[-2000:], b.text()[-2000:])
     finally:
         a.kill()
         b.kill()
     found = spans(a.events() + b.events())
-    assert sorted(s.portal for s in found) == sorted([first_id, f"{first_id}-bis"])
+    assert sorted((s.portal, s.outcome) for s in found) == [(first_id, "ok"), (f"{first_id}-bis", "ok")]
+    assert len({s.worker for s in found}) == 2  # one crawl per worker: the exclusivity is across workers
     assert max_concurrency(found) == 1, "two workers crawled one host at the same time"
-    assert len({s.worker for s in found}) in (1, 2)
+    first, second = sorted(found, key=lambda s: s.start)
+    assert first.end is not None and second.start >= first.end  # the second waited for the host
+
+
+def test_the_pace_recovers_after_a_back_off(portal: tuple[FlakyPortal, Path, list[str]], tmp_path: Path) -> None:
+    """After the pause the host's requests are spaced out, the spacing halves with each good
+    answer, and the crawl gets back to its normal pace (README, "Politeness at scale").
+
+    With a 2 s default pause the host's requests are then spaced by half of it (1 s), and the
+    spacing halves with each good answer until it is back to none (DOWNLOAD_DELAY=0).
+    Arrival times at the server can only be later than planned, never earlier, so the gaps
+    are checked from below: at least 0.5, 0.25 and 0.125 s for the first three (less a small
+    allowance for the arrival jitter of the previous request)."""
+    server, registry, _ = portal
+    server.plan["/"] = [(503, {})]  # the home page: the first request after robots.txt
+    store, stats, stderr = crawl(server, registry, tmp_path, "-s", "PORTALNEWS_BACKOFF_BASE_DELAY=2",
+                                 "-s", "RANDOMIZE_DOWNLOAD_DELAY=False")
+    s = open_store(store)
+    s.open()
+    try:
+        assert s.count_documents() == 8  # nothing lost
+    finally:
+        s.close()
+    assert stats["portalnews/backoff/count"] == 1
+    assert f"{HOST}: back to the normal pace" in stderr, stderr[-3000:]
+    arrivals = [t for t, path, _ in server.log if path != "/robots.txt"]
+    (t503, s503), (t_retry, s_retry) = server.requests_to("/")[:2]
+    assert (s503, s_retry) == (503, 200) and t_retry - t503 >= 1.95  # the pause
+    after = [t for t in arrivals if t >= t_retry]
+    gaps = [b - a for a, b in itertools.pairwise(after)]
+    print("gaps after the pause:", [round(g, 3) for g in gaps[:8]])
+    allowance = 0.05
+    for gap, spacing in zip(gaps, (0.5, 0.25, 0.125), strict=False):
+        assert gap >= spacing - allowance, (gaps[:6], spacing)
+    assert len(after) == len(arrivals) - 1 >= 8  # every page but the refused first try came after it

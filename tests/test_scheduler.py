@@ -2,7 +2,10 @@
 
 Acceptance: a scheduler with three portals on short intervals crawls each the expected
 number of times, never two crawls of one portal at once, within its parallel cap; the
-calendar survives a restart; SIGTERM stops it cleanly; a failing portal does not stop it.
+calendar survives a restart; SIGTERM stops it cleanly; a failing portal does not stop it;
+a crawl whose lease another worker took is stopped at once; a backed-off host waits.
+Tests of the calendar, leases and back-off run the scheduler on a clock they move by hand
+(no sleeping against the wall clock); the crawls themselves are real child processes.
 """
 
 from __future__ import annotations
@@ -15,15 +18,20 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from crawler.mirror import MirrorServer, generate_mirror
 from crawler.scheduling.intervals import next_due, parse_duration, recrawl_due, recrawl_interval
-from pipelines.storage import open_store
+from crawler.scheduling.scheduler import SchedulerOptions, when
+from pipelines.storage import Store, open_store
 from tests.conftest import free_port
 from tests.scheduling import (
     FAST,
+    ManualClock,
+    SchedulerThread,
     add_portal,
     max_concurrency,
     overlaps,
@@ -109,29 +117,60 @@ def leases_left(db: Path) -> list[str]:
         return [r[0] for r in conn.execute("SELECT name FROM leases")]
 
 
+def options_for(registry: Path, mirror: Mirror, store: str, **kw: Any) -> SchedulerOptions:
+    """What ``schedule_args`` says on the command line, for a scheduler in this process."""
+    settings = kw.pop("settings", FAST[1::2])
+    return SchedulerOptions(registry=str(registry), store_url=store, url_vars={"PORT": str(mirror.port)}, jitter=0.0,
+                            poll=0.2, settings=list(settings), **kw)
+
+
+def settled(store: Store, ids: list[str], now: float) -> bool:
+    """Every crawl due by ``now`` has run: each portal's next due time is later, no lease is held."""
+    due = store.next_due(ids)
+    return all(d is not None and d > now for d in due.values()) and store.leases() == []
+
+
+def wait_settled(worker: SchedulerThread, store: Store, ids: list[str], clock: ManualClock, what: str) -> None:
+    wait_for(lambda: worker.alive() and settled(store, ids, clock()), 180, what=what)
+
+
 def test_three_portals_on_short_intervals_are_crawled_the_expected_number_of_times(
         mirror: Mirror, tmp_path: Path) -> None:
+    """The scheduler runs on a clock the test moves one second at a time, and each step waits
+    until every crawl due by then has run (real crawls in child processes): the counts and the
+    due times are exact however long the crawls take."""
     every = dict(zip(mirror.ids, ("3s", "4s", "7s"), strict=True))
     registry = tmp_path / "portals.yaml"
     write_registry(mirror.root / "portals.yaml", registry, every)
     db = tmp_path / "store.db"
-    worker = start_worker(tmp_path / "worker.log", *schedule_args(registry, mirror, f"sqlite:///{db}",
-                                                                  "--max-parallel", "3"))
+    clock = ManualClock(float(int(time.time())))
+    t0 = clock()
+    probe = open_store(f"sqlite:///{db}")
+    probe.open()
     try:
-        wait_for(lambda: worker.events(), 30, what="the first crawl", workers=[worker])
-        t0 = worker.events()[0].at
-        window = 10.5  # crawls due at 0, 3, 6, 9 / 0, 4, 8 / 0, 7: no due time near the end
-        time.sleep(max(0.0, t0 + window - time.time()))
-        code = worker.stop()
+        with SchedulerThread(options_for(registry, mirror, f"sqlite:///{db}", max_parallel=3), clock) as worker:
+            for second in range(11):  # crawls due at 0, 3, 6, 9 / 0, 4, 8 / 0, 7
+                if second:
+                    clock.advance(1)
+                    worker.wake()
+                wait_settled(worker, probe, mirror.ids, clock, f"the crawls due by t0+{second}s")
+            code = worker.stop()
+        calendar = probe.schedule(mirror.ids)
     finally:
-        worker.kill()
+        probe.close()
     text = worker.text()
     assert code == 0, text[-3000:]
     found = spans(worker.events())
-    starts = Counter(s.portal for s in found if s.start < t0 + window)
+    starts = Counter(s.portal for s in found)
     expected = {mirror.ids[0]: 4, mirror.ids[1]: 3, mirror.ids[2]: 2}
     print("crawls per portal:", dict(starts), "expected:", expected)
     assert dict(starts) == expected, text[-3000:]
+    dues = {pid: [e.field("due") for e in worker.events() if e.kind == "start" and e.portal == pid]
+            for pid in mirror.ids}
+    assert dues == {pid: ["-"] + [when(t0 + k * n) for k in range(1, expected[pid])]
+                    for pid, n in zip(mirror.ids, (3, 4, 7), strict=True)}  # fixed rate: no drift
+    assert {pid: calendar[pid].next_due for pid in mirror.ids} == {
+        mirror.ids[0]: t0 + 12, mirror.ids[1]: t0 + 12, mirror.ids[2]: t0 + 14}
     assert overlaps(found) == []
     assert all(s.end is not None for s in found), "every crawl has an end line"
     assert max_concurrency(found) <= 3
@@ -143,10 +182,77 @@ def test_three_portals_on_short_intervals_are_crawled_the_expected_number_of_tim
         runs = Counter(r.portal_id for r in store.runs(limit=100))
         assert runs == Counter(s.portal for s in found)  # one run record per crawl
         assert all(r.outcome in ("ok", "interrupted") for r in store.runs(limit=100))
-        calendar = store.schedule(mirror.ids)
-        assert set(calendar) == set(mirror.ids)
+        assert set(store.schedule(mirror.ids)) == set(mirror.ids)
     finally:
         store.close()
+
+
+def test_a_worker_that_loses_its_lease_stops_that_crawl_at_once(mirror: Mirror, tmp_path: Path) -> None:
+    """The worker's clock stands still (it stalls), another worker's clock is past the lease's
+    expiry and takes the portal over: the heartbeat finds the lease gone and the crawl is
+    killed mid-way, not left to finish; the new holder's lease and calendar are left alone."""
+    registry = tmp_path / "portals.yaml"
+    pid = write_registry(mirror.root / "portals.yaml", registry, default_every="1h", keep=mirror.ids[:1])[0]
+    db = tmp_path / "store.db"
+    slow = ["AUTOTHROTTLE_ENABLED=False", "DOWNLOAD_DELAY=1", "CONCURRENT_REQUESTS_PER_DOMAIN=1"]  # 10 s or more
+    clock = ManualClock(float(int(time.time())))
+    store = open_store(f"sqlite:///{db}")
+    store.open()
+    try:
+        with SchedulerThread(options_for(registry, mirror, f"sqlite:///{db}", lease_ttl=1.0, settings=slow),
+                             clock) as worker:
+            wait_for(lambda: worker.alive() and any(e.kind == "start" for e in worker.events()), 60,
+                     what="the crawl to start")
+            assert store.acquire_lease(pid, "other-host:1:beef", 60, now=clock() + 2.0)  # its lease expired at +1
+            wait_for(lambda: worker.alive() and any(e.kind == "end" for e in worker.events()), 60,
+                     what="the crawl to be stopped")
+            code = worker.stop()
+        leases = {lease.name: lease.worker for lease in store.leases()}
+        calendar = store.schedule([pid])
+        runs = store.runs(pid)
+    finally:
+        store.close()
+    text = worker.text()
+    assert code == 0, text[-3000:]
+    end = next(e for e in worker.events() if e.kind == "end")
+    assert (end.field("exit"), end.field("outcome")) == ("-9", "lease"), text[-3000:]  # "lease lost": killed
+    assert "lease lost" in text
+    assert leases[pid] == "other-host:1:beef"  # the new holder's lease stays
+    assert calendar == {}  # nothing recorded for a crawl another worker now owns
+    assert [r.outcome for r in runs] in ([], ["running"])  # killed: it never recorded an end
+
+
+def test_a_backed_off_host_waits_until_its_back_off_ends(mirror: Mirror, tmp_path: Path) -> None:
+    registry = tmp_path / "portals.yaml"
+    pid = write_registry(mirror.root / "portals.yaml", registry, default_every="1h", keep=mirror.ids[:1])[0]
+    db = tmp_path / "store.db"
+    # the scheduler's clock runs an hour behind the real one: the crawl child (on the real
+    # clock) sees the back-off as long over and crawls at its normal pace
+    clock = ManualClock(float(int(time.time())) - 3600)
+    t0 = clock()
+    store = open_store(f"sqlite:///{db}")
+    store.open()
+    host = yaml.safe_load(registry.read_text("utf-8"))["portals"][0]["url"].split("//", 1)[1].split(":", 1)[0]
+    try:
+        store.record_backoff(host, clock() + 30, "HTTP 429, Retry-After 30s", delay=5, now=clock())
+        with SchedulerThread(options_for(registry, mirror, f"sqlite:///{db}"), clock) as worker:
+            wait_for(lambda: worker.alive() and "backed off until" in worker.text(), 30, what="the back-off notice")
+            for _ in range(29):  # nothing starts while the host is backed off
+                clock.advance(1)
+                worker.wake()
+                time.sleep(0.05)
+            assert worker.events() == [] and store.leases() == []
+            clock.advance(1)  # the back-off ends
+            worker.wake()
+            wait_settled(worker, store, [pid], clock, "the crawl after the back-off")
+            code = worker.stop()
+        next_time = store.next_due([pid])[pid]
+    finally:
+        store.close()
+    assert code == 0
+    found = spans(worker.events())
+    assert [(s.portal, s.outcome) for s in found] == [(pid, "ok")]
+    assert next_time == t0 + 30 + 3600  # started when the back-off ended, due again an interval later
 
 
 def test_cap_once_and_the_calendar_survives_a_restart(mirror: Mirror, tmp_path: Path) -> None:
@@ -217,7 +323,13 @@ def test_sigterm_stops_a_running_crawl_cleanly_and_a_failing_portal_does_not_sto
         wait_for(lambda: any(e.kind == "end" and e.portal == "unreachable" for e in worker.events()), 60,
                  what="the failing portal's crawl", workers=[worker])
         assert worker.process.poll() is None, "a failing portal stopped the scheduler"
-        time.sleep(1.0)  # the mirror portal is mid-crawl (one request every 0.5 s)
+        probe = open_store(f"sqlite:///{db}")
+        probe.open()
+        try:  # the mirror portal is mid-crawl (one request every 0.5 s): its run is recorded as running
+            wait_for(lambda: [r.outcome for r in probe.runs(ids[0], limit=1)] == ["running"], 60,
+                     what="the mirror portal's crawl to be under way", workers=[worker])
+        finally:
+            probe.close()
         started = time.time()
         code = worker.stop(timeout=60)
         stopped_in = time.time() - started

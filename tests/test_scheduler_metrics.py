@@ -11,6 +11,13 @@ from pathlib import Path
 
 from crawler.mirror import MirrorServer, generate_mirror
 from tests.conftest import free_port
+from tests.metrics_text import metric_samples, sample
+
+
+def articles(text: str) -> list[float]:
+    """Values of ``portalnews_portal_articles`` for the demo portal (any province and level)."""
+    return [value for (name, labels), value in metric_samples(text).items()
+            if name == "portalnews_portal_articles" and ("portal", "demo-tandan-1") in labels]
 
 
 def test_scheduler_serves_metrics_until_sigterm(tmp_path: Path) -> None:
@@ -24,16 +31,16 @@ def test_scheduler_serves_metrics_until_sigterm(tmp_path: Path) -> None:
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         try:
             text = ""
-            deadline = time.time() + 60
-            while time.time() < deadline and 'portalnews_portal_articles{portal="demo-tandan-1"' not in text:
+            deadline = time.time() + 120
+            while time.time() < deadline and articles(text) != [4.0]:
                 try:
                     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as resp:
                         text = resp.read().decode("utf-8")
                 except OSError:
                     pass
                 time.sleep(0.5)
-            assert "portalnews_store_up 1" in text
-            assert 'portalnews_portal_articles{portal="demo-tandan-1"' in text
+            assert sample(metric_samples(text), "portalnews_store_up") == 1
+            assert articles(text) == [4.0], text[-2000:]  # the portal's first crawl stored its 4 articles
         finally:
             proc.send_signal(signal.SIGTERM)
             _, err = proc.communicate(timeout=90)

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.conftest import corpus_dir, free_port
+from tests.conftest import free_port, require_corpus
 from tests.engine.fixtures import drop_engine_indices, opensearch_store_url, unique_prefix
 from tests.scheduling import FAST, run_cli
 
@@ -122,9 +122,7 @@ class Server:
 
 @pytest.fixture()
 def corpus_copy(tmp_path: Path) -> Iterator[tuple[Path, list[dict[str, Any]]]]:
-    src = corpus_dir()
-    if src is None:
-        pytest.skip("labelled corpus (../shared/corpus) not found; set PORTALNEWS_CORPUS")
+    src = require_corpus()
     root = tmp_path / "corpus"
     shutil.copytree(src, root, ignore=shutil.ignore_patterns("stats.json"))
     truth = [json.loads(line) for line in (root / "truth.jsonl").read_text("utf-8").splitlines()]

@@ -1,10 +1,12 @@
 """Two ``portalnews schedule`` workers sharing six portals through leases in a live OpenSearch.
 
-1. Both run for a while with short intervals: every portal is crawled several times,
-   by either worker, never by both at once, and the export holds each article once.
+1. Both run with short intervals until every portal was crawled at least twice, each
+   worker crawled at least twice and one portal was crawled by both (progress, not a
+   fixed time): never by both at once, and the export holds each article once.
 2. One worker is killed with SIGKILL mid-crawl: its crawls die with it
-   (PR_SET_PDEATHSIG), its leases expire after the TTL, the other worker takes its
-   portals over, resumes them, and the export is complete and equals a clean crawl's.
+   (PR_SET_PDEATHSIG), its leases expire after the TTL, the other worker (which has free
+   slots) takes its portals over, resumes them, and the export is complete and equals a
+   clean crawl's.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +24,7 @@ from pipelines.storage import open_store
 from tests.conftest import ServedCorpus
 from tests.engine.fixtures import drop_engine_indices, opensearch_store_url, unique_prefix
 from tests.engine.opensearch_node import pid_alive
-from tests.scheduling import FAST, overlaps, run_cli, spans, start_worker, wait_for, write_registry
+from tests.scheduling import FAST, Worker, overlaps, run_cli, spans, start_worker, wait_for, write_registry
 
 pytestmark = [pytest.mark.engine, pytest.mark.slow]
 
@@ -82,8 +85,17 @@ def test_two_workers_share_six_portals_without_overlap_or_duplicates(
     args = worker_args(registry, served_corpus, store, tmp_path, "--max-parallel", "2", *FAST)
     a = start_worker(tmp_path / "a.log", *args)
     b = start_worker(tmp_path / "b.log", *args)
-    try:
-        time.sleep(15)
+
+    def shared_enough() -> bool:
+        """Both workers ran two crawls, every portal was crawled twice, one portal by both workers."""
+        done = [s for s in spans(a.events() + b.events()) if s.end is not None]
+        return (all(sum(1 for s in done if s.worker == w) >= 2 for w in {s.worker for s in done})
+                and len({s.worker for s in done}) == 2
+                and all(sum(1 for s in done if s.portal == p) >= 2 for p in SIX)
+                and any(len({s.worker for s in done if s.portal == p}) == 2 for p in SIX))
+
+    try:  # driven by progress: the workers run until what the test checks has happened, however slow
+        wait_for(shared_enough, 600, interval=0.5, what="both workers to share the six portals", workers=[a, b])
         assert a.stop() == 0 and b.stop() == 0, (a.text()[-2000:], b.text()[-2000:])
         found = spans(a.events() + b.events())
         per_worker = {w: sum(1 for s in found if s.worker == w) for w in {s.worker for s in found}}
@@ -115,14 +127,19 @@ def test_a_killed_worker_s_portals_are_taken_over_and_finished(
     registry = tmp_path / "portals.yaml"
     write_registry(served_corpus.registry, registry, keep=SIX)
     store = opensearch_store_url(opensearch_url, unique_prefix())
-    slow = ["-s", "AUTOTHROTTLE_ENABLED=False", "-s", "DOWNLOAD_DELAY=0.2", "-s", "CONCURRENT_REQUESTS_PER_DOMAIN=1",
+    slow = ["-s", "AUTOTHROTTLE_ENABLED=False", "-s", "CONCURRENT_REQUESTS_PER_DOMAIN=1",
             "-s", "PORTALNEWS_WRITE_INTERVAL=0.2", "-s", "PORTALNEWS_WRITE_BATCH=10"]
-    args = worker_args(registry, served_corpus, store, tmp_path, "--once", "--max-parallel", "3", *slow)
-    a = start_worker(tmp_path / "a.log", *args)
-    b = start_worker(tmp_path / "b.log", *args)
+    args = worker_args(registry, served_corpus, store, tmp_path, "--once", *slow)
+    # A takes three portals and crawls them slowly (a page a second: about 40 s each), so it is
+    # surely killed mid-crawl however slow the test is to react; B, started next, takes the
+    # other three and keeps three slots free, so that it takes A's portals over as soon as
+    # their leases expire (not when its own crawls end)
+    a = start_worker(tmp_path / "a.log", *args, "--max-parallel", "3", "-s", "DOWNLOAD_DELAY=1")
+    b: Worker | None = None
     try:
-        wait_for(lambda: len(spans(a.events())) == 3 and len(spans(b.events())) == 3, 60,
-                 what="both workers crawling three portals", workers=[a, b])
+        wait_for(lambda: len(spans(a.events())) == 3, 120, what="worker A crawling three portals", workers=[a])
+        b = start_worker(tmp_path / "b.log", *args, "--max-parallel", "6", "-s", "DOWNLOAD_DELAY=0.2")
+        wait_for(lambda: len(spans(b.events())) == 3, 120, what="worker B crawling the other three", workers=[a, b])
         a_portals = {s.portal for s in spans(a.events())}
         probe = open_store(store)
         probe.open()
@@ -136,16 +153,16 @@ def test_a_killed_worker_s_portals_are_taken_over_and_finished(
         killed_at = time.time()
         a.kill()
         wait_for(lambda: not any(pid_alive(pid) for pid in children), 5, what="worker A's crawls to die with it")
+        assert b.process.wait(300) == 0, b.text()[-3000:]
         probe = open_store(store)
         probe.open()
-        try:
-            time.sleep(1.5)  # the engine's refresh interval: every write A made is visible
+        try:  # what A stored: first seen (fetched) before the kill, whenever the engine processed the write
             probe.refresh()  # type: ignore[attr-defined]
-            stored_before = {p: probe.count_documents(p) for p in a_portals}
+            after = probe.recent_counts({"kill": datetime.fromtimestamp(killed_at, UTC).isoformat()}, "first_seen_at")
+            stored_before = {p: probe.count_documents(p) - after.get(p, {}).get("kill", 0) for p in a_portals}
         finally:
             probe.close()
         assert sum(stored_before.values()) < 3 * 30 and any(stored_before.values()), stored_before
-        assert b.process.wait(120) == 0, b.text()[-3000:]
         b_spans = spans(b.events())
         taken = [s for s in b_spans if s.portal in a_portals]
         assert {s.portal for s in taken} == a_portals, b.text()[-3000:]
@@ -173,5 +190,6 @@ def test_a_killed_worker_s_portals_are_taken_over_and_finished(
             s.close()
     finally:
         a.kill()
-        b.kill()
+        if b is not None:
+            b.kill()
         drop_engine_indices(store)

@@ -18,6 +18,8 @@ from crawler.cli import (
     crawl,
     demo,
     export,
+    extract,
+    migrate,
     portals,
     reindex,
     report,
@@ -31,7 +33,7 @@ from pipelines.monitoring.rules import RulesError
 from pipelines.storage import StoreError
 
 #: The commands in the order ``--help`` lists them.
-COMMANDS = (crawl, schedule, export, search, coverage, check, report, serve, reindex, portals, demo)
+COMMANDS = (crawl, schedule, export, search, coverage, check, report, serve, reindex, migrate, portals, extract, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="portalnews",
         description="Crawl Vietnamese government news portals into a searchable index.",
         epilog="Store URLs: sqlite:///PATH (default sqlite:///data/portalnews.db), "
-               "http(s)://HOST:9200 or elasticsearch://HOST:9200, opensearch://HOST:9200. "
+               "http(s)://HOST:9200 or elasticsearch://HOST:9200, opensearch://HOST:9200 (also es://, "
+               "+http and +https forms). "
                "The store may also come from PORTALNEWS_STORE or ELASTICSEARCH_URL.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="show Scrapy's own log lines too")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from typing import TYPE_CHECKING, Any
@@ -12,7 +11,8 @@ from crawler.cli.monitoring import (
     check_store_args,
     monitoring_args,
 )
-from pipelines.storage import Store
+from pipelines.output import json_line, terminal_text
+from pipelines.storage import Coordination
 
 if TYPE_CHECKING:
     from pipelines.monitoring.alerts import Alert
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-def _check_notify(args: argparse.Namespace, store: Store, report: CoverageReport, alerts: list[Alert]
+def _check_notify(args: argparse.Namespace, store: Coordination, report: CoverageReport, alerts: list[Alert]
                   ) -> Delivery | None:
     """``check --notify`` / ``--resend``: send what is new, due again or resolved."""
     from pipelines.monitoring.notices import notify_new_alerts
@@ -49,16 +49,16 @@ def run(args: argparse.Namespace) -> int:
     finally:
         store.close()
     if args.json:
-        print(json.dumps({"ok": not alerts, "portals_checked": len(report.portals), "rules": rules.source,
-                          "alerts": [a.to_dict() for a in alerts],
-                          "delivery": delivery.to_dict() if delivery else None}, ensure_ascii=False, indent=1))
+        print(json_line({"ok": not alerts, "portals_checked": len(report.portals), "rules": rules.source,
+                         "alerts": [a.to_dict() for a in alerts],
+                         "delivery": delivery.to_dict() if delivery else None}, indent=1))
     elif not alerts:
         print(f"OK: all {len(report.portals)} portal(s) pass the alert rules ({rules.source})")
     else:
         for a in alerts:
-            print(f"{a.portal_id}  {a.severity.upper()}  health {a.health}/100  {','.join(a.rules)}")
+            print(terminal_text(f"{a.portal_id}  {a.severity.upper()}  health {a.health}/100  {','.join(a.rules)}"))
             for f in a.findings:
-                print(f"    {f.rule}: {f.message}")
+                print(f"    {f.rule}: {terminal_text(f.message)}")
         print(f"{len(alerts)} of {len(report.portals)} portal(s) fail the alert rules: "
               + ", ".join(a.portal_id for a in alerts), file=sys.stderr)
     return 1 if alerts else 0

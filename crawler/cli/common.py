@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import IO
 
+from pipelines.output import terminal_text
 from pipelines.storage import Store, open_store, resolve_store_url
 
 DEFAULT_REGISTRY = "portals.yaml"
@@ -20,7 +21,11 @@ class UsageError(Exception):
 def open_cli_store(args: argparse.Namespace) -> Store:
     """The store named by ``--store`` (or the environment), opened."""
     store = open_store(resolve_store_url(getattr(args, "store", None)))
-    store.open()
+    try:
+        store.open()
+    except BaseException:
+        store.close()
+        raise
     return store
 
 
@@ -71,6 +76,8 @@ def use_color(stream: IO[str]) -> bool:
 
 
 def table(rows: list[list[str]], headers: list[str]) -> str:
+    """A plain-text table; every cell is made safe for a terminal (pipelines/output.py)."""
+    rows = [[terminal_text(cell) for cell in row] for row in rows]
     widths = [len(h) for h in headers]
     for row in rows:
         for i, cell in enumerate(row):

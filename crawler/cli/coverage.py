@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import csv
-import json
 import logging
 import sys
 from typing import IO, TYPE_CHECKING, Any
@@ -20,6 +18,7 @@ from crawler.cli.monitoring import (
     monitoring_args,
     pairs,
 )
+from pipelines.output import CsvWriter, json_line
 
 if TYPE_CHECKING:
     pass
@@ -33,9 +32,9 @@ def run(args: argparse.Namespace) -> int:
     if args.by:
         groups = report.by_province if args.by == "province" else report.by_level
         if args.json:
-            print(json.dumps([g.to_dict() for g in groups], ensure_ascii=False, indent=1))
+            print(json_line([g.to_dict() for g in groups], indent=1))
         elif args.csv:
-            writer = csv.writer(sys.stdout)
+            writer = CsvWriter(sys.stdout)
             writer.writerow([args.by, "portals", "health", "worst_portal", "statuses", "articles", "new_24h", "new_7d",
                              "new_30d", "newest_article", "age_days", "pages_fetched", "errors", "article_pages",
                              "missing_fields"])
@@ -52,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     portals = report.portals
     if args.json:
-        print(json.dumps([p.to_dict() for p in portals], ensure_ascii=False, indent=1))
+        print(json_line([p.to_dict() for p in portals], indent=1))
         return 0
     if args.csv:
         write_coverage_csv(portals, sys.stdout)
@@ -84,7 +83,7 @@ COVERAGE_CSV_FIELDS = (
 
 
 def write_coverage_csv(portals: list[Any], out: IO[str]) -> None:
-    writer = csv.writer(out)
+    writer = CsvWriter(out)
     writer.writerow(COVERAGE_CSV_FIELDS)
     for p in portals:
         data = p.to_dict()

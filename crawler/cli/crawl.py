@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,7 +19,9 @@ from crawler.cli.common import (
     store_arg,
     table,
 )
+from crawler.middlewares.private_hosts import ALLOW_VARIABLE, allow_private_hosts
 from crawler.registry import load_registry
+from pipelines.output import terminal_text
 from pipelines.storage import open_store, resolve_store_url
 from pipelines.storage.base import redact_url
 
@@ -32,14 +35,18 @@ def run(args: argparse.Namespace) -> int:
     from scrapy.crawler import CrawlerProcess
     from scrapy.settings import Settings
 
+    overrides = parse_pairs(args.set, "-s")
+    allow_private = args.allow_private_hosts or allow_private_hosts(overrides.get(ALLOW_VARIABLE))
+    if args.allow_private_hosts:  # for this process and the crawls it starts (crawl --due)
+        os.environ[ALLOW_VARIABLE] = "1"
     if getattr(args, "due", False):  # only the portals whose next-due time has passed (crawler.scheduling.scheduler)
         from crawler.scheduling.scheduler import crawl_due
 
         return crawl_due(args, run, resolve_store_url(args.store), parse_vars(args.var))
     url_vars = parse_vars(args.var)
-    registry = load_registry(args.portals, placeholders=url_vars)
+    registry = load_registry(args.portals, placeholders=url_vars, allow_private_hosts=allow_private)
     for problem in registry.problems:
-        print(f"registry: {problem} (entry skipped)", file=sys.stderr)
+        print(f"registry: {terminal_text(problem)} (entry skipped)", file=sys.stderr)
     portals = registry.select(args.portal)
     if not portals:
         raise UsageError(f"{args.portals}: no valid portal to crawl")
@@ -50,8 +57,9 @@ def run(args: argparse.Namespace) -> int:
 
     settings = Settings()
     settings.setmodule("crawler.settings", priority="project")
-    for name, value in parse_pairs(args.set, "-s").items():
+    for name, value in overrides.items():
         settings.set(name, value, priority="cmdline")
+    settings.set(ALLOW_VARIABLE, "1" if allow_private else "0", priority="cmdline")
     settings.set("PORTALNEWS_STORE", store_url, priority="cmdline")
     settings.set("PORTALNEWS_PORTALS", args.portals, priority="cmdline")
     if args.log_level:
@@ -64,8 +72,8 @@ def run(args: argparse.Namespace) -> int:
                      "scrapy.statscollectors", "scrapy.crawler", "scrapy.addons", "scrapy.utils.log",
                      "py.warnings", "asyncio"):
             logging.getLogger(name).setLevel(logging.WARNING)
-        # The spider fetches robots.txt itself and reports a failure in one line; Scrapy's
-        # robots middleware would add a traceback for the same failure.
+        # A robots.txt that cannot be fetched only means no rules (the host's pages report
+        # their own failures in one line); Scrapy's robots middleware would add a traceback.
         logging.getLogger("scrapy.downloadermiddlewares.robotstxt").setLevel(logging.CRITICAL)
     crawler = process.create_crawler("portal")
     print(f"crawling {len(portals)} portal(s) into {redact_url(store_url)}", file=sys.stderr)
@@ -91,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
           + f"; extraction {stats.get('portalnews/extraction_ms_per_page', 0)} ms/page")
     _print_alerts(stats)
     for note in stats.get("portalnews/store_notes") or []:  # search-engine stores: outages, spool
-        print(f"store: {note}", file=sys.stderr)
+        print(f"store: {terminal_text(note)}", file=sys.stderr)
     unsent = int(stats.get("portalnews/unsent", 0) or 0)
     if unsent:
         spool = stats.get("portalnews/spool_dir")
@@ -128,6 +136,9 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--var", metavar="NAME=VALUE", action="append",
                    help="fill a {NAME} placeholder in registry URLs, e.g. --var PORT=18080")
     p.add_argument("--full", action="store_true", help="ignore what earlier crawls saw and fetch everything")
+    p.add_argument("--allow-private-hosts", action="store_true",
+                   help=f"also crawl portals on loopback and private addresses (a local mirror); the same as "
+                        f"{ALLOW_VARIABLE}=1. Link-local addresses are never crawled")
     p.add_argument("--stats-file", metavar="FILE", help="write the crawl's stats as JSON")
     p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="log level (default INFO)")
     p.add_argument("--due", action="store_true",

@@ -1,7 +1,10 @@
 """``portalnews demo``: generate a small mirror, serve it on loopback, crawl it, show results.
 
 Everything happens on this machine: the mirror is generated from templates into the
-work folder and served on 127.0.2.x; no request leaves loopback.
+work folder and served on 127.0.2.x; no request leaves loopback.  The articles are dated
+in the month before today, so the first look shows healthy portals; one more portal in
+the registry (``demo-broken-1``) is down on purpose, so that coverage and the alerts show
+what a failing portal looks like.
 """
 
 from __future__ import annotations
@@ -11,10 +14,12 @@ import logging
 import shutil
 import subprocess
 import sys
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crawler.mirror import MirrorServer, generate_mirror
+from crawler.mirror.generator import BROKEN_PORTAL_ID, RECENT_DAYS
 
 if TYPE_CHECKING:
     pass
@@ -22,6 +27,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 SAMPLE_QUERY = "hoi nghi"
+VN_TZ = timezone(timedelta(hours=7))
 
 
 def _run(args: list[str]) -> int:
@@ -33,15 +39,19 @@ def run_demo(workdir: Path, store: str | None = None, articles: int = 12) -> int
     mirror_dir = workdir / "mirror"
     if mirror_dir.exists():
         shutil.rmtree(mirror_dir)
-    info = generate_mirror(mirror_dir, portals=5, articles_per_portal=articles)
-    print(f"generated a mirror of {len(info.hosts)} portals ({info.articles} articles, {info.pages} pages) "
-          f"in {mirror_dir}", flush=True)
+    now = datetime.now(VN_TZ).replace(tzinfo=None)  # the mirror's dates are Vietnam local time
+    info = generate_mirror(mirror_dir, portals=5, articles_per_portal=articles, now=now, broken_portal=True)
+    print(f"generated a mirror of {len(info.hosts)} portals ({info.articles} articles of the last "
+          f"{RECENT_DAYS} days, {info.pages} pages) in {mirror_dir}; the registry also lists "
+          f"{BROKEN_PORTAL_ID}, a portal that is down on purpose", flush=True)
     store_url = store or f"sqlite:///{(workdir / 'demo.db').as_posix()}"
     with MirrorServer(info.root / "site") as server:
         port = server.port
         print(f"serving it on {', '.join(f'http://{h}:{port}/' for h in info.hosts)}\n", flush=True)
         common = ["--store", store_url]
-        code = _run(["crawl", "--portals", str(info.registry_path), "--var", f"PORT={port}", *common])
+        # the mirror is on loopback, which a crawl refuses unless it is allowed explicitly
+        code = _run(["crawl", "--portals", str(info.registry_path), "--var", f"PORT={port}",
+                     "--allow-private-hosts", *common])
         if code not in (0, 1):
             return code
     print()

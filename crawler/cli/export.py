@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import argparse
-import csv
+import contextlib
 import json
 import logging
+import os
+import stat
 import sys
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from crawler.cli.common import (
@@ -15,6 +19,7 @@ from crawler.cli.common import (
     open_cli_store,
     store_arg,
 )
+from pipelines.output import CsvWriter, json_line
 from pipelines.storage import ExportFilter
 from pipelines.storage.base import EXPORT_FIELDS
 
@@ -24,20 +29,92 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
+class ExportWriteError(Exception):
+    """The export could not be written where it was asked to go."""
+
+
 def run(args: argparse.Namespace) -> int:
     store = open_cli_store(args)
     try:
         flt = ExportFilter(portals=args.portal or [], since=args.since, until=args.until)
         histories = store.histories if getattr(args, "with_history", False) else None
         if args.output:
-            with open(args.output, "w", encoding="utf-8", newline="") as out:
-                n = write_export(store.iter_documents(flt), out, args.format, histories=histories)
+            n = export_to_file(args.output,
+                               lambda out: write_export(store.iter_documents(flt), out, args.format,
+                                                        histories=histories))
         else:
             n = write_export(store.iter_documents(flt), sys.stdout, args.format, histories=histories)
+            sys.stdout.flush()
+    except ExportWriteError as exc:
+        print(f"portalnews export: error: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        raise
+    except OSError as exc:  # standard output itself failed (a full disk, a closed terminal)
+        _silence_stdout()
+        print(f"portalnews export: error: cannot write to standard output: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     finally:
         store.close()
     print(f"exported {n} documents" + (f" to {args.output}" if args.output else ""), file=sys.stderr)
     return 0
+
+
+def export_to_file(target: str | Path, write: Callable[[IO[str]], int]) -> int:
+    """Run ``write`` on a new file at ``path``; raise :class:`ExportWriteError` with one line
+    naming the path and the cause when it cannot be written.
+
+    A regular file (or a new one) is written next to its final name and renamed into place
+    only when complete, so a failed export never leaves half a file or clobbers the previous
+    one; anything else (``/dev/stdout``, a pipe) is written directly."""
+    path, shown = Path(target), str(target)
+    try:
+        special = path.exists() and not stat.S_ISREG(path.stat().st_mode) and not path.is_dir()
+    except OSError as exc:
+        raise ExportWriteError(f"cannot write {shown}: {exc.strerror or exc}") from None
+    if path.is_dir():
+        raise ExportWriteError(f"cannot write {shown}: it is a folder; give a file name, e.g. {path / 'export.jsonl'}")
+    if not special and not path.parent.is_dir():
+        raise ExportWriteError(f"cannot write {shown}: the folder {path.parent} does not exist")
+    tmp: str | None = None
+    try:
+        if special:
+            with path.open("w", encoding="utf-8", newline="") as out:
+                return write(out)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as out:
+            n = write(out)
+        os.chmod(tmp, _file_mode(path))
+        os.replace(tmp, path)
+        tmp = None
+        return n
+    except OSError as exc:
+        raise ExportWriteError(f"cannot write {shown}: {exc.strerror or exc}") from None
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+
+
+def _file_mode(path: Path) -> int:
+    """The permissions the export gets: those of the file it replaces, else the usual 0666 less the umask."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def _silence_stdout() -> None:
+    """After standard output failed, send what is left to /dev/null so that the interpreter's
+    own flush at exit does not print a second error."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):
+        pass
 
 
 HISTORY_EXPORT_FIELDS = ("version", "view_history", "previous_versions")
@@ -76,7 +153,7 @@ def write_export(docs: Iterator[Any], out: IO[str], fmt: str,
     rows = _with_history(docs, histories)
     if fmt == "csv":
         fields = list(EXPORT_FIELDS) + (list(HISTORY_EXPORT_FIELDS) if histories is not None else [])
-        writer = csv.DictWriter(out, fieldnames=fields)
+        writer = CsvWriter(out, fields)  # neutralises formula cells (pipelines/output.py)
         writer.writeheader()
         for row in rows:
             for name in HISTORY_EXPORT_FIELDS[1:]:
@@ -86,7 +163,7 @@ def write_export(docs: Iterator[Any], out: IO[str], fmt: str,
             n += 1
     else:
         for row in rows:
-            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            out.write(json_line(row) + "\n")
             n += 1
     return n
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 from typing import TYPE_CHECKING, Any
@@ -14,6 +13,7 @@ from crawler.cli.common import (
     table,
 )
 from crawler.registry import load_registry
+from pipelines.output import json_line, terminal_text
 
 if TYPE_CHECKING:
     pass
@@ -24,9 +24,9 @@ logger = logging.getLogger(__name__)
 def run(args: argparse.Namespace) -> int:
     registry = load_registry(args.portals, placeholders=parse_vars(args.var))
     for problem in registry.problems:
-        print(f"registry: {problem}", file=sys.stderr)
+        print(f"registry: {terminal_text(problem)}", file=sys.stderr)
     if args.json:
-        print(json.dumps([p.to_dict() for p in registry.portals], ensure_ascii=False, indent=1))
+        print(json_line([p.to_dict() for p in registry.portals], indent=1))
     else:
         rows = [[p.id, p.level, p.province, p.profile, p.url, "" if p.verified else "unverified"]
                 for p in registry.portals]

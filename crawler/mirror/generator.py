@@ -49,7 +49,7 @@ from crawler.mirror.server import is_loopback, url_to_relpath
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["LAYOUTS", "MirrorInfo", "generate_mirror"]
+__all__ = ["BROKEN_PORTAL_ID", "LAYOUTS", "RECENT_DAYS", "MirrorInfo", "generate_mirror"]
 
 LAYOUTS = ("tandan", "nukeviet", "liferay", "district", "wordpress")
 PER_PAGE = 10
@@ -58,6 +58,10 @@ _VN_TZ = timezone(timedelta(hours=7))
 OFFSITE_URL = "http://example.invalid/"
 ADMIN_PATH = "/admin/secret.html"
 _FIRST_DAY = datetime(2019, 1, 1, 0, 0)
+#: With ``now``, articles are dated within this many days before it.
+RECENT_DAYS = 30
+#: The registry id of the portal that ``broken_portal=True`` adds.
+BROKEN_PORTAL_ID = "demo-broken-1"
 _SPAN_DAYS = (datetime(2026, 10, 31) - _FIRST_DAY).days
 _WEEKDAYS = ("Thứ hai", "Thứ ba", "Thứ tư", "Thứ năm", "Thứ sáu", "Thứ bảy", "Chủ nhật")
 # Latin-1 letters as named entities, the way old rich-text editors save Vietnamese.
@@ -887,12 +891,14 @@ def _make_portal(index: int, layout: str, host: str, rng: random.Random) -> _Por
     return portal
 
 
-def _fill_articles(portal: _Portal, layout: _Layout, count: int, rng: random.Random) -> None:
+def _fill_articles(portal: _Portal, layout: _Layout, count: int, rng: random.Random,
+                   now: datetime | None = None) -> None:
     text = _Text(rng, portal)
-    stamps = sorted(
-        _FIRST_DAY + timedelta(days=rng.randrange(_SPAN_DAYS), hours=rng.randint(6, 21), minutes=rng.randrange(60))
-        for _ in range(count)
-    )
+    draws = [(rng.randrange(_SPAN_DAYS), rng.randint(6, 21), rng.randrange(60)) for _ in range(count)]
+    if now is None:
+        stamps = sorted(_FIRST_DAY + timedelta(days=d, hours=h, minutes=m) for d, h, m in draws)
+    else:
+        stamps = sorted(_recent_stamps(draws, now))
     num = rng.randint(10_000, 60_000)
     articles = []
     for i, stamp in enumerate(stamps):  # oldest first: ids grow with time
@@ -907,6 +913,20 @@ def _fill_articles(portal: _Portal, layout: _Layout, count: int, rng: random.Ran
         a.category.articles.append(a)
     portal.articles = articles
     layout.top = sorted(articles, key=lambda a: -a.views)[:6]
+
+
+def _recent_stamps(draws: Sequence[tuple[int, int, int]], now: datetime) -> list[datetime]:
+    """The same draws as publication times in the :data:`RECENT_DAYS` before ``now``, none in the
+    future, the newest less than a day old: a portal that publishes regularly."""
+    days = [d % RECENT_DAYS for d, _h, _m in draws]
+    days[days.index(min(days))] = 0
+    stamps = []
+    for day, (_d, hour, minute) in zip(days, draws, strict=True):
+        stamp = now.replace(hour=hour, minute=minute, second=0, microsecond=0) - timedelta(days=day)
+        if stamp > now - timedelta(minutes=30):  # later today: yesterday at that time instead
+            stamp -= timedelta(days=1)
+        stamps.append(stamp)
+    return stamps
 
 
 def _truth(portal: _Portal, layout: _Layout, a: _Article) -> dict[str, object]:
@@ -924,6 +944,14 @@ def _truth(portal: _Portal, layout: _Layout, a: _Article) -> dict[str, object]:
         "author": a.author,
         "category": a.category.name,
     }
+
+
+def _broken_entry(host: str) -> dict[str, object]:
+    """A registry entry for a portal that is down: its address has no site folder, so the mirror
+    server does not listen there and every request is refused."""
+    return {"id": BROKEN_PORTAL_ID, "name": "Cổng thông tin điện tử xã Đã Ngừng", "level": "commune",
+            "province": PROVINCES[0], "url": f"http://{host}:{{PORT}}/", "profile": "auto",
+            "notes": "demo: down on purpose (nothing listens on this address), to show a failing portal"}
 
 
 class _Writer:
@@ -987,11 +1015,16 @@ def _write_portal(w: _Writer, portal: _Portal, layout: _Layout, rng: random.Rand
 
 
 def generate_mirror(out_dir: Path, portals: int = 4, articles_per_portal: int = 12, seed: int = 7,
-                    host_prefix: str = "127.0.2.", stories: int = 0) -> MirrorInfo:
+                    host_prefix: str = "127.0.2.", now: datetime | None = None,
+                    broken_portal: bool = False, stories: int = 0) -> MirrorInfo:
     """Write a synthetic mirror to ``out_dir``; the same arguments always give the same files.
 
-    ``stories`` > 0 adds reprinted stories and look-alike announcements with their truth
-    (:mod:`crawler.mirror.stories`)."""
+    Articles are dated between 2019 and 2026, unless ``now`` (Vietnam local time, naive) is
+    given: then they are dated in the :data:`RECENT_DAYS` before it, the newest less than a day
+    old, so that coverage shows healthy portals (``portalnews demo``).  ``broken_portal`` adds
+    to the registry one more portal, :data:`BROKEN_PORTAL_ID`, on an address nothing serves,
+    so that the alerts have something true to say.  ``stories`` > 0 adds reprinted stories
+    and look-alike announcements with their truth (:mod:`crawler.mirror.stories`)."""
     if not 1 <= portals <= 254:
         raise ValueError("portals must be between 1 and 254")
     if articles_per_portal < 1:
@@ -1010,7 +1043,7 @@ def generate_mirror(out_dir: Path, portals: int = 4, articles_per_portal: int = 
             shutil.rmtree(child)
     site.mkdir(parents=True, exist_ok=True)
     writer = _Writer(site)
-    registry: list[dict[str, str]] = []
+    registry: list[dict[str, object]] = []
     hosts: list[str] = []
     total = 0
     truth_path = out_dir / "truth.jsonl"
@@ -1024,7 +1057,7 @@ def generate_mirror(out_dir: Path, portals: int = 4, articles_per_portal: int = 
             rng = random.Random(f"{seed}:{index}")
             portal = _make_portal(index, layout_key, host, rng)
             layout = _LAYOUT_CLASSES[layout_key](portal, rng)
-            _fill_articles(portal, layout, articles_per_portal, rng)
+            _fill_articles(portal, layout, articles_per_portal, rng, now)
             if stories > 0:
                 plan.publish(portal, layout)
             _write_portal(writer, portal, layout, rng)
@@ -1034,6 +1067,8 @@ def generate_mirror(out_dir: Path, portals: int = 4, articles_per_portal: int = 
             hosts.append(host)
             registry.append({"id": portal.pid, "name": portal.name, "level": portal.level,
                              "province": portal.province, "url": f"http://{host}:{{PORT}}/", "profile": "auto"})
+    if broken_portal:
+        registry.append(_broken_entry(f"{host_prefix}{portals + 1}"))
     registry_path = out_dir / "portals.yaml"
     header = ("# Synthetic portals generated by crawler.mirror.generator "
               f"(seed {seed}); replace {{PORT}} with the port the mirror is served on.\n")

@@ -29,6 +29,10 @@ that worker's lease expires.
 Workers on different machines share one engine store; a worker's id is
 ``host:pid:random``.  The lease per portal (and per host) is also what keeps the per-host
 request limits true across all workers: only one worker crawls a host at a time.
+
+Every decision about time (what is due, lease expiry, back-off, the next due time) reads
+one clock, ``clock`` (epoch seconds, ``time.time`` by default), which tests replace with a
+clock they move by hand; only the polling and the stop timeout wait in real time.
 """
 
 from __future__ import annotations
@@ -57,7 +61,8 @@ from typing import Any
 
 from crawler.registry import Portal, Registry, RegistryError, load_registry
 from crawler.scheduling.intervals import format_duration, next_due, parse_duration
-from pipelines.storage import Store, StoreError, open_store
+from pipelines.model.kinds import RunOutcome
+from pipelines.storage import Coordination, StoreError, open_store
 from pipelines.storage.base import redact_url
 
 logger = logging.getLogger(__name__)
@@ -67,6 +72,8 @@ DEFAULT_JITTER = 0.1
 DEFAULT_LEASE_TTL = 60.0
 DEFAULT_MAX_PARALLEL = 4
 _PR_SET_PDEATHSIG = 1
+#: Epoch seconds; the scheduler's only source of "now" (injectable for tests).
+Clock = Callable[[], float]
 
 
 def make_worker_id() -> str:
@@ -86,11 +93,11 @@ def when(epoch: float | None) -> str:
     return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds")
 
 
-def acquire_all(store: Store, names: Sequence[str], worker: str, ttl: float) -> bool:
+def acquire_all(store: Coordination, names: Sequence[str], worker: str, ttl: float, now: float | None = None) -> bool:
     """Take every lease in ``names`` or none (those taken are released again)."""
     taken: list[str] = []
     for name in names:
-        if not store.acquire_lease(name, worker, ttl):
+        if not store.acquire_lease(name, worker, ttl, now=now):
             for got in taken:
                 store.release_lease(got, worker)
             return False
@@ -98,7 +105,7 @@ def acquire_all(store: Store, names: Sequence[str], worker: str, ttl: float) -> 
     return True
 
 
-def release_all(store: Store, names: Iterable[str], worker: str) -> None:
+def release_all(store: Coordination, names: Iterable[str], worker: str) -> None:
     for name in names:
         try:
             store.release_lease(name, worker)
@@ -123,25 +130,31 @@ class LeaseKeeper:
     renewed for longer than the TTL) is marked lost and ``on_lost`` is called."""
 
     def __init__(self, store_url: str, worker: str, ttl: float,
-                 on_lost: Callable[[str], None] | None = None) -> None:
+                 on_lost: Callable[[str], None] | None = None, clock: Clock = time.time) -> None:
         self.store_url = store_url
         self.worker = worker
         self.ttl = ttl
         self.on_lost = on_lost
+        self.clock = clock
         self._groups: dict[str, list[str]] = {}
         self._renewed: dict[str, float] = {}
         self._lost: set[str] = set()
         self._lock = threading.Lock()
+        # held for a whole renewal pass: remove() waits for it, so that no renewal read before
+        # the release can write the lease back (on the engines a renewal is a read, then a
+        # conditional write: interleaved with a release it made the release fail)
+        self._renewing = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="portalnews-leases", daemon=True)
 
     def add(self, key: str, names: Sequence[str]) -> None:
         with self._lock:
             self._groups[key] = list(names)
-            self._renewed[key] = time.time()
+            self._renewed[key] = self.clock()
 
     def remove(self, key: str) -> None:
-        with self._lock:
+        """Stop renewing ``key``'s leases; once this returns no renewal of them is under way."""
+        with self._renewing, self._lock:
             self._groups.pop(key, None)
             self._renewed.pop(key, None)
             self._lost.discard(key)
@@ -171,11 +184,15 @@ class LeaseKeeper:
         finally:
             store.close()
 
-    def renew(self, store: Store) -> None:
+    def renew(self, store: Coordination) -> None:
+        with self._renewing:
+            self._renew(store)
+
+    def _renew(self, store: Coordination) -> None:
         with self._lock:
             groups = {k: list(v) for k, v in self._groups.items() if k not in self._lost}
         for key, names in groups.items():
-            now = time.time()
+            now = self.clock()
             try:
                 ok = all(store.renew_lease(name, self.worker, self.ttl, now=now) for name in names)
             except StoreError as exc:
@@ -236,13 +253,14 @@ class Job:
 class Scheduler:
     """See the module docstring.  ``run()`` returns the exit code (0 after SIGTERM)."""
 
-    def __init__(self, options: SchedulerOptions, rng: random.Random | None = None) -> None:
+    def __init__(self, options: SchedulerOptions, rng: random.Random | None = None, clock: Clock = time.time) -> None:
         self.options = options
         self.worker = options.worker_id
         self.rng = rng or random.Random()
+        self.clock = clock
         self.jobs: dict[str, Job] = {}
         self.crawls = 0
-        self._store: Store | None = None
+        self._store: Coordination | None = None
         self._registry: Registry | None = None
         self._registry_mtime: float | None = None
         self._stop = threading.Event()
@@ -276,7 +294,8 @@ class Scheduler:
         store.open()
         self._store = store
         registry = self._load_registry()
-        self._keeper = LeaseKeeper(opts.store_url, self.worker, opts.lease_ttl, on_lost=self._lease_lost).start()
+        self._keeper = LeaseKeeper(opts.store_url, self.worker, opts.lease_ttl, on_lost=self._lease_lost,
+                                   clock=self.clock).start()
         logger.info("scheduler started worker=%s portals=%d max_parallel=%d lease_ttl=%s store=%s%s",
                     self.worker, len(self._portals(registry)), opts.max_parallel, format_duration(opts.lease_ttl),
                     redact_url(opts.store_url), " (once)" if opts.once else "")
@@ -326,7 +345,7 @@ class Scheduler:
         """Launch what is due and may run; True while some portal is still due (for ``--once``)."""
         assert self._store is not None
         store, opts = self._store, self.options
-        now = time.time()
+        now = self.clock()
         candidates = [p for p in portals if p.id not in self.jobs]
         if not candidates:
             return False
@@ -347,10 +366,10 @@ class Scheduler:
             if len(self.jobs) >= opts.max_parallel or self._stop.is_set() or portal.hostname in running_hosts:
                 continue
             names = lease_names(portal)
-            if not acquire_all(store, names, self.worker, opts.lease_ttl):
+            if not acquire_all(store, names, self.worker, opts.lease_ttl, now=self.clock()):
                 continue  # another worker crawls it (or its host) now
             current = store.next_due([portal.id])[portal.id]
-            if current is not None and current > time.time():
+            if current is not None and current > self.clock():
                 release_all(store, names, self.worker)  # crawled by another worker meanwhile
                 continue
             self._start(portal, current, names)
@@ -399,7 +418,7 @@ class Scheduler:
 
     def _start(self, portal: Portal, due: float | None, names: list[str]) -> None:
         opts = self.options
-        started = time.time()
+        started = self.clock()
         stamp = datetime.fromtimestamp(started, UTC).strftime("%Y%m%dT%H%M%S")
         stats_file = self._tmp / f"{portal.id}-{stamp}-{secrets.token_hex(2)}.json"
         log_dir = opts.log_dir or self._tmp
@@ -460,7 +479,7 @@ class Scheduler:
 
     def _finish(self, job: Job, code: int) -> None:
         assert self._store is not None
-        finished = time.time()
+        finished = self.clock()
         if self._keeper is not None:
             lost = self._keeper.lost(job.portal.id) or job.lost
             self._keeper.remove(job.portal.id)
@@ -524,7 +543,7 @@ class Scheduler:
 
 # --- portalnews crawl --due ------------------------------------------------------------------------
 def crawl_due(args: argparse.Namespace, run_crawl: Callable[[argparse.Namespace], int],
-              store_url: str, url_vars: dict[str, str]) -> int:
+              store_url: str, url_vars: dict[str, str], clock: Clock = time.time) -> int:
     """``portalnews crawl --due``: crawl (in this process) only the portals that are due.
 
     Takes each due portal's leases (like a scheduler worker, so cron jobs and workers
@@ -541,7 +560,7 @@ def crawl_due(args: argparse.Namespace, run_crawl: Callable[[argparse.Namespace]
     claimed: list[tuple[Portal, float | None]] = []
     keeper: LeaseKeeper | None = None
     try:
-        now = time.time()
+        now = clock()
         due_at = store.next_due([p.id for p in portals])
         backoffs = store.backoffs(sorted({p.hostname for p in portals}))
         for portal in portals:
@@ -552,18 +571,18 @@ def crawl_due(args: argparse.Namespace, run_crawl: Callable[[argparse.Namespace]
             if backoff is not None and backoff.active(now):
                 print(f"{portal.id}: host backed off until {when(backoff.until)} ({backoff.reason})", file=sys.stderr)
                 continue
-            if not acquire_all(store, lease_names(portal), worker, ttl):
+            if not acquire_all(store, lease_names(portal), worker, ttl, now=clock()):
                 print(f"{portal.id}: being crawled by another worker", file=sys.stderr)
                 continue
             current = store.next_due([portal.id])[portal.id]
-            if current is not None and current > time.time():
+            if current is not None and current > clock():
                 release_all(store, lease_names(portal), worker)
                 continue
             claimed.append((portal, current))
         if not claimed:
             print("no portal is due", file=sys.stderr)
             return 0
-        keeper = LeaseKeeper(store_url, worker, ttl).start()
+        keeper = LeaseKeeper(store_url, worker, ttl, clock=clock).start()
         for portal, _ in claimed:
             keeper.add(portal.id, lease_names(portal))
         print(f"{len(claimed)} portal(s) due: {', '.join(p.id for p, _ in claimed)}", file=sys.stderr)
@@ -574,7 +593,7 @@ def crawl_due(args: argparse.Namespace, run_crawl: Callable[[argparse.Namespace]
             fd, name = tempfile.mkstemp(prefix="portalnews-due-", suffix=".json")
             os.close(fd)
             args.stats_file = name
-        started = time.time()
+        started = clock()
         try:
             code = run_crawl(args)
             outcomes = _outcomes(Path(args.stats_file))
@@ -582,13 +601,13 @@ def crawl_due(args: argparse.Namespace, run_crawl: Callable[[argparse.Namespace]
             if own_stats:
                 with contextlib.suppress(OSError):
                     os.unlink(args.stats_file)
-        finished = time.time()
+        finished = clock()
         rng = random.Random()
         for portal, due in claimed:
             if keeper.lost(portal.id):
                 continue
-            status = outcomes.get(portal.id) or ("ok" if code == 0 else f"exit {code}")
-            if status in ("running", "interrupted"):
+            status = outcomes.get(portal.id) or (RunOutcome.OK if code == 0 else f"exit {code}")
+            if status in (RunOutcome.RUNNING, RunOutcome.INTERRUPTED):
                 store.set_next_due(portal.id, due if due is not None else started, last_started=started,
                                    last_finished=finished, last_worker=worker, last_status=status)
                 continue
@@ -615,7 +634,7 @@ def _outcomes(stats_file: Path) -> dict[str, str]:
             if isinstance(row, dict) and row.get("portal_id")}
 
 
-def schedule_status(store: Store, portals: Sequence[Portal], now: float | None = None) -> list[dict[str, Any]]:
+def schedule_status(store: Coordination, portals: Sequence[Portal], now: float | None = None) -> list[dict[str, Any]]:
     """Per portal: next due, last crawl, status and who holds its lease (``schedule --status``)."""
     now = time.time() if now is None else now
     entries = store.schedule([p.id for p in portals])

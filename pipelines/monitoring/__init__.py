@@ -22,7 +22,7 @@ from datetime import datetime
 from pipelines.monitoring.alerts import Alert, Finding, evaluate, log_alerts
 from pipelines.monitoring.coverage import CoverageReport, PortalCoverage, PortalMeta, Rollup, build_coverage
 from pipelines.monitoring.rules import Rules, RulesError, load_rules
-from pipelines.storage.base import Store
+from pipelines.storage.base import CrawlState
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ __all__ = [
 ]
 
 
-def check_store(store: Store, rules: Rules, meta: Mapping[str, PortalMeta] | None = None,
+def check_store(store: CrawlState, rules: Rules, meta: Mapping[str, PortalMeta] | None = None,
                 portal_ids: Iterable[str] | None = None,
                 now: datetime | None = None) -> tuple[CoverageReport, list[Alert]]:
     """Coverage of the store's portals (or only ``portal_ids``) and the alerts the rules give."""

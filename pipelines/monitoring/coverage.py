@@ -1,6 +1,6 @@
 """The coverage model: how healthy each portal is, rolled up by province and by level.
 
-Built from the store (any backend) through the :class:`~pipelines.storage.base.Store`
+Built from the store (any backend) through its :class:`~pipelines.storage.base.CrawlState`
 interface: ``coverage()`` (articles, newest article, last run), ``recent_counts()``
 (articles published / first stored in the last 24 h, 7 and 30 days) and ``runs()`` (the
 recent crawls of each portal, for extraction-failure rates and "no new articles").  The
@@ -34,8 +34,9 @@ from typing import Any
 
 import yaml
 
+from pipelines.model.kinds import RunOutcome
 from pipelines.monitoring.rules import Rules, RuleSet
-from pipelines.storage.base import CoverageRow, RunRecord, Store
+from pipelines.storage.base import CoverageRow, CrawlState, RunRecord
 
 logger = logging.getLogger(__name__)
 
@@ -196,11 +197,11 @@ def window_starts(now: datetime) -> dict[str, str]:
 
 
 def _finished(run: RunRecord) -> bool:
-    return run.outcome != "running"
+    return run.outcome != RunOutcome.RUNNING
 
 
 # --- building the model ----------------------------------------------------------------------------------
-def build_coverage(store: Store, *, rules: Rules | None = None, meta: Mapping[str, PortalMeta] | None = None,
+def build_coverage(store: CrawlState, *, rules: Rules | None = None, meta: Mapping[str, PortalMeta] | None = None,
                    portal_ids: Iterable[str] | None = None, now: datetime | None = None) -> CoverageReport:
     """The coverage of every portal in the store (and in ``meta``), worst first.
 
@@ -306,15 +307,15 @@ def _score(p: PortalCoverage, rules: RuleSet, now: datetime) -> None:
         penalty += 50
         statuses.append("never crawled")
         problems.append("never crawled")
-    elif outcome == "failed":
+    elif outcome == RunOutcome.FAILED:
         penalty += 50
         statuses.append("unreachable" if p.pages_fetched == 0 else "failing")
         problems.append(f"last crawl failed: {p.last_crawl_message or 'see the crawl log'}")
-    elif outcome in ("interrupted", "partial"):
-        penalty += 20 if outcome == "interrupted" else 15
+    elif outcome in (RunOutcome.INTERRUPTED, RunOutcome.PARTIAL):
+        penalty += 20 if outcome == RunOutcome.INTERRUPTED else 15
         statuses.append("partial")
         problems.append(f"last crawl {outcome}" + (f": {p.last_crawl_message}" if p.last_crawl_message else ""))
-    elif outcome == "running":  # the first crawl of the portal is under way
+    elif outcome == RunOutcome.RUNNING:  # the first crawl of the portal is under way
         statuses.append("running")
     rate = p.extraction_failure_rate
     if rate:
@@ -323,7 +324,7 @@ def _score(p: PortalCoverage, rules: RuleSet, now: datetime) -> None:
         problems.append(f"{worst} not found on {rate:.0%} of article pages")
         if rate * 100 > rules.extraction_failures.percent:
             statuses.append("parse errors")
-    if p.error_rate >= 0.1 and outcome != "failed":  # a broken link or two is normal
+    if p.error_rate >= 0.1 and outcome != RunOutcome.FAILED:  # a broken link or two is normal
         problems.append(f"HTTP errors on {p.error_rate:.0%} of requests")
     penalty += 20 * min(1.0, p.error_rate)
     days = rules.stale.days

@@ -1,12 +1,15 @@
-"""Prometheus metrics: the text exposition format, written by hand, and a small HTTP server.
+"""Prometheus metrics: a ``prometheus_client`` collector that reads the store at each scrape.
 
-:func:`render_metrics` turns the coverage model, the firing alerts and the per-portal run
-totals into the Prometheus text format (version 0.0.4).  Per-portal series carry the
-``portal``, ``province`` and ``level`` labels so they can be summed by province or level.
+:class:`StoreCollector` turns the coverage model, the firing alerts and the per-portal run
+totals into metric families (``prometheus_client``'s custom-collector API); the library
+writes the exposition format and serves it.  Per-portal series carry the ``portal``,
+``province`` and ``level`` labels so they can be summed by province or level (a label the
+store does not know is empty, which Prometheus treats as absent).
 
-:class:`MetricsServer` serves ``GET /metrics`` from a loopback address on a thread of its
-own; ``portalnews serve --metrics`` runs it in the foreground, and a long-running process
-(the scheduler) can ``start()`` it next to its work and ``stop()`` it at the end::
+:class:`MetricsServer` serves ``GET /metrics`` (``prometheus_client``'s WSGI app) from a
+loopback address on a thread of its own; ``portalnews serve --metrics`` runs it in the
+foreground, and a long-running process (the scheduler) can ``start()`` it next to its
+work and ``stop()`` it at the end::
 
     server = start_metrics_server("sqlite:///data/portalnews.db", "127.0.0.1", 9464)
     ...
@@ -16,13 +19,19 @@ own; ``portalnews serve --metrics`` runs it in the foreground, and a long-runnin
 from __future__ import annotations
 
 import logging
-import math
+import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, make_server
 
+from prometheus_client import CollectorRegistry, generate_latest, make_wsgi_app
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily, Metric
+from prometheus_client.exposition import ThreadingWSGIServer
+from prometheus_client.registry import Collector
+
+from pipelines.model.kinds import RunOutcome
 from pipelines.monitoring.alerts import Alert, evaluate
 from pipelines.monitoring.coverage import WINDOWS, CoverageReport, PortalMeta, build_coverage, parse_time
 from pipelines.monitoring.rules import Rules
@@ -30,10 +39,11 @@ from pipelines.storage.base import Store
 
 logger = logging.getLogger(__name__)
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 9464
-#: Keys of ``Store.run_totals()`` exported as counters: key -> (metric name, help).
+#: The labels of every per-portal series.
+PORTAL_LABELS = ("portal", "province", "level")
+#: Keys of ``Store.run_totals()`` exported as counters: (key, metric name, help).
 TOTAL_COUNTERS: tuple[tuple[str, str, str], ...] = (
     ("pages_fetched", "portalnews_pages_fetched_total", "Pages fetched from the portal by all finished crawls."),
     ("articles_new", "portalnews_articles_new_total", "New articles stored from the portal by all finished crawls."),
@@ -42,49 +52,36 @@ TOTAL_COUNTERS: tuple[tuple[str, str, str], ...] = (
     ("dropped", "portalnews_items_dropped_total", "Pages rejected by validation or de-duplication."),
     ("robots_blocked", "portalnews_robots_blocked_total", "Pages not fetched because robots.txt forbids them."),
 )
-
-
-def escape_label(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
-
-
-def _fmt(value: float) -> str:
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, int):
-        return str(value)
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    return repr(float(value))
-
-
-class Exposition:
-    """Accumulates metric families and writes them in the text format."""
-
-    def __init__(self) -> None:
-        self._families: dict[str, tuple[str, str, list[str]]] = {}
-
-    def add(self, name: str, kind: str, help_text: str, value: float,
-            labels: Mapping[str, str | None] | None = None) -> None:
-        family = self._families.setdefault(name, (kind, help_text, []))
-        label_text = ""
-        if labels:
-            parts = [f'{k}="{escape_label(str(v))}"' for k, v in labels.items() if v is not None]
-            label_text = "{" + ",".join(parts) + "}" if parts else ""
-        family[2].append(f"{name}{label_text} {_fmt(value)}")
-
-    def declare(self, name: str, kind: str, help_text: str) -> None:
-        self._families.setdefault(name, (kind, help_text, []))
-
-    def text(self) -> str:
-        out = []
-        for name, (kind, help_text, samples) in self._families.items():
-            out.append(f"# HELP {name} {help_text.replace(chr(92), chr(92) * 2).replace(chr(10), ' ')}")
-            out.append(f"# TYPE {name} {kind}")
-            out.extend(samples)
-        return "\n".join(out) + "\n"
+#: Per-portal gauges: (metric name, help, extra label or None).
+PORTAL_GAUGES: tuple[tuple[str, str, str | None], ...] = (
+    ("portalnews_portal_info", "Portal metadata (value 1).", "name"),
+    ("portalnews_portal_health", "Health score 0-100 (see pipelines/monitoring/coverage.py).", None),
+    ("portalnews_portal_status", "1 for the portal's current coverage status.", "status"),
+    ("portalnews_portal_articles", "Articles stored for the portal.", None),
+    ("portalnews_portal_new_articles", "Stored articles published within the window.", "window"),
+    ("portalnews_portal_found_articles", "Articles first stored within the window.", "window"),
+    ("portalnews_portal_newest_article_timestamp_seconds",
+     "Publication time of the newest stored article (Unix seconds).", None),
+    ("portalnews_portal_freshness_days", "Age of the newest stored article in whole days.", None),
+    ("portalnews_portal_last_crawl_start_timestamp_seconds", "Start of the portal's last crawl (Unix seconds).",
+     None),
+    ("portalnews_portal_last_crawl_end_timestamp_seconds", "End of the portal's last crawl (Unix seconds).", None),
+    ("portalnews_portal_last_crawl_success", "1 when the last crawl ended ok, else 0.", None),
+    ("portalnews_portal_last_crawl_outcome", "1 for the outcome of the last crawl.", "outcome"),
+    ("portalnews_portal_last_crawl_pages_fetched", "Pages fetched by the last crawl.", None),
+    ("portalnews_portal_last_crawl_http_errors",
+     "Failed fetches of the last crawl by HTTP status (network = no response).", "code"),
+    ("portalnews_portal_last_crawl_article_pages", "Article pages seen by the last crawl.", None),
+    ("portalnews_portal_last_crawl_extraction_failures",
+     "Article pages of the last crawl where a field was not found.", "field"),
+    ("portalnews_portal_extraction_failure_ratio",
+     "Share of article pages of the recent crawls where a field was not found.", "field"),
+    ("portalnews_portal_error_ratio", "Failed share of the last crawl's fetches.", None),
+    ("portalnews_portal_last_crawl_robots_blocked", "Pages the last crawl did not fetch because of robots.txt.",
+     None),
+    ("portalnews_portal_crawls_without_new_articles", "Consecutive recent crawls that found no new article.", None),
+    ("portalnews_portal_alert", "1 for each alert rule firing for a portal.", "rule,severity"),
+)
 
 
 def _ts(value: str | None) -> float | None:
@@ -92,115 +89,168 @@ def _ts(value: str | None) -> float | None:
     return dt.timestamp() if dt else None
 
 
-def render_metrics(report: CoverageReport, alerts: Iterable[Alert] = (),
-                   totals: Mapping[str, Mapping[str, int]] | None = None, scrape_seconds: float | None = None) -> str:
-    """The Prometheus text for a coverage model, its alerts and the run totals."""
-    e = Exposition()
-    e.add("portalnews_store_up", "gauge", "1 when the store could be read for this scrape.", 1)
-    e.add("portalnews_portals", "gauge", "Portals known to the store (and registry).", len(report.portals))
-    by_status: dict[str, int] = {}
+def _store_up(up: bool) -> GaugeMetricFamily:
+    return GaugeMetricFamily("portalnews_store_up", "1 when the store could be read for this scrape.", value=int(up))
+
+
+def metric_families(report: CoverageReport, alerts: Iterable[Alert] = (),
+                    totals: Mapping[str, Mapping[str, int]] | None = None,
+                    scrape_seconds: float | None = None) -> list[Metric]:
+    """The metric families for a coverage model, its alerts and the run totals."""
+    out: list[Metric] = [_store_up(True),
+                         GaugeMetricFamily("portalnews_portals", "Portals known to the store (and registry).",
+                                           value=len(report.portals))]
+    by_status = GaugeMetricFamily("portalnews_portals_by_status", "Portals per coverage status.", labels=["status"])
+    counts: dict[str, int] = {}
     for p in report.portals:
-        by_status[p.status] = by_status.get(p.status, 0) + 1
-    for status, n in sorted(by_status.items()):
-        e.add("portalnews_portals_by_status", "gauge", "Portals per coverage status.", n, {"status": status})
+        counts[p.status] = counts.get(p.status, 0) + 1
+    for status, n in sorted(counts.items()):
+        by_status.add_metric([status], n)
     firing = list(alerts)
-    e.add("portalnews_alerts_firing_total", "gauge", "Portals with at least one alert rule firing.", len(firing))
-    base: dict[str, dict[str, str | None]] = {
-        p.portal_id: {"portal": p.portal_id, "province": p.province, "level": p.level} for p in report.portals}
+    out += [by_status, GaugeMetricFamily("portalnews_alerts_firing_total",
+                                         "Portals with at least one alert rule firing.", value=len(firing))]
+
+    gauges = {name: GaugeMetricFamily(name, help_text, labels=[*PORTAL_LABELS, *(extra.split(",") if extra else [])])
+              for name, help_text, extra in PORTAL_GAUGES}
+    base = {p.portal_id: [p.portal_id, p.province or "", p.level or ""] for p in report.portals}
+
+    def add(name: str, portal_id: str, value: float, *extra: str) -> None:
+        gauges[name].add_metric([*base.get(portal_id, [portal_id, "", ""]), *extra], value)
+
     for p in report.portals:
-        lb = base[p.portal_id]
-        e.add("portalnews_portal_info", "gauge", "Portal metadata (value 1).", 1, {**lb, "name": p.name})
-        e.add("portalnews_portal_health", "gauge", "Health score 0-100 (see pipelines/monitoring/coverage.py).",
-              p.health, lb)
-        e.add("portalnews_portal_status", "gauge", "1 for the portal's current coverage status.", 1,
-              {**lb, "status": p.status})
-        e.add("portalnews_portal_articles", "gauge", "Articles stored for the portal.", p.articles, lb)
+        pid = p.portal_id
+        add("portalnews_portal_info", pid, 1, p.name or "")
+        add("portalnews_portal_health", pid, p.health)
+        add("portalnews_portal_status", pid, 1, p.status)
+        add("portalnews_portal_articles", pid, p.articles)
         for label, _length in WINDOWS:
-            e.add("portalnews_portal_new_articles", "gauge", "Stored articles published within the window.",
-                  getattr(p, f"new_{label}"), {**lb, "window": label})
+            add("portalnews_portal_new_articles", pid, getattr(p, f"new_{label}"), label)
         for label, _length in WINDOWS:
-            e.add("portalnews_portal_found_articles", "gauge", "Articles first stored within the window.",
-                  getattr(p, f"found_{label}"), {**lb, "window": label})
-        newest = _ts(p.newest_article)
-        if newest is not None:
-            e.add("portalnews_portal_newest_article_timestamp_seconds", "gauge",
-                  "Publication time of the newest stored article (Unix seconds).", newest, lb)
-        if p.age_days is not None:
-            e.add("portalnews_portal_freshness_days", "gauge", "Age of the newest stored article in whole days.",
-                  p.age_days, lb)
-        started, finished = _ts(p.last_crawl_started), _ts(p.last_crawl_finished)
-        if started is not None:
-            e.add("portalnews_portal_last_crawl_start_timestamp_seconds", "gauge",
-                  "Start of the portal's last crawl (Unix seconds).", started, lb)
-        if finished is not None:
-            e.add("portalnews_portal_last_crawl_end_timestamp_seconds", "gauge",
-                  "End of the portal's last crawl (Unix seconds).", finished, lb)
+            add("portalnews_portal_found_articles", pid, getattr(p, f"found_{label}"), label)
+        for name, value in (("portalnews_portal_newest_article_timestamp_seconds", _ts(p.newest_article)),
+                            ("portalnews_portal_freshness_days", p.age_days),
+                            ("portalnews_portal_last_crawl_start_timestamp_seconds", _ts(p.last_crawl_started)),
+                            ("portalnews_portal_last_crawl_end_timestamp_seconds", _ts(p.last_crawl_finished))):
+            if value is not None:
+                add(name, pid, value)
         if p.last_outcome is not None:
-            e.add("portalnews_portal_last_crawl_success", "gauge", "1 when the last crawl ended ok, else 0.",
-                  int(p.last_outcome == "ok"), lb)
-            e.add("portalnews_portal_last_crawl_outcome", "gauge", "1 for the outcome of the last crawl.", 1,
-                  {**lb, "outcome": p.last_outcome})
-        e.add("portalnews_portal_last_crawl_pages_fetched", "gauge", "Pages fetched by the last crawl.",
-              p.pages_fetched, lb)
-        e.declare("portalnews_portal_last_crawl_http_errors", "gauge",
-                  "Failed fetches of the last crawl by HTTP status (network = no response).")
+            add("portalnews_portal_last_crawl_success", pid, int(p.last_outcome == RunOutcome.OK))
+            add("portalnews_portal_last_crawl_outcome", pid, 1, p.last_outcome)
+        add("portalnews_portal_last_crawl_pages_fetched", pid, p.pages_fetched)
         for code, n in sorted(p.http_errors.items()):
-            e.add("portalnews_portal_last_crawl_http_errors", "gauge", "", n, {**lb, "code": code})
-        e.add("portalnews_portal_last_crawl_article_pages", "gauge", "Article pages seen by the last crawl.",
-              p.article_pages, lb)
-        e.declare("portalnews_portal_last_crawl_extraction_failures", "gauge",
-                  "Article pages of the last crawl where a field was not found.")
-        for name, n in sorted(p.missing_fields.items()):
-            e.add("portalnews_portal_last_crawl_extraction_failures", "gauge", "", n, {**lb, "field": name})
-        e.declare("portalnews_portal_extraction_failure_ratio", "gauge",
-                  "Share of article pages of the recent crawls where a field was not found.")
-        for name, rate in sorted(p.extraction_failure_rates.items()):
-            e.add("portalnews_portal_extraction_failure_ratio", "gauge", "", rate, {**lb, "field": name})
-        e.add("portalnews_portal_error_ratio", "gauge", "Failed share of the last crawl's fetches.", p.error_rate, lb)
-        e.add("portalnews_portal_last_crawl_robots_blocked", "gauge",
-              "Pages the last crawl did not fetch because of robots.txt.", p.robots_blocked, lb)
-        e.add("portalnews_portal_crawls_without_new_articles", "gauge",
-              "Consecutive recent crawls that found no new article.", p.crawls_without_new, lb)
-    e.declare("portalnews_portal_alert", "gauge", "1 for each alert rule firing for a portal.")
+            add("portalnews_portal_last_crawl_http_errors", pid, n, code)
+        add("portalnews_portal_last_crawl_article_pages", pid, p.article_pages)
+        for field, n in sorted(p.missing_fields.items()):
+            add("portalnews_portal_last_crawl_extraction_failures", pid, n, field)
+        for field, rate in sorted(p.extraction_failure_rates.items()):
+            add("portalnews_portal_extraction_failure_ratio", pid, rate, field)
+        add("portalnews_portal_error_ratio", pid, p.error_rate)
+        add("portalnews_portal_last_crawl_robots_blocked", pid, p.robots_blocked)
+        add("portalnews_portal_crawls_without_new_articles", pid, p.crawls_without_new)
     for a in firing:
         for f in a.findings:
-            e.add("portalnews_portal_alert", "gauge", "", 1,
-                  {**base.get(a.portal_id, {"portal": a.portal_id}), "rule": f.rule, "severity": f.severity})
+            add("portalnews_portal_alert", a.portal_id, 1, f.rule, f.severity)
+    out += list(gauges.values())
+
+    crawls = CounterMetricFamily("portalnews_crawls_total", "Finished crawls of the portal by outcome.",
+                                 labels=[*PORTAL_LABELS, "outcome"])
+    counters = {name: CounterMetricFamily(name, help_text, labels=list(PORTAL_LABELS))
+                for _key, name, help_text in TOTAL_COUNTERS}
     for portal_id, t in sorted((totals or {}).items()):
-        lb = base.get(portal_id, {"portal": portal_id})
+        labels = base.get(portal_id, [portal_id, "", ""])
         for key, value in sorted(t.items()):
             if key.startswith("runs/"):
-                e.add("portalnews_crawls_total", "counter", "Finished crawls of the portal by outcome.", value,
-                      {**lb, "outcome": key.split("/", 1)[1]})
-        for key, name, help_text in TOTAL_COUNTERS:
-            e.add(name, "counter", help_text, int(t.get(key, 0)), lb)
+                crawls.add_metric([*labels, key.split("/", 1)[1]], value)
+        for key, name, _help in TOTAL_COUNTERS:
+            counters[name].add_metric(labels, int(t.get(key, 0)))
+    out += [crawls, *counters.values()]
     if scrape_seconds is not None:
-        e.add("portalnews_metrics_collect_seconds", "gauge", "Time spent reading the store for this scrape.",
-              round(scrape_seconds, 6))
-    return e.text()
+        out.append(GaugeMetricFamily("portalnews_metrics_collect_seconds",
+                                     "Time spent reading the store for this scrape.", value=round(scrape_seconds, 6)))
+    return out
 
 
-def store_collector(store_factory: Callable[[], Store] | str, rules: Rules | None = None,
-                    meta: Mapping[str, PortalMeta] | None = None) -> Callable[[], str]:
-    """A callable that reads the store and returns the metrics text (store opened per call)."""
-    from pipelines.storage import open_store
+def failure_families(exc: BaseException) -> list[Metric]:
+    """What a scrape shows when the store cannot be read: ``portalnews_store_up 0`` and the cause."""
+    message = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return [_store_up(False),
+            InfoMetricFamily("portalnews_store_error", "Why the store could not be read for this scrape.",
+                             value={"error": message[:300]})]
 
-    def factory() -> Store:
-        return open_store(store_factory) if isinstance(store_factory, str) else store_factory()
 
-    def collect() -> str:
+class _Families:
+    """A collector that yields fixed families (for :func:`render_metrics`)."""
+
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterator[Metric]:
+        yield from self.families
+
+
+def render_metrics(report: CoverageReport, alerts: Iterable[Alert] = (),
+                   totals: Mapping[str, Mapping[str, int]] | None = None, scrape_seconds: float | None = None) -> str:
+    """The Prometheus text format (version 0.0.4) for a coverage model, its alerts and the run totals."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Families(metric_families(report, alerts, totals, scrape_seconds)))
+    return generate_latest(registry).decode("utf-8")
+
+
+class StoreCollector:
+    """A ``prometheus_client`` collector: each ``collect()`` opens the store, builds the coverage
+    model, evaluates the alert rules and reads the run totals.  When the store cannot be read
+    the scrape still answers, with ``portalnews_store_up 0`` and the cause.
+
+    ``cache_seconds`` reuses the families of the last read for that long, so that several
+    scrapers do not each read the store; ``clock`` (monotonic seconds) is injectable for tests."""
+
+    def __init__(self, store: Callable[[], Store] | str, rules: Rules | None = None,
+                 meta: Mapping[str, PortalMeta] | None = None, cache_seconds: float = 0.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.store = store
+        self.rules = rules
+        self.meta = meta
+        self.cache_seconds = cache_seconds
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._cached: tuple[float, list[Metric]] | None = None
+
+    def _open(self) -> Store:
+        from pipelines.storage import open_store
+
+        return open_store(self.store) if isinstance(self.store, str) else self.store()
+
+    def read(self) -> list[Metric]:
+        """Read the store now (no cache); raises what the store raises."""
         started = time.perf_counter()
-        store = factory()
+        store = self._open()
         store.open()
         try:
-            report = build_coverage(store, rules=rules, meta=meta)
+            report = build_coverage(store, rules=self.rules, meta=self.meta)
             totals = store.run_totals()
         finally:
             store.close()
-        alerts = evaluate(report, rules or Rules())
-        return render_metrics(report, alerts, totals, time.perf_counter() - started)
+        alerts = evaluate(report, self.rules or Rules())
+        return metric_families(report, alerts, totals, time.perf_counter() - started)
 
-    return collect
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            now = self.clock()
+            if self._cached is None or now - self._cached[0] >= self.cache_seconds:
+                try:
+                    families = self.read()
+                except Exception as exc:  # the endpoint must answer even when the store does not
+                    logger.error("metrics: cannot read the store: %s", exc)
+                    families = failure_families(exc)
+                self._cached = (now, families)
+            families = self._cached[1]
+        yield from families
+
+
+def store_collector(store: Callable[[], Store] | str, rules: Rules | None = None,
+                    meta: Mapping[str, PortalMeta] | None = None) -> StoreCollector:
+    """The collector for a store URL (or a factory of opened-per-scrape stores)."""
+    return StoreCollector(store, rules, meta)
 
 
 def start_metrics_server(store_url: str, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
@@ -213,80 +263,47 @@ def start_metrics_server(store_url: str, host: str = DEFAULT_HOST, port: int = D
     return server
 
 
-def _failure_text(exc: BaseException) -> str:
-    e = Exposition()
-    e.add("portalnews_store_up", "gauge", "1 when the store could be read for this scrape.", 0)
-    return e.text() + f"# store error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}\n"
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        logger.debug("metrics: " + format, *args)
 
 
 class MetricsServer:
-    """``GET /metrics`` on ``host:port`` from a background thread; the text is cached for
-    ``cache_seconds`` so that several scrapers do not each read the store."""
+    """``GET /metrics`` on ``host:port`` from a background thread: ``prometheus_client``'s WSGI
+    app (it negotiates the text or OpenMetrics format) behind a router that answers 404 for
+    any other path.  ``cache_seconds`` is passed to a :class:`StoreCollector`."""
 
-    def __init__(self, collect: Callable[[], str], host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
+    def __init__(self, collector: Collector, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
                  cache_seconds: float = 5.0) -> None:
-        self.collect = collect
-        self.cache_seconds = cache_seconds
-        self._lock = threading.Lock()
-        self._cached: tuple[float, str] | None = None
+        if isinstance(collector, StoreCollector):
+            collector.cache_seconds = cache_seconds
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(collector)
+        metrics_app = make_wsgi_app(self.registry)
+
+        def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+            if environ.get("PATH_INFO") == "/metrics":
+                return metrics_app(environ, start_response)  # type: ignore[no-any-return]
+            start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
+            return [b"not found: the metrics are at /metrics\n"]
+
+        class Server(ThreadingWSGIServer):
+            address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+
         self._thread: threading.Thread | None = None
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, format: str, *args: Any) -> None:
-                logger.debug("metrics: " + format, *args)
-
-            def do_GET(self) -> None:
-                path = self.path.split("?", 1)[0]
-                if path == "/metrics":
-                    body, status, ctype = server.text().encode("utf-8"), 200, CONTENT_TYPE
-                elif path == "/":
-                    body, status, ctype = (b"<html><body><h1>portalnews</h1><a href='/metrics'>metrics</a>"
-                                           b"</body></html>"), 200, "text/html; charset=utf-8"
-                elif path == "/healthz":
-                    body, status, ctype = b"ok\n", 200, "text/plain; charset=utf-8"
-                else:
-                    body, status, ctype = b"not found\n", 404, "text/plain; charset=utf-8"
-                self.send_response(status)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
         try:
-            self.httpd = ThreadingHTTPServer((host, port), Handler)
+            self.httpd = make_server(host, port, app, Server, handler_class=_QuietHandler)
         except OSError as exc:
             raise OSError(f"cannot serve metrics on {host}:{port}: {exc.strerror or exc}") from None
-        self.httpd.daemon_threads = True
-
-    @property
-    def address(self) -> tuple[str, int]:
-        host, port = self.httpd.server_address[:2]
-        return str(host), int(port)
 
     @property
     def url(self) -> str:
-        host, port = self.address
-        return f"http://{host}:{port}/metrics"
-
-    def text(self) -> str:
-        with self._lock:
-            now = time.monotonic()
-            if self._cached is not None and now - self._cached[0] < self.cache_seconds:
-                return self._cached[1]
-            try:
-                text = self.collect()
-            except Exception as exc:  # the endpoint must answer even when the store does not
-                logger.error("metrics: cannot read the store: %s", exc)
-                text = _failure_text(exc)
-            self._cached = (now, text)
-            return text
-
-    def serve_forever(self) -> None:
-        self.httpd.serve_forever(poll_interval=0.5)
+        host, port = (str(x) for x in self.httpd.server_address[:2])
+        return f"http://{f'[{host}]' if ':' in host else host}:{port}/metrics"
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self.serve_forever, name="portalnews-metrics", daemon=True)
+        self._thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.5},
+                                        name="portalnews-metrics", daemon=True)
         self._thread.start()
         logger.info("metrics on %s", self.url)
 

@@ -8,6 +8,10 @@ Everything the extractor returns goes through :func:`normalize_text` (one line) 
   text taken from the parsed DOM is already decoded),
 * NBSP and other exotic spaces become plain spaces,
 * zero-width characters (U+200B/C/D, U+FEFF, U+2060, soft hyphen) are removed,
+* control characters (C0 but newline and tab, DEL, C1) are removed, so that a title such as
+  ``ESC ] 0 ; … BEL`` cannot drive the terminal it is printed on; the ones that are
+  whitespace (carriage return, form feed, U+0085 …) become spaces instead, so words they
+  separate stay apart,
 * whitespace is collapsed inside a paragraph, paragraphs stay ``"\\n"``-separated and
   empty paragraphs are dropped.
 """
@@ -42,13 +46,16 @@ _INVISIBLE: Mapping[int, None] = MappingProxyType(
 _HSPACE = re.compile(r"[^\S\n]+")
 _INVISIBLE_RE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad\u200e\u200f\u202a-\u202e\u180e]")
 _NEWLINES = re.compile(r"\s*\n\s*")
+# Control characters that are not whitespace (C0 but tab, newline, VT, FF, CR and the separators
+# FS..US; DEL; C1 but NEL): removed.  The whitespace ones become spaces with the other whitespace.
+_CONTROLS = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
 _ENTITY_HINT = re.compile(r"&(?:#\d+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]{1,31});?")
 _KEY_DROP = re.compile(r"[\W_]+")
 
 
 def strip_invisible(text: str) -> str:
-    """Remove zero-width / bidi formatting characters."""
-    return text.translate(_INVISIBLE)
+    """Remove zero-width / bidi formatting characters and control characters other than whitespace."""
+    return _CONTROLS.sub("", text.translate(_INVISIBLE))
 
 
 def collapse_spaces(text: str) -> str:
@@ -66,7 +73,7 @@ def normalize_text(text: str | None, *, decode_entities: bool = True) -> str:
         return ""
     if decode_entities and "&" in text and _ENTITY_HINT.search(text):
         text = html.unescape(text)
-    if _INVISIBLE_RE.search(text):
+    if _INVISIBLE_RE.search(text) or _CONTROLS.search(text):
         text = strip_invisible(text)
     if not unicodedata.is_normalized("NFC", text):
         text = unicodedata.normalize("NFC", text)

@@ -1,9 +1,12 @@
-"""Storage backends behind one interface, chosen by URL (see :func:`open_store`)."""
+"""Storage: the interface split by job, its backends, and the store URL that chooses one (see :func:`open_store`)."""
 
 from pipelines.storage.base import (
     CoverageRow,
+    CrawlState,
     Document,
+    DocumentIndex,
     ExportFilter,
+    MigrationReport,
     PageRecord,
     RunRecord,
     SearchHit,
@@ -12,12 +15,17 @@ from pipelines.storage.base import (
     StoreError,
     UpsertResult,
 )
+from pipelines.storage.coordination import Coordination
 from pipelines.storage.factory import open_store, resolve_store_url
 
 __all__ = [
+    "Coordination",
     "CoverageRow",
+    "CrawlState",
     "Document",
+    "DocumentIndex",
     "ExportFilter",
+    "MigrationReport",
     "PageRecord",
     "RunRecord",
     "SearchHit",

@@ -7,7 +7,7 @@ in batches of ``batch_size`` through the store's async bulk path; at most
 ``interval`` seconds.
 
 Nothing is lost: a batch the engine could not take (unreachable, 429/5xx after the
-store's retries) is written to the on-disk :class:`~pipelines.storage.spool.Spool` and
+bulk helper's retries) is written to the on-disk :class:`~pipelines.storage.spool.Spool` and
 the writer says so in the log.  While the engine is down, batches go straight to the
 spool and the engine is probed with growing delays; once it answers, the spool is
 replayed (also at start, and at every flush while it is not empty).  Documents the
@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from pipelines.storage.base import Document, PageRecord, RunRecord
-from pipelines.storage.spool import Record, Spool, SpoolCounts, chunks, record_type
+from pipelines.storage.spool import Record, Spool, chunks, record_type
 from pipelines.storage.writer import WriterStats
 
 logger = logging.getLogger(__name__)
@@ -117,9 +117,6 @@ class AsyncWriter:
     def unsent(self) -> int:
         """Records not in the engine: queued, in the spool, or lost (the spool failed)."""
         return len(self._pending) + self.spool.counts().records + self.stats.lost
-
-    def spool_counts(self) -> SpoolCounts:
-        return self.spool.counts()
 
     # --- producers -------------------------------------------------------------------
     def put_nowait(self, record: Record) -> bool:
@@ -286,11 +283,12 @@ class AsyncWriter:
         self._probe_delay = min(self.max_probe_delay, self._probe_delay * 2)
         return False
 
-    async def replay(self, include_rejected: bool = False) -> int:
+    async def replay(self, include_rejected: bool = False, wait: bool = False) -> int:
         """Send the spool's files, oldest first; stop at the first that fails again.
-        Returns the number of records sent."""
+        Returns the number of records sent.  A replay already running is left alone, or,
+        with ``wait``, awaited before what it left is sent."""
         assert self._replaying is not None
-        if self._replaying.locked():
+        if self._replaying.locked() and not wait:
             return 0
         sent = 0
         async with self._replaying:
@@ -383,7 +381,7 @@ class AsyncWriter:
             if self.down:
                 self._probe_at = 0.0
             if await self._probe():
-                await self.replay()
+                await self.replay(wait=True)  # the timer's replay may be running: the count needs its end
         return self.unsent
 
     async def aclose(self) -> int:

@@ -1,26 +1,36 @@
-"""The storage interface every backend implements, and the records it exchanges.
+"""The storage interface, split by job, and the records it exchanges.
 
-A store holds two things: the indexed **documents** (articles) and the **crawl state**
-(every URL seen, with its kind and content hash, and one run record per portal per crawl).
-Backends: :mod:`pipelines.storage.sqlite` (embedded default); search-engine backends plug
-in behind the same interface.
+A store does three jobs, each a protocol that callers type against when it is all they use:
+
+:class:`DocumentIndex`
+    the indexed articles: upsert, read, search, export and count, and each article's
+    history (view counts over time, archived versions, recrawl candidates);
+:class:`CrawlState`
+    every URL seen (kind, content hash), one run record per portal per crawl, and the
+    coverage aggregates built from them;
+:class:`~pipelines.storage.coordination.Coordination`
+    what several workers share: leases, the crawl calendar, back-offs and alert notices.
+
+:class:`Store` is all three plus a lifecycle (open, close, schema version, migrate).
+Backends: :mod:`pipelines.storage.sqlite` (embedded default) and
+:mod:`pipelines.storage.engine` (Elasticsearch / OpenSearch), chosen by URL in
+:mod:`pipelines.storage.factory`.
 """
 
 from __future__ import annotations
 
-import abc
 import hashlib
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
-from datetime import UTC, date, datetime, timedelta, timezone
-from typing import Any
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 from w3lib.url import canonicalize_url
 
-from pipelines.storage.coordination import Coordination, History
-from pipelines.storage.textsearch import ParsedQuery, fold
+from pipelines.storage.coordination import Coordination
+from pipelines.storage.textsearch import ParsedQuery, exact_match, fold, make_snippet
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +43,8 @@ EXPORT_FIELDS = (
     "url", "portal_id", "title", "published_at", "view_count", "body",
     "summary", "author", "category", "crawled_at",
 )
+#: Most view-count observations kept per article (the oldest are dropped beyond it).
+MAX_OBSERVATIONS = 1000
 
 
 class StoreError(RuntimeError):
@@ -65,6 +77,7 @@ def redact_url(url: str) -> str:
     return urlunsplit((parts.scheme, f"{parts.username}:***@{host}", parts.path, parts.query, parts.fragment))
 
 
+# --- documents and their history -----------------------------------------------------------
 @dataclass
 class Document:
     """An indexed article."""
@@ -125,6 +138,80 @@ def content_hash(title: str, body: str, published_at: str | None) -> str:
     return h.hexdigest()
 
 
+@dataclass(frozen=True)
+class Observation:
+    """One view-count reading of an article: when it was fetched and what it showed."""
+
+    t: str
+    views: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"t": self.t, "views": self.views}
+
+
+@dataclass
+class DocumentVersion:
+    """An earlier content of an article, archived when its content hash changed."""
+
+    doc_id: str
+    version: int
+    content_hash: str
+    title: str
+    body: str
+    published_at: str | None = None
+    replaced_at: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class DocumentHistory:
+    """An article's current version number, its view-count history and earlier versions.
+
+    Every fetch of an article that shows a view count adds an observation; a content change
+    archives the previous content with its version number (nothing is overwritten silently)."""
+
+    doc_id: str
+    version: int = 1
+    view_history: list[Observation] = field(default_factory=list)
+    versions: list[DocumentVersion] = field(default_factory=list)
+
+    def export_fields(self) -> dict[str, Any]:
+        """The fields ``export --with-history`` adds to a document's line."""
+        return {"version": self.version, "view_history": [o.to_dict() for o in self.view_history],
+                "previous_versions": [v.to_dict() for v in self.versions]}
+
+
+@dataclass(frozen=True)
+class RecentDocument:
+    """What the recrawl policy (:mod:`crawler.scheduling.intervals`) needs to know about an article."""
+
+    url: str
+    published_at: str | None
+    last_fetched: str | None
+
+
+def merge_observations(existing: Iterable[Observation], new: Iterable[Observation],
+                       limit: int = MAX_OBSERVATIONS) -> list[Observation]:
+    """Union of two histories ordered by time; one observation per time (the newer reading wins)."""
+    by_time: dict[str, Observation] = {o.t: o for o in existing}
+    for o in new:
+        by_time[o.t] = o
+    merged = [by_time[t] for t in sorted(by_time)]
+    return merged[-limit:] if limit and len(merged) > limit else merged
+
+
+def observations_from(raw: Any) -> list[Observation]:
+    """``[{"t": …, "views": …}, …]`` (as stored in a search-engine document) -> observations."""
+    out = []
+    for item in raw or ():
+        if isinstance(item, dict) and item.get("t") and isinstance(item.get("views"), int):
+            out.append(Observation(t=str(item["t"]), views=int(item["views"])))
+    return out
+
+
+# --- crawl state ------------------------------------------------------------------------------
 @dataclass
 class PageRecord:
     """Crawl state for one URL: what it was last time and when it was fetched."""
@@ -166,6 +253,12 @@ class RunRecord:
     portal_name: str | None = None
     province: str | None = None
     level: str | None = None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> RunRecord:
+        """A run record from stored fields (fields this version does not know are ignored)."""
+        known = cls.__dataclass_fields__
+        return cls(**{k: v for k, v in data.items() if k in known})
 
 
 @dataclass
@@ -225,108 +318,92 @@ class CoverageRow:
         return asdict(self)
 
 
-class Store(Coordination, History):
-    """A document index plus crawl state.  All methods are synchronous; the storage
-    pipeline calls the write methods from a background writer so the crawl never waits.
+@dataclass
+class MigrationReport:
+    """What ``portalnews migrate`` did to one store."""
 
-    Every backend also implements :class:`~pipelines.storage.coordination.Coordination`
-    (leases, the crawl calendar, back-off records shared by all workers) and
-    :class:`~pipelines.storage.coordination.History` (view-count history, archived
-    versions, recrawl candidates)."""
+    store: str
+    from_version: int
+    to_version: int
+    backup: str | None = None  # the copy of the store as it was (file or index), when one was made
+    steps: list[str] = field(default_factory=list)
 
-    url: str = ""
+    @property
+    def migrated(self) -> bool:
+        return self.from_version != self.to_version
 
-    @abc.abstractmethod
-    def open(self) -> None:
-        """Connect and create schema/indices if needed.  Raises :class:`StoreError`."""
 
-    @abc.abstractmethod
-    def close(self) -> None: ...
+# --- the interface, by job ------------------------------------------------------------------
+class DocumentIndex(Protocol):
+    """The indexed articles and their history."""
 
-    # --- documents ---------------------------------------------------------
-    @abc.abstractmethod
-    def upsert_documents(self, docs: Sequence[Document]) -> UpsertResult: ...
+    def upsert_documents(self, docs: Sequence[Document]) -> UpsertResult:
+        """Insert or update by id; appends view-count observations and archives changed content."""
 
-    @abc.abstractmethod
     def get_document(self, doc_id: str) -> Document | None: ...
 
-    @abc.abstractmethod
-    def iter_documents(self, flt: ExportFilter | None = None) -> Iterator[Document]: ...
+    def iter_documents(self, flt: ExportFilter | None = None) -> Iterator[Document]:
+        """Every document (of the filter), by portal, newest first, then URL: the export order."""
 
-    @abc.abstractmethod
     def count_documents(self, portal_id: str | None = None) -> int: ...
 
-    @abc.abstractmethod
     def search(self, query: SearchQuery) -> list[SearchHit]: ...
 
-    # --- crawl state -------------------------------------------------------
-    @abc.abstractmethod
+    def histories(self, doc_ids: Sequence[str]) -> dict[str, DocumentHistory]:
+        """History of each stored document among ``doc_ids`` (unknown ids are absent)."""
+
+    def recent_documents(self, portal_id: str, since: str) -> list[RecentDocument]:
+        """Stored articles of a portal published at or after ``since`` (ISO), newest first."""
+
+
+class CrawlState(Protocol):
+    """Every URL seen, the run records, and the coverage aggregates built from them."""
+
     def record_pages(self, pages: Sequence[PageRecord]) -> None: ...
 
-    @abc.abstractmethod
     def known_pages(self, portal_id: str) -> dict[str, str]:
-        """Canonical URL -> kind for every URL recorded for the portal."""
+        """Canonical URL -> kind for every URL recorded for the portal (stored documents count
+        as articles even without a page record)."""
 
-    @abc.abstractmethod
     def save_run(self, run: RunRecord) -> None:
         """Insert or replace a run record."""
 
-    @abc.abstractmethod
     def runs(self, portal_id: str | None = None, limit: int = 50) -> list[RunRecord]:
         """Most recent runs first."""
 
-    @abc.abstractmethod
-    def coverage(self) -> list[CoverageRow]: ...
+    def coverage(self) -> list[CoverageRow]:
+        """Per portal: article count, newest article and the latest run."""
 
-    # --- monitoring (pipelines.monitoring) ------------------------------------------------
-    # Backends answer these with one query each; the versions here are slow generic fallbacks
-    # (a scan of every document / run) for backends that have nothing better.
     def recent_counts(self, since: Mapping[str, str], field: str = "published_at") -> dict[str, dict[str, int]]:
         """Per portal, for each label of ``since``: the documents whose ``field`` (``published_at``
         or ``first_seen_at``) is at or after that instant (ISO 8601; naive means UTC).  Portals
         without such a document are left out."""
-        check_recent_field(field)
-        bounds = {label: parse_instant(value) for label, value in since.items()}
-        out: dict[str, dict[str, int]] = {}
-        for doc in self.iter_documents():
-            value = parse_instant(doc.published_at if field == "published_at" else
-                                  (doc.extra.get("first_seen_at") or doc.crawled_at))
-            if value is None:
-                continue
-            for label, bound in bounds.items():
-                if bound is not None and value >= bound:
-                    counts = out.setdefault(doc.portal_id, dict.fromkeys(since, 0))
-                    counts[label] += 1
-        return out
 
     def published_per_day(self, since: str | None = None, until: str | None = None) -> dict[str, dict[str, int]]:
         """Per portal: documents per publication day (``YYYY-MM-DD`` at +07:00), for the days
         from ``since`` to ``until`` (inclusive ISO dates, both optional).  Undated documents
         are not counted."""
-        out: dict[str, dict[str, int]] = {}
-        for doc in self.iter_documents():
-            value = parse_instant(doc.published_at)
-            if value is None:
-                continue
-            day = value.astimezone(VN_TZ).date().isoformat()
-            if (since and day < since[:10]) or (until and day > until[:10]):
-                continue
-            days = out.setdefault(doc.portal_id, {})
-            days[day] = days.get(day, 0) + 1
-        return out
 
     def run_totals(self) -> dict[str, dict[str, int]]:
         """Per portal, over every finished run (not ``running``): ``runs/<outcome>`` counts and the
         sums of :data:`RUN_TOTAL_FIELDS`."""
-        out: dict[str, dict[str, int]] = {}
-        for run in self.runs(limit=10_000_000):
-            if run.outcome == "running":
-                continue
-            t = out.setdefault(run.portal_id, dict.fromkeys(RUN_TOTAL_FIELDS, 0))
-            t[f"runs/{run.outcome}"] = t.get(f"runs/{run.outcome}", 0) + 1
-            for name in RUN_TOTAL_FIELDS:
-                t[name] += int(getattr(run, name) or 0)
-        return out
+
+
+class Store(DocumentIndex, CrawlState, Coordination, Protocol):
+    """A whole store: the three jobs plus its lifecycle.  All methods are synchronous; the
+    storage pipeline writes from a background writer so the crawl never waits."""
+
+    url: str
+
+    def open(self) -> None:
+        """Connect, and create the schema of a new store.  Raises :class:`StoreError`, also for a
+        store written by an older portalnews (the message names ``portalnews migrate``)."""
+
+    def close(self) -> None: ...
+
+    def migrate(self) -> MigrationReport:
+        """Upgrade the store to this version's schema in place, after a backup (call it on an
+        unopened store; see :mod:`pipelines.storage.migrations`)."""
 
     def reindex(self, delete_old: bool = False) -> dict[str, Any]:
         """Rebuild the document index with the current mapping (search-engine stores only)."""
@@ -360,6 +437,15 @@ def snippet_source(doc: Document, parsed: ParsedQuery) -> str:
     return doc.summary or doc.body
 
 
+def search_hit(doc: Document, parsed: ParsedQuery, score: float, exact: bool) -> SearchHit:
+    """A hit as every backend reports it: ``exact`` when the backend or the text says every term
+    has its exact diacritics, and the shared snippet."""
+    text = doc.title + " \n " + (doc.summary or "") + " \n " + doc.body
+    exact = exact or (parsed.has_diacritics and exact_match(text, parsed))
+    source = snippet_source(doc, parsed) if parsed.terms else doc.body
+    return SearchHit(document=doc, score=score, snippet=make_snippet(source, parsed), exact=exact)
+
+
 def apply_run(row: CoverageRow, run: RunRecord) -> None:
     """Fill the last-crawl columns of a coverage row from the portal's latest run."""
     row.last_crawl_started = run.started_at
@@ -373,9 +459,7 @@ def apply_run(row: CoverageRow, run: RunRecord) -> None:
     row.extra["message"] = run.message
 
 
-# --- monitoring helpers shared by the backends ------------------------------------------------
-VN_TZ = timezone(timedelta(hours=7))
-#: Run-record counters summed by :meth:`Store.run_totals`.
+#: Run-record counters summed by :meth:`CrawlState.run_totals`.
 RUN_TOTAL_FIELDS = ("pages_fetched", "articles_new", "articles_updated", "errors", "dropped", "robots_blocked")
 RECENT_FIELDS = ("published_at", "first_seen_at")
 
@@ -394,3 +478,4 @@ def parse_instant(value: str | None) -> datetime | None:
     except ValueError:
         return None
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+

@@ -1,8 +1,6 @@
-"""Shared crawl coordination and article history: the part of the store several workers share.
+"""Crawl coordination: the part of the store several workers share.
 
-Every backend implements two small interfaces next to the document store:
-
-:class:`Coordination` — what lets several crawler processes (or machines) pointed at the
+:class:`Coordination` is what lets several crawler processes (or machines) pointed at the
 same store share the portals:
 
 * **leases**: ``acquire_lease(name, worker, ttl)`` gives one worker a named lease (a
@@ -17,29 +15,21 @@ same store share the portals:
   time in the store, so it survives a restart of any worker.
 * **back-off records**: ``record_backoff(host, until, reason)`` notes that a host
   answered 429/503 or slowed down; every worker and the next crawl see it.
+* **alert notices**: what was last sent for a portal's alert, so that several workers
+  never send one alert twice (:mod:`pipelines.monitoring.notices`).
 
-:class:`History` — the article history kept by the upsert paths: every fetch of an
-article with a view count appends a ``(time, views)`` observation, and a content change
-archives the previous version with its version number (nothing is overwritten
-silently).  ``recent_documents`` feeds the recrawl policy (:mod:`crawler.scheduling.intervals`).
-
-All times in this interface are epoch seconds (``time.time()``) except the article
-times, which are ISO 8601 strings like the rest of the documents.
+All times in this interface are epoch seconds (``time.time()``).
 """
 
 from __future__ import annotations
 
-import abc
 import logging
-from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 logger = logging.getLogger(__name__)
-
-#: Most observations kept per article (the oldest are dropped beyond it).
-MAX_OBSERVATIONS = 1000
 
 
 def iso_time(epoch: float | None) -> str | None:
@@ -130,104 +120,28 @@ def next_alert_notice(old: AlertNotice | None, portal_id: str, fingerprint: str,
                        count=(old.count + 1) if same and old is not None else 1)
 
 
-@dataclass(frozen=True)
-class Observation:
-    """One view-count reading of an article: when it was fetched and what it showed."""
-
-    t: str
-    views: int
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"t": self.t, "views": self.views}
-
-
-@dataclass
-class DocumentVersion:
-    """An earlier content of an article, archived when its content hash changed."""
-
-    doc_id: str
-    version: int
-    content_hash: str
-    title: str
-    body: str
-    published_at: str | None = None
-    replaced_at: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class DocumentHistory:
-    """An article's current version number, its view-count history and earlier versions."""
-
-    doc_id: str
-    version: int = 1
-    view_history: list[Observation] = field(default_factory=list)
-    versions: list[DocumentVersion] = field(default_factory=list)
-
-    def export_fields(self) -> dict[str, Any]:
-        """The fields ``export --with-history`` adds to a document's line."""
-        return {"version": self.version, "view_history": [o.to_dict() for o in self.view_history],
-                "previous_versions": [v.to_dict() for v in self.versions]}
-
-
-@dataclass(frozen=True)
-class RecentDocument:
-    """What the recrawl policy needs to know about a stored article."""
-
-    url: str
-    published_at: str | None
-    last_fetched: str | None
-
-
-def merge_observations(existing: Iterable[Observation], new: Iterable[Observation],
-                       limit: int = MAX_OBSERVATIONS) -> list[Observation]:
-    """Union of two histories ordered by time; one observation per time (the newer reading wins)."""
-    by_time: dict[str, Observation] = {o.t: o for o in existing}
-    for o in new:
-        by_time[o.t] = o
-    merged = [by_time[t] for t in sorted(by_time)]
-    return merged[-limit:] if limit and len(merged) > limit else merged
-
-
-def observations_from(raw: Any) -> list[Observation]:
-    """``[{"t": …, "views": …}, …]`` (as stored in a search-engine document) -> observations."""
-    out = []
-    for item in raw or ():
-        if isinstance(item, dict) and item.get("t") and isinstance(item.get("views"), int):
-            out.append(Observation(t=str(item["t"]), views=int(item["views"])))
-    return out
-
-
-class Coordination(abc.ABC):
-    """Leases, the crawl calendar and back-off records (see the module docstring)."""
+class Coordination(Protocol):
+    """Leases, the crawl calendar, back-off records and alert notices (see the module docstring)."""
 
     # --- leases ------------------------------------------------------------------------
-    @abc.abstractmethod
     def acquire_lease(self, name: str, worker: str, ttl: float, now: float | None = None) -> bool:
         """Take the lease ``name`` for ``worker`` until ``now + ttl``.  True when ``worker``
         holds it afterwards: it was free, expired, or already held by ``worker``."""
 
-    @abc.abstractmethod
     def renew_lease(self, name: str, worker: str, ttl: float, now: float | None = None) -> bool:
         """Extend a lease ``worker`` holds.  False when it is gone or another worker holds it
         (the caller must then stop the work the lease protects)."""
 
-    @abc.abstractmethod
     def release_lease(self, name: str, worker: str) -> bool:
         """Give a lease up; False (and no change) when ``worker`` does not hold it."""
 
-    @abc.abstractmethod
     def leases(self) -> list[Lease]:
         """Every lease record, expired ones included, by name."""
 
     # --- the crawl calendar ------------------------------------------------------------
-    @abc.abstractmethod
     def schedule(self, portal_ids: Sequence[str] | None = None) -> dict[str, ScheduleEntry]:
         """Calendar entries of these portals (all when None); portals never scheduled are absent."""
 
-    @abc.abstractmethod
     def save_schedule(self, entry: ScheduleEntry) -> None:
         """Insert or replace a portal's calendar entry."""
 
@@ -247,14 +161,12 @@ class Coordination(abc.ABC):
         self.save_schedule(entry)
 
     # --- back-off ------------------------------------------------------------------------
-    @abc.abstractmethod
     def record_backoff(self, host: str, until: float, reason: str, delay: float = 0.0,
                        now: float | None = None) -> Backoff:
         """Note that ``host`` must be spared until ``until``; returns the stored record (its
         ``count`` says how many back-offs the host has had).  An earlier, later ``until``
         is kept."""
 
-    @abc.abstractmethod
     def backoffs(self, hosts: Sequence[str] | None = None) -> dict[str, Backoff]:
         """Back-off records of these hosts (all when None), expired ones included."""
 
@@ -262,30 +174,15 @@ class Coordination(abc.ABC):
         return self.backoffs([host]).get(host)
 
     # --- alert notifications -------------------------------------------------------------
-    @abc.abstractmethod
     def claim_alert_notice(self, portal_id: str, fingerprint: str, repeat_after: float, severity: str = "warning",
                            summary: str = "", now: float | None = None) -> AlertNotice | None:
         """Decide, atomically across workers, whether the alert ``fingerprint`` of a portal is
         to be sent now: yes (the stored record, updated) when none was sent, a different one
         was, or the last was sent ``repeat_after`` seconds ago or more; else None."""
 
-    @abc.abstractmethod
     def drop_alert_notice(self, portal_id: str, fingerprint: str | None = None) -> AlertNotice | None:
         """Remove a portal's notice record (only if it has ``fingerprint``, when given) and
         return it; None when there was none."""
 
-    @abc.abstractmethod
     def alert_notices(self, portal_ids: Sequence[str] | None = None) -> dict[str, AlertNotice]:
         """Notice records of these portals (all when None)."""
-
-
-class History(abc.ABC):
-    """View-count history, archived versions and the recrawl candidates (module docstring)."""
-
-    @abc.abstractmethod
-    def histories(self, doc_ids: Sequence[str]) -> dict[str, DocumentHistory]:
-        """History of each stored document among ``doc_ids`` (unknown ids are absent)."""
-
-    @abc.abstractmethod
-    def recent_documents(self, portal_id: str, since: str) -> list[RecentDocument]:
-        """Stored articles of a portal published at or after ``since`` (ISO), for the recrawl policy."""

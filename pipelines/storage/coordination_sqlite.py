@@ -1,17 +1,14 @@
-"""SQLite implementation of :mod:`pipelines.storage.coordination` (leases, calendar, back-off, history).
+"""SQLite implementation of :class:`~pipelines.storage.coordination.Coordination`.
 
-Tables live in the store's own file, next to ``documents``:
+Tables live in the store's own file, next to ``documents`` (defined in
+:mod:`pipelines.storage.migrations`):
 
 ``leases(name, worker, acquired_at, renewed_at, expires_at)``
     one row per held lease; acquisition, renewal and release each run in one
     ``BEGIN IMMEDIATE`` transaction, so two processes on the same file never both
     get a lease.
-``schedule(portal_id, next_due, …)``, ``backoffs(host, until, …)``
-    the crawl calendar and the back-off records.
-``view_history(doc_id, observed_at, views)``
-    one row per view-count observation (one per article per fetch time).
-``versions(doc_id, version, content_hash, title, body, published_at, replaced_at)``
-    earlier contents of articles whose content changed.
+``schedule(portal_id, next_due, …)``, ``backoffs(host, until, …)``, ``alert_notices(portal_id, …)``
+    the crawl calendar, the back-off records and the last notice of each firing alert.
 
 A SQLite store is shared by processes on one machine; several machines share an
 engine store instead.
@@ -25,118 +22,21 @@ import sqlite3
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
 
-from pipelines.storage.base import Document, StoreError
+from pipelines.storage.base import StoreError
 from pipelines.storage.coordination import (
-    MAX_OBSERVATIONS,
     AlertNotice,
     Backoff,
     Coordination,
-    DocumentHistory,
-    DocumentVersion,
-    History,
     Lease,
-    Observation,
-    RecentDocument,
     ScheduleEntry,
     next_alert_notice,
 )
 
 logger = logging.getLogger(__name__)
 
-COORDINATION_SCHEMA = """
-CREATE TABLE IF NOT EXISTS leases (
-    name TEXT PRIMARY KEY,
-    worker TEXT NOT NULL,
-    acquired_at REAL NOT NULL,
-    renewed_at REAL NOT NULL,
-    expires_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS schedule (
-    portal_id TEXT PRIMARY KEY,
-    next_due REAL,
-    last_started REAL,
-    last_finished REAL,
-    last_worker TEXT,
-    last_status TEXT
-);
-CREATE TABLE IF NOT EXISTS alert_notices (
-    portal_id TEXT PRIMARY KEY,
-    fingerprint TEXT NOT NULL,
-    severity TEXT,
-    summary TEXT,
-    first_sent REAL NOT NULL,
-    last_sent REAL NOT NULL,
-    count INTEGER NOT NULL DEFAULT 1
-);
-CREATE TABLE IF NOT EXISTS backoffs (
-    host TEXT PRIMARY KEY,
-    until REAL NOT NULL,
-    delay REAL NOT NULL DEFAULT 0,
-    reason TEXT,
-    recorded_at REAL,
-    count INTEGER NOT NULL DEFAULT 1
-);
-CREATE TABLE IF NOT EXISTS view_history (
-    doc_id TEXT NOT NULL,
-    observed_at TEXT NOT NULL,
-    views INTEGER NOT NULL,
-    PRIMARY KEY (doc_id, observed_at)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS versions (
-    doc_id TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    content_hash TEXT,
-    title TEXT,
-    body TEXT,
-    published_at TEXT,
-    replaced_at TEXT,
-    PRIMARY KEY (doc_id, version)
-);
-"""
 
-# Stores created before the history tables existed: one observation per article from
-# what the document shows now, so every article's history starts somewhere. Runs once:
-# the meta flag written after it turns it into a no-op.
-_BACKFILL = """
-INSERT OR IGNORE INTO view_history(doc_id, observed_at, views)
-SELECT id, COALESCE(NULLIF(crawled_at, ''), first_seen_at), view_count FROM documents
-WHERE view_count IS NOT NULL AND COALESCE(NULLIF(crawled_at, ''), first_seen_at) IS NOT NULL
-  AND NOT EXISTS (SELECT 1 FROM meta WHERE key = 'history_backfilled');
-INSERT OR IGNORE INTO meta(key, value) VALUES ('history_backfilled', '1');
-"""
-
-
-def coordination_schema_script() -> str:
-    """SQL that creates the tables (idempotent) and backfills older stores' history once.
-
-    The caller runs it inside its own write transaction, so that several processes opening
-    one new store at the same moment queue on the lock instead of failing.
-    """
-    return COORDINATION_SCHEMA + _BACKFILL
-
-
-# --- the upsert path's history hooks (called inside SQLiteStore's write transaction) --------
-def add_observation(conn: sqlite3.Connection, doc: Document) -> None:
-    """Append ``(crawled_at, view_count)`` to the article's history (no view count: nothing)."""
-    if doc.view_count is None or not doc.crawled_at:
-        return
-    conn.execute("INSERT OR REPLACE INTO view_history(doc_id, observed_at, views) VALUES (?, ?, ?)",
-                 (doc.id, doc.crawled_at, int(doc.view_count)))
-
-
-def archive_version(conn: sqlite3.Connection, rid: int, replaced_at: str | None) -> None:
-    """Copy the current content of document ``rid`` into ``versions`` before it is replaced
-    (``replaced_at``: the new copy's fetch time, default now)."""
-    replaced_at = replaced_at or datetime.now(UTC).isoformat(timespec="seconds")
-    conn.execute(
-        "INSERT OR IGNORE INTO versions(doc_id, version, content_hash, title, body, published_at, replaced_at)"
-        " SELECT id, version, content_hash, title, body, published_at, ? FROM documents WHERE rid = ?",
-        (replaced_at, rid))
-
-
-class SQLiteCoordination(Coordination, History):
+class SQLiteCoordination(Coordination):
     """Mixin for :class:`pipelines.storage.sqlite.SQLiteStore` (needs its ``_conn()``)."""
 
     path: str
@@ -146,6 +46,8 @@ class SQLiteCoordination(Coordination, History):
 
     @contextmanager
     def _immediate(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (``BEGIN IMMEDIATE`` waits on the busy timeout, so writers queue);
+        a failure rolls it back."""
         conn = self._conn()
         try:
             conn.execute("BEGIN IMMEDIATE")
@@ -153,24 +55,27 @@ class SQLiteCoordination(Coordination, History):
             raise StoreError(f"SQLite store {self.path} is not writable: {exc}") from exc
         try:
             yield conn
-        except BaseException:
+        except BaseException as exc:
             conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.Error):
+                raise StoreError(f"SQLite write failed ({self.path}): {exc}") from exc
             raise
-        else:
-            conn.execute("COMMIT")
+        conn.execute("COMMIT")
 
-    def _rows(self, table: str, key: str, keys: Sequence[str] | None) -> list[sqlite3.Row]:
+    def _rows(self, table: str, key: str, keys: Sequence[str] | None, columns: str = "*",
+              order: str = "") -> list[sqlite3.Row]:
         """Every row of ``table`` (a fixed name of ours), or those whose ``key`` is in ``keys``
-        (500 at a time: SQLite caps the number of parameters)."""
+        (500 at a time: SQLite caps the number of parameters), ordered by ``order`` within each 500."""
         conn = self._conn()
+        order_by = f" ORDER BY {order}" if order else ""
         if keys is None:
-            return conn.execute(f"SELECT * FROM {table}").fetchall()
+            return conn.execute(f"SELECT {columns} FROM {table}{order_by}").fetchall()
         ids = list(keys)
         rows: list[sqlite3.Row] = []
         for i in range(0, len(ids), 500):
             chunk = ids[i:i + 500]
-            rows += conn.execute(f"SELECT * FROM {table} WHERE {key} IN ({', '.join('?' * len(chunk))})",
-                                 chunk).fetchall()
+            rows += conn.execute(f"SELECT {columns} FROM {table} WHERE {key} IN ({', '.join('?' * len(chunk))})"
+                                 f"{order_by}", chunk).fetchall()
         return rows
 
     # --- leases ------------------------------------------------------------------------
@@ -208,8 +113,7 @@ class SQLiteCoordination(Coordination, History):
             return cur.rowcount == 1
 
     def leases(self) -> list[Lease]:
-        rows = self._conn().execute("SELECT * FROM leases ORDER BY name").fetchall()
-        return [lease for lease in (self._lease(r) for r in rows) if lease is not None]
+        return [lease for lease in map(self._lease, self._rows("leases", "name", None, order="name")) if lease]
 
     # --- calendar ----------------------------------------------------------------------
     def schedule(self, portal_ids: Sequence[str] | None = None) -> dict[str, ScheduleEntry]:
@@ -281,36 +185,3 @@ class SQLiteCoordination(Coordination, History):
     def alert_notices(self, portal_ids: Sequence[str] | None = None) -> dict[str, AlertNotice]:
         rows = self._rows("alert_notices", "portal_id", portal_ids)
         return {n.portal_id: n for n in (self._notice(r) for r in rows) if n is not None}
-
-    # --- history -----------------------------------------------------------------------
-    def histories(self, doc_ids: Sequence[str]) -> dict[str, DocumentHistory]:
-        conn = self._conn()
-        out: dict[str, DocumentHistory] = {}
-        ids = list(dict.fromkeys(doc_ids))
-        for i in range(0, len(ids), 500):
-            chunk = ids[i:i + 500]
-            marks = ", ".join("?" * len(chunk))
-            for r in conn.execute(f"SELECT id, version FROM documents WHERE id IN ({marks})", chunk):
-                out[r["id"]] = DocumentHistory(doc_id=r["id"], version=int(r["version"]))
-            for r in conn.execute(f"SELECT doc_id, observed_at, views FROM view_history WHERE doc_id IN ({marks})"
-                                  " ORDER BY doc_id, observed_at", chunk):
-                if r["doc_id"] in out:
-                    out[r["doc_id"]].view_history.append(Observation(t=r["observed_at"], views=int(r["views"])))
-            for r in conn.execute(f"SELECT * FROM versions WHERE doc_id IN ({marks}) ORDER BY doc_id, version",
-                                  chunk):
-                if r["doc_id"] in out:
-                    out[r["doc_id"]].versions.append(DocumentVersion(
-                        doc_id=r["doc_id"], version=int(r["version"]), content_hash=r["content_hash"] or "",
-                        title=r["title"] or "", body=r["body"] or "", published_at=r["published_at"],
-                        replaced_at=r["replaced_at"]))
-        for hist in out.values():
-            if len(hist.view_history) > MAX_OBSERVATIONS:
-                hist.view_history = hist.view_history[-MAX_OBSERVATIONS:]
-        return out
-
-    def recent_documents(self, portal_id: str, since: str) -> list[RecentDocument]:
-        rows = self._conn().execute(
-            "SELECT url, published_at, crawled_at FROM documents WHERE portal_id = ? AND published_at >= ?"
-            " ORDER BY published_at DESC, url", (portal_id, since)).fetchall()
-        return [RecentDocument(url=r["url"], published_at=r["published_at"], last_fetched=r["crawled_at"] or None)
-                for r in rows]

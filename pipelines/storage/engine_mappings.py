@@ -21,14 +21,14 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from pipelines.storage.coordination_engine import history_mappings
+from pipelines.storage.migrations import SCHEMA_VERSION
 
 logger = logging.getLogger(__name__)
 
-#: Bump when the template or a mapping changes; ``open()`` then updates the template and
-#: ``portalnews reindex`` rebuilds the documents with it.
-#: 2: ``view_history`` and ``previous_versions`` (pipelines/storage/coordination_engine.py).
-MAPPING_VERSION = 2
+#: The store's schema version, in the ``_meta`` of every index this module maps: a change of
+#: the template or a mapping comes with a step in :mod:`pipelines.storage.migrations`, and
+#: ``portalnews migrate`` rebuilds the documents with it.
+MAPPING_VERSION = SCHEMA_VERSION
 
 #: Index-time analyzer of the text fields (original and folded tokens at one position).
 TEXT_ANALYZER = "portalnews_vi"
@@ -42,28 +42,34 @@ FOLD_NORMALIZER = "portalnews_fold"
 _PREFIX_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,100}$")
 
 
+class _Name:
+    """An index (or alias, or template) name: ``<prefix>-<suffix>``."""
+
+    def __init__(self, suffix: str) -> None:
+        self.suffix = suffix
+
+    def __get__(self, names: IndexNames, owner: type | None = None) -> str:
+        return f"{names.prefix}-{self.suffix}"
+
+
 @dataclass(frozen=True)
 class IndexNames:
     """Every index, alias and template name for one prefix (default ``portalnews``)."""
 
     prefix: str = "portalnews"
 
+    articles = _Name("articles")  # the alias that every read and write of documents goes through
+    template = _Name("articles")  # the index template of the versioned article indices
+    articles_pattern = _Name("articles-v*")
+    pages, runs = _Name("pages"), _Name("runs")  # crawl state
+    # coordination (pipelines.storage.coordination_engine)
+    leases, schedule = _Name("leases"), _Name("schedule")
+    backoffs, alert_notices = _Name("backoffs"), _Name("alert-notices")
+    history = _Name("history")  # reserved; the article history lives in the article documents
+
     def __post_init__(self) -> None:
         if not _PREFIX_RE.match(self.prefix):
             raise ValueError(f"index prefix {self.prefix!r} must be lower-case letters, digits, '-', '_' or '.'")
-
-    @property
-    def articles(self) -> str:
-        """The alias that every read and write of documents goes through."""
-        return f"{self.prefix}-articles"
-
-    @property
-    def template(self) -> str:
-        return f"{self.prefix}-articles"
-
-    @property
-    def articles_pattern(self) -> str:
-        return f"{self.prefix}-articles-v*"
 
     def articles_version(self, version: int) -> str:
         return f"{self.prefix}-articles-v{version}"
@@ -72,23 +78,6 @@ class IndexNames:
         """``portalnews-articles-v7`` -> 7; None for a name outside the scheme."""
         m = re.fullmatch(re.escape(self.prefix) + r"-articles-v(\d+)", index)
         return int(m.group(1)) if m else None
-
-    @property
-    def pages(self) -> str:
-        return f"{self.prefix}-pages"
-
-    @property
-    def runs(self) -> str:
-        return f"{self.prefix}-runs"
-
-    # Reserved for the scheduling issue (crawl leases and per-portal history).
-    @property
-    def leases(self) -> str:
-        return f"{self.prefix}-leases"
-
-    @property
-    def history(self) -> str:
-        return f"{self.prefix}-history"
 
     def state_indices(self) -> tuple[str, ...]:
         return (self.pages, self.runs)
@@ -128,37 +117,37 @@ def _date(raw: bool = False) -> dict[str, Any]:
     return field
 
 
+_KEYWORD: dict[str, Any] = {"type": "keyword"}
+_LONG_KEYWORD: dict[str, Any] = {"type": "keyword", "ignore_above": 512}
+_INTEGER: dict[str, Any] = {"type": "integer"}
+_OPAQUE: dict[str, Any] = {"type": "object", "enabled": False}  # kept in _source, not indexed
+
+
+def _mapping(properties: dict[str, Any]) -> dict[str, Any]:
+    """A mapping that indexes ``properties`` only and records the schema version."""
+    return {"dynamic": False,  # unknown fields are kept in _source, not indexed
+            "_meta": {"portalnews_mapping_version": MAPPING_VERSION}, "properties": properties}
+
+
 def article_mappings() -> dict[str, Any]:
-    keyword = {"type": "keyword"}
-    return {
-        "dynamic": False,  # unknown fields are kept in _source, not indexed
-        "_meta": {"portalnews_mapping_version": MAPPING_VERSION},
-        "properties": {
-            "id": keyword,
-            "url": keyword,
-            "portal_id": keyword,
-            "portal_name": {"type": "keyword", "ignore_above": 512},
-            "province": {"type": "keyword",
-                         "fields": {"folded": {"type": "keyword", "normalizer": FOLD_NORMALIZER}}},
-            "level": keyword,
-            "category": {"type": "keyword", "ignore_above": 512},
-            "author": {"type": "keyword", "ignore_above": 512},
-            "profile": keyword,
-            "date_precision": keyword,
-            "content_hash": keyword,
-            "published_at": _date(raw=True),
-            "crawled_at": _date(),
-            "first_seen_at": _date(),
-            "indexed_at": _date(),
-            "view_count": {"type": "integer", "ignore_malformed": True},
-            "version": {"type": "integer"},
-            "title": {**_text(), "fields": {**_text()["fields"], "raw": {"type": "keyword", "ignore_above": 1024}}},
-            "summary": _text(),
-            "body": _text(),
-            "extra": {"type": "object", "enabled": False},
-            **history_mappings(),  # view_history: [{t, views}], previous_versions (not indexed)
-        },
-    }
+    return _mapping({
+        **dict.fromkeys(("id", "url", "portal_id", "level", "profile", "date_precision", "content_hash"), _KEYWORD),
+        **dict.fromkeys(("portal_name", "category", "author"), _LONG_KEYWORD),
+        "province": {"type": "keyword", "fields": {"folded": {"type": "keyword", "normalizer": FOLD_NORMALIZER}}},
+        "published_at": _date(raw=True),
+        **{name: _date() for name in ("crawled_at", "first_seen_at", "indexed_at")},
+        "view_count": {"type": "integer", "ignore_malformed": True},
+        "version": _INTEGER,
+        "title": {**_text(), "fields": {**_text()["fields"], "raw": {"type": "keyword", "ignore_above": 1024}}},
+        "summary": _text(),
+        "body": _text(),
+        "extra": _OPAQUE,
+        # the article's history (pipelines.storage.engine_write): every view-count observation,
+        # and the earlier contents
+        "view_history": {"type": "object", "properties": {
+            "t": {"type": "date", "ignore_malformed": True}, "views": {"type": "integer"}}},
+        "previous_versions": _OPAQUE,
+    })
 
 
 #: Searches see new documents within this delay; a longer interval than the default 1 s
@@ -183,49 +172,26 @@ def article_template(names: IndexNames, shards: int, replicas: int) -> dict[str,
 
 
 def page_mappings() -> dict[str, Any]:
-    keyword = {"type": "keyword"}
-    return {
-        "dynamic": False,
-        "_meta": {"portalnews_mapping_version": MAPPING_VERSION},
-        "properties": {
-            "url": keyword,
-            "portal_id": keyword,
-            "kind": keyword,
-            "status": {"type": "integer"},
-            "content_hash": keyword,
-            "doc_id": keyword,
-            "reason": {"type": "keyword", "ignore_above": 512},
-            "first_seen_at": _date(),
-            "fetched_at": _date(),
-        },
-    }
+    return _mapping({
+        **dict.fromkeys(("url", "portal_id", "kind", "content_hash", "doc_id"), _KEYWORD),
+        "status": _INTEGER,
+        "reason": _LONG_KEYWORD,
+        "first_seen_at": _date(),
+        "fetched_at": _date(),
+    })
 
 
 def run_mappings() -> dict[str, Any]:
-    keyword = {"type": "keyword"}
-    count = {"type": "integer"}
-    return {
-        "dynamic": False,
-        "_meta": {"portalnews_mapping_version": MAPPING_VERSION},
-        "properties": {
-            "run_id": keyword,
-            "portal_id": keyword,
-            "outcome": keyword,
-            "started_at": _date(raw=True),
-            "finished_at": _date(raw=True),
-            "pages_fetched": count,
-            "articles_new": count,
-            "articles_updated": count,
-            "articles_unchanged": count,
-            "nonarticles": count,
-            "errors": count,
-            "dropped": count,
-            "robots_blocked": count,
-            "http_errors": {"type": "object", "enabled": False},
-            "drop_reasons": {"type": "object", "enabled": False},
-            "message": {"type": "keyword", "ignore_above": 1024},
-        },
-    }
+    return _mapping({
+        **dict.fromkeys(("run_id", "portal_id", "outcome"), _KEYWORD),
+        "started_at": _date(raw=True),
+        "finished_at": _date(raw=True),
+        **dict.fromkeys(("pages_fetched", "articles_new", "articles_updated", "articles_unchanged", "nonarticles",
+                         "errors", "dropped", "robots_blocked"), _INTEGER),
+        "http_errors": _OPAQUE,
+        "drop_reasons": _OPAQUE,
+        "message": {"type": "keyword", "ignore_above": 1024},
+    })
 
 
 def state_index_bodies(names: IndexNames, replicas: int) -> dict[str, dict[str, Any]]:
@@ -235,3 +201,23 @@ def state_index_bodies(names: IndexNames, replicas: int) -> dict[str, dict[str, 
         names.pages: {"settings": settings, "mappings": page_mappings()},
         names.runs: {"settings": settings, "mappings": run_mappings()},
     }
+
+
+def coordination_index_bodies(names: IndexNames, replicas: int) -> dict[str, dict[str, Any]]:
+    """``PUT <index>`` bodies of the coordination indices (epoch seconds, and ISO dates for dashboards)."""
+    settings = {"number_of_shards": 1, "number_of_replicas": replicas}
+    epoch = {"type": "double"}
+    date = {"type": "date", "ignore_malformed": True}
+    properties = {
+        names.leases: {"name": _KEYWORD, "worker": _KEYWORD, **dict.fromkeys(("acquired_at", "renewed_at", "expires_at"),
+                                                                             epoch), "expires": date},
+        names.schedule: {**dict.fromkeys(("portal_id", "last_worker", "last_status"), _KEYWORD),
+                         **dict.fromkeys(("next_due", "last_started", "last_finished"), epoch),
+                         **dict.fromkeys(("next_due_at", "last_started_at", "last_finished_at"), date)},
+        names.backoffs: {"host": _KEYWORD, "until": epoch, "delay": {"type": "float"}, "reason": _LONG_KEYWORD,
+                         "recorded_at": epoch, "count": _INTEGER, "until_at": date, "recorded": date},
+        names.alert_notices: {**dict.fromkeys(("portal_id", "fingerprint", "severity"), _KEYWORD),
+                              "summary": {"type": "text"}, "first_sent": epoch, "last_sent": epoch,
+                              "count": _INTEGER, "first_sent_at": date, "last_sent_at": date},
+    }
+    return {index: {"settings": settings, "mappings": _mapping(props)} for index, props in properties.items()}

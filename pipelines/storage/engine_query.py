@@ -113,11 +113,8 @@ def count_body(portal_id: str | None) -> dict[str, Any]:
 
 def coverage_articles_body(after: dict[str, Any] | None, page: int = 500) -> dict[str, Any]:
     """Per portal: the article count (exact) and the newest ``published_at`` as written."""
-    composite: dict[str, Any] = {"size": page, "sources": [{"portal_id": {"terms": {"field": "portal_id"}}}]}
-    if after:
-        composite["after"] = after
     return {"size": 0, "track_total_hits": False, "aggs": {"portals": {
-        "composite": composite,
+        "composite": _composite([BY_PORTAL], after, page),
         "aggs": {"newest": {"top_hits": {"size": 1, "_source": ["published_at"],
                                          "sort": [{"published_at.raw": {"order": "desc", "missing": "_last"}}]}}},
     }}}
@@ -125,11 +122,8 @@ def coverage_articles_body(after: dict[str, Any] | None, page: int = 500) -> dic
 
 def coverage_runs_body(after: dict[str, Any] | None, page: int = 500) -> dict[str, Any]:
     """Per portal: its most recent run record."""
-    composite: dict[str, Any] = {"size": page, "sources": [{"portal_id": {"terms": {"field": "portal_id"}}}]}
-    if after:
-        composite["after"] = after
     return {"size": 0, "track_total_hits": False, "aggs": {"portals": {
-        "composite": composite,
+        "composite": _composite([BY_PORTAL], after, page),
         "aggs": {"latest": {"top_hits": {"size": 1, "sort": RUN_SORT}}},
     }}}
 
@@ -143,6 +137,15 @@ def runs_body(portal_id: str | None, limit: int) -> dict[str, Any]:
             "sort": RUN_SORT, "size": limit, "track_total_hits": False}
 
 
+#: The composite aggregation source of per-portal buckets.
+BY_PORTAL: dict[str, Any] = {"portal_id": {"terms": {"field": "portal_id"}}}
+
+
+def _composite(sources: list[dict[str, Any]], after: dict[str, Any] | None, page: int) -> dict[str, Any]:
+    """A composite aggregation over ``sources``, one page of ``page`` buckets from ``after`` on."""
+    return {"size": page, "sources": sources, **({"after": after} if after else {})}
+
+
 def known_pages_body(portal_id: str, page_size: int, source: list[str]) -> dict[str, Any]:
     """One page of a portal's URLs (documents or page records), in URL order for search_after."""
     return {"query": {"bool": {"filter": [{"term": {"portal_id": portal_id}}]}},
@@ -151,11 +154,6 @@ def known_pages_body(portal_id: str, page_size: int, source: list[str]) -> dict[
 
 
 # --- monitoring (pipelines.monitoring) ---------------------------------------------------------------
-def _composite(sources: list[dict[str, Any]], after: dict[str, Any] | None, page: int) -> dict[str, Any]:
-    composite: dict[str, Any] = {"size": page, "sources": sources}
-    if after:
-        composite["after"] = after
-    return composite
 
 
 def recent_counts_body(field: str, since: dict[str, str], earliest: str, after: dict[str, Any] | None,
@@ -165,7 +163,7 @@ def recent_counts_body(field: str, since: dict[str, str], earliest: str, after: 
     return {"size": 0, "track_total_hits": False,
             "query": {"bool": {"filter": [{"range": {field: {"gte": earliest}}}]}},
             "aggs": {"portals": {
-                "composite": _composite([{"portal_id": {"terms": {"field": "portal_id"}}}], after, page),
+                "composite": _composite([BY_PORTAL], after, page),
                 "aggs": {f"w{i}": {"filter": {"range": {field: {"gte": value}}}}
                          for i, value in enumerate(since.values())},
             }}}
@@ -181,7 +179,7 @@ def published_per_day_body(since: str | None, until: str | None, after: dict[str
         bounds["lt"] = f"{_day_after(until)}T00:00:00+07:00"
     query: dict[str, Any] = {"bool": {"filter": [{"exists": {"field": "published_at"}}]
                                       + ([{"range": {"published_at": bounds}}] if bounds else [])}}
-    sources = [{"portal_id": {"terms": {"field": "portal_id"}}},
+    sources = [BY_PORTAL,
                {"day": {"date_histogram": {"field": "published_at", "calendar_interval": "day",
                                            "time_zone": "+07:00", "format": "yyyy-MM-dd"}}}]
     return {"size": 0, "track_total_hits": False, "query": query,
@@ -190,7 +188,7 @@ def published_per_day_body(since: str | None, until: str | None, after: dict[str
 
 def run_totals_body(fields: tuple[str, ...], after: dict[str, Any] | None, page: int = 500) -> dict[str, Any]:
     """(portal, outcome) buckets of the finished runs with the sums of ``fields``."""
-    sources = [{"portal_id": {"terms": {"field": "portal_id"}}}, {"outcome": {"terms": {"field": "outcome"}}}]
+    sources = [BY_PORTAL, {"outcome": {"terms": {"field": "outcome"}}}]
     return {"size": 0, "track_total_hits": False,
             "query": {"bool": {"must_not": [{"term": {"outcome": "running"}}]}},
             "aggs": {"portals": {"composite": _composite(sources, after, page),

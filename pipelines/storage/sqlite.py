@@ -2,9 +2,12 @@
 
 Two FTS5 tables index every document: ``docs_fold`` holds diacritic-folded text
 ("hoi nghi" finds "Hội nghị") and ``docs_exact`` the text as written, so that an
-exact diacritic match ranks above a folded one.  Crawl state (``pages``, ``runs``)
-lives in the same file.  Connections are per thread; WAL mode lets the CLI read
-while a crawl writes.
+exact diacritic match ranks above a folded one.  The article history (``view_history``,
+``versions``), the crawl state (``pages``, ``runs``) and the coordination tables
+(:mod:`pipelines.storage.coordination_sqlite`) live in the same file; the tables are
+defined by the steps of :mod:`pipelines.storage.migrations`, and ``PRAGMA user_version``
+holds the schema version.  Connections are per thread; WAL mode lets the CLI read while
+a crawl writes.
 """
 
 from __future__ import annotations
@@ -20,13 +23,20 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from pipelines.storage import migrations
 from pipelines.storage.base import (
     FIELD_WEIGHTS,
+    MAX_OBSERVATIONS,
     RUN_TOTAL_FIELDS,
     CoverageRow,
     Document,
+    DocumentHistory,
+    DocumentVersion,
     ExportFilter,
+    MigrationReport,
+    Observation,
     PageRecord,
+    RecentDocument,
     RunRecord,
     SearchHit,
     SearchQuery,
@@ -38,78 +48,23 @@ from pipelines.storage.base import (
     canonical_url,
     check_recent_field,
     date_bounds,
+    now_iso,
     parse_instant,
-    snippet_source,
+    search_hit,
 )
-from pipelines.storage.coordination_sqlite import (
-    SQLiteCoordination,
-    add_observation,
-    archive_version,
-    coordination_schema_script,
-)
-from pipelines.storage.textsearch import exact_match, fold, make_snippet, parse_query
+from pipelines.storage.coordination_sqlite import SQLiteCoordination
+from pipelines.storage.textsearch import fold, parse_query
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
 _DOC_COLUMNS = (
     "id", "url", "portal_id", "portal_name", "province", "level", "title", "published_at",
     "date_precision", "view_count", "body", "summary", "author", "category", "crawled_at",
     "profile", "content_hash",
 )
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
-CREATE TABLE IF NOT EXISTS documents (
-    rid INTEGER PRIMARY KEY,
-    id TEXT NOT NULL UNIQUE,
-    url TEXT NOT NULL,
-    portal_id TEXT NOT NULL,
-    portal_name TEXT, province TEXT, level TEXT,
-    title TEXT NOT NULL,
-    published_at TEXT, date_precision TEXT,
-    view_count INTEGER,
-    body TEXT NOT NULL,
-    summary TEXT, author TEXT, category TEXT,
-    crawled_at TEXT, first_seen_at TEXT,
-    profile TEXT,
-    content_hash TEXT,
-    version INTEGER NOT NULL DEFAULT 1,
-    extra TEXT
-);
-CREATE INDEX IF NOT EXISTS documents_portal ON documents(portal_id, published_at);
-CREATE INDEX IF NOT EXISTS documents_published ON documents(published_at);
-CREATE INDEX IF NOT EXISTS documents_province ON documents(province);
-CREATE VIRTUAL TABLE IF NOT EXISTS docs_fold USING fts5(
-    title, summary, body, tokenize = 'unicode61 remove_diacritics 0');
-CREATE VIRTUAL TABLE IF NOT EXISTS docs_exact USING fts5(
-    title, summary, body, tokenize = 'unicode61 remove_diacritics 0');
-CREATE TABLE IF NOT EXISTS pages (
-    url TEXT PRIMARY KEY,
-    portal_id TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    status INTEGER,
-    content_hash TEXT,
-    doc_id TEXT,
-    reason TEXT,
-    first_seen_at TEXT,
-    fetched_at TEXT
-);
-CREATE INDEX IF NOT EXISTS pages_portal ON pages(portal_id, kind);
-CREATE TABLE IF NOT EXISTS runs (
-    run_id TEXT PRIMARY KEY,
-    portal_id TEXT NOT NULL,
-    started_at TEXT NOT NULL,
-    finished_at TEXT,
-    outcome TEXT,
-    data TEXT NOT NULL
-);
-CREATE INDEX IF NOT EXISTS runs_portal ON runs(portal_id, started_at);
-"""
-
 # Relevance score (see base.FIELD_WEIGHTS): weighted count of the query terms found per column.
 _TERM_IN_COLUMN = "(d.rid IN (SELECT rowid FROM docs_fold WHERE docs_fold MATCH ?)) * {weight}"
-
 
 
 def _switch_to_wal(conn: sqlite3.Connection, patience: float = 30.0) -> None:
@@ -124,6 +79,7 @@ def _switch_to_wal(conn: sqlite3.Connection, patience: float = 30.0) -> None:
                 raise
             time.sleep(0.05)
 
+
 class SQLiteStore(SQLiteCoordination, Store):
     """SQLite + FTS5 store.  ``path`` may be ``:memory:`` only for single-thread use."""
 
@@ -132,7 +88,7 @@ class SQLiteStore(SQLiteCoordination, Store):
         self.url = url or f"sqlite:///{self.path}"
         self._local = threading.local()
         self._lock = threading.Lock()
-        self._opened = False
+        self._conns: list[sqlite3.Connection] = []
 
     # --- connection handling ----------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -147,20 +103,14 @@ class SQLiteStore(SQLiteCoordination, Store):
                 conn.execute("PRAGMA busy_timeout=30000")
                 _switch_to_wal(conn)
                 conn.execute("PRAGMA synchronous=NORMAL")
+                conn.create_function("pn_fold", 1, lambda s: fold(s) if s else s, deterministic=True)
             except sqlite3.DatabaseError as exc:
                 conn.close()
                 raise StoreError(f"{self.path} is not a usable portalnews SQLite store: {exc}") from None
             self._local.conn = conn
             with self._lock:
-                self._all_conns().append(conn)
+                self._conns.append(conn)
         return conn
-
-    def _all_conns(self) -> list[sqlite3.Connection]:
-        conns: list[sqlite3.Connection] | None = getattr(self, "_conns", None)
-        if conns is None:
-            conns = []
-            self._conns = conns
-        return conns
 
     def open(self) -> None:
         if self.path != ":memory:":
@@ -169,46 +119,89 @@ class SQLiteStore(SQLiteCoordination, Store):
                 parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
                 raise StoreError(f"cannot create folder {parent} for the SQLite store: {exc}") from None
-        conn: sqlite3.Connection | None = None
-        try:
+        with self._usable():
             conn = self._conn()
-            # One write transaction taken up front (BEGIN IMMEDIATE waits on the busy timeout):
-            # workers that open one new store together queue instead of failing with "locked".
-            conn.executescript(
-                "BEGIN IMMEDIATE;\n" + _SCHEMA
-                + f"INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', '{SCHEMA_VERSION}');\n"
-                + coordination_schema_script()  # leases, calendar, back-off, view history, versions
-                + "COMMIT;")
+            if self._version(conn) == 0:
+                self._upgrade()  # a new store: every step from version 0
+            migrations.check_version(self._version(conn), f"SQLite store {self.path}", self.url)
+
+    @contextlib.contextmanager
+    def _usable(self) -> Iterator[None]:
+        try:
+            yield
         except sqlite3.DatabaseError as exc:
-            if conn is not None and conn.in_transaction:
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("ROLLBACK")
             raise StoreError(f"{self.path} is not a usable portalnews SQLite store: {exc}") from None
-        self._opened = True
+
+    def _version(self, conn: sqlite3.Connection) -> int:
+        """The schema version: ``user_version``; 1 for stores written before it was recorded
+        there; 0 for a new, empty file."""
+        version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+        if version:
+            return version
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if "documents" in tables:
+            return 1
+        if tables:
+            raise StoreError(f"{self.path} is an SQLite database but not a portalnews store "
+                             f"(tables: {', '.join(sorted(tables)[:5])})")
+        return 0
+
+    def _upgrade(self) -> list[migrations.Migration]:
+        """Run the pending steps in one write transaction (workers that open one new store
+        together queue on it instead of failing)."""
+        with self._immediate() as conn:
+            steps = migrations.pending(self._version(conn))  # again, under the lock
+            for step in steps:
+                for statement in migrations.sqlite_statements(step.sqlite):
+                    conn.execute(statement)
+            conn.execute(f"PRAGMA user_version = {migrations.SCHEMA_VERSION}")
+        return steps
+
+    def migrate(self) -> MigrationReport:
+        if self.path == ":memory:" or not Path(self.path).is_file():
+            raise StoreError(f"no SQLite store at {self.path}: nothing to migrate")
+        with self._usable():
+            conn = self._conn()
+            version = self._version(conn)
+            if version >= migrations.SCHEMA_VERSION:
+                migrations.check_version(version, f"SQLite store {self.path}", self.url)  # newer: say so
+                return MigrationReport(self.url, version, version)
+            backup = self._backup(version)
+            steps = self._upgrade()
+        logger.info("migrated %s from schema version %d to %d (backup %s)", self.path, version,
+                    migrations.SCHEMA_VERSION, backup)
+        return MigrationReport(self.url, version, migrations.SCHEMA_VERSION, str(backup), [m.summary for m in steps])
+
+    def _backup(self, version: int) -> Path:
+        """A consistent copy of the file next to it, ``NAME.vN-backup.db`` (``-2`` … when taken)."""
+        path = Path(self.path)
+        target = path.with_name(f"{path.stem}.v{version}-backup{path.suffix}")
+        n = 1
+        while target.exists():
+            n += 1
+            target = path.with_name(f"{path.stem}.v{version}-backup-{n}{path.suffix}")
+        copy = sqlite3.connect(target)
+        try:
+            self._conn().backup(copy)
+        finally:
+            copy.close()
+        return target
 
     def close(self) -> None:
         with self._lock:
-            for conn in self._all_conns():
+            for conn in self._conns:
                 with contextlib.suppress(sqlite3.Error):  # closing is best effort
                     conn.close()
-            self._all_conns().clear()
+            self._conns.clear()
         self._local = threading.local()
-        self._opened = False
 
     # --- documents -----------------------------------------------------------
     def upsert_documents(self, docs: Sequence[Document]) -> UpsertResult:
         result = UpsertResult()
-        if not docs:
-            return result
-        conn = self._conn()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            for doc in docs:
-                result.add(self._upsert_one(conn, doc))
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            conn.execute("ROLLBACK")
-            raise StoreError(f"SQLite write failed ({self.path}): {exc}") from exc
+        if docs:
+            with self._immediate() as conn:
+                for doc in docs:
+                    result.add(self._upsert_one(conn, doc))
         return result
 
     def _upsert_one(self, conn: sqlite3.Connection, doc: Document) -> UpsertResult:
@@ -225,15 +218,18 @@ class SQLiteStore(SQLiteCoordination, Store):
                 [*values, doc.crawled_at, extra],
             )
             self._index(conn, int(cur.lastrowid or 0), doc, replace=False)
-            add_observation(conn, doc)
+            self._observe(conn, doc)
             return UpsertResult(inserted=1)
         rid = int(row["rid"])
         changed = row["content_hash"] != doc.content_hash
         sets = ", ".join(f"{c} = ?" for c in _DOC_COLUMNS)
         version = int(row["version"]) + (1 if changed else 0)
         if changed:  # nothing is overwritten silently: the previous content is kept as its version
-            archive_version(conn, rid, doc.crawled_at)
-        add_observation(conn, doc)
+            conn.execute(
+                "INSERT OR IGNORE INTO versions(doc_id, version, content_hash, title, body, published_at, replaced_at)"
+                " SELECT id, version, content_hash, title, body, published_at, ? FROM documents WHERE rid = ?",
+                (doc.crawled_at or now_iso(), rid))
+        self._observe(conn, doc)
         conn.execute(
             f"UPDATE documents SET {sets}, extra = ?, version = ? WHERE rid = ?",
             [*values, extra, version, rid],
@@ -244,6 +240,13 @@ class SQLiteStore(SQLiteCoordination, Store):
         if row["view_count"] != doc.view_count:
             return UpsertResult(updated=1)
         return UpsertResult(unchanged=1)
+
+    @staticmethod
+    def _observe(conn: sqlite3.Connection, doc: Document) -> None:
+        """Append ``(crawled_at, view_count)`` to the article's history (no view count: nothing)."""
+        if doc.view_count is not None and doc.crawled_at:
+            conn.execute("INSERT OR REPLACE INTO view_history(doc_id, observed_at, views) VALUES (?, ?, ?)",
+                         (doc.id, doc.crawled_at, int(doc.view_count)))
 
     @staticmethod
     def _index(conn: sqlite3.Connection, rid: int, doc: Document, replace: bool) -> None:
@@ -286,12 +289,9 @@ class SQLiteStore(SQLiteCoordination, Store):
                 yield self._row_to_doc(row)
 
     def count_documents(self, portal_id: str | None = None) -> int:
-        if portal_id:
-            row = self._conn().execute(
-                "SELECT COUNT(*) FROM documents WHERE portal_id = ?", (portal_id,)).fetchone()
-        else:
-            row = self._conn().execute("SELECT COUNT(*) FROM documents").fetchone()
-        return int(row[0])
+        where, params = self._filters([portal_id] if portal_id else [], None, None, None, None)
+        sql = "SELECT COUNT(*) FROM documents d" + (" WHERE " + " AND ".join(where) if where else "")
+        return int(self._conn().execute(sql, params).fetchone()[0])
 
     @staticmethod
     def _filters(portals: list[str], province: str | None, since: str | None, until: str | None,
@@ -301,9 +301,9 @@ class SQLiteStore(SQLiteCoordination, Store):
         if portals:
             where.append(f"d.portal_id IN ({', '.join('?' * len(portals))})")
             params.extend(portals)
-        if province:
-            where.append("(d.province = ? COLLATE NOCASE OR d.province = ?)")
-            params.extend([province, province])
+        if province:  # matched without diacritics too ("Phu Yen" = "Phú Yên")
+            where.append("pn_fold(d.province) = ?")
+            params.append(fold(province))
         lo, hi = date_bounds(since, until)
         if lo:
             where.append("d.published_at >= ?")
@@ -318,16 +318,7 @@ class SQLiteStore(SQLiteCoordination, Store):
 
     def search(self, query: SearchQuery) -> list[SearchHit]:
         parsed = parse_query(query.text)
-        province = query.province
-        where, params = self._filters(query.portals, province, query.since, query.until, query.min_views)
-        conn = self._conn()
-        if province:
-            # Province names are matched without diacritics too ("Phu Yen" = "Phú Yên").
-            where = [w for w in where if "province" not in w]
-            params = [p for p in params if p != province]
-            conn.create_function("pn_fold", 1, lambda s: fold(s) if s else s, deterministic=True)
-            where.append("pn_fold(d.province) = ?")
-            params.append(fold(province))
+        where, params = self._filters(query.portals, query.province, query.since, query.until, query.min_views)
         order = {  # ties are broken by URL, like the search-engine backends do
             "date": "d.published_at IS NULL, d.published_at DESC, d.url",
             "views": "d.view_count IS NULL, d.view_count DESC, d.url",
@@ -363,26 +354,40 @@ class SQLiteStore(SQLiteCoordination, Store):
                    + " LIMIT ? OFFSET ?")
             args = [*params, query.limit, query.offset]
         try:
-            rows = conn.execute(sql, args).fetchall()
+            rows = self._conn().execute(sql, args).fetchall()
         except sqlite3.OperationalError as exc:
             raise StoreError(f"search failed: {exc}") from None
-        hits = []
-        for row in rows:
-            doc = self._row_to_doc(row)
-            text = doc.title + " \n " + (doc.summary or "") + " \n " + doc.body
-            exact = bool(row["exact"]) or (parsed.has_diacritics and exact_match(text, parsed))
-            snippet_src = doc.body if not parsed.terms else snippet_source(doc, parsed)
-            hits.append(SearchHit(document=doc, score=float(row["score"] or 0.0),
-                                  snippet=make_snippet(snippet_src, parsed), exact=exact))
-        return hits
+        return [search_hit(self._row_to_doc(row), parsed, float(row["score"] or 0.0), bool(row["exact"]))
+                for row in rows]
+
+    def histories(self, doc_ids: Sequence[str]) -> dict[str, DocumentHistory]:
+        out: dict[str, DocumentHistory] = {}
+        for r in self._rows("documents", "id", list(dict.fromkeys(doc_ids)), columns="id, version"):
+            out[r["id"]] = DocumentHistory(doc_id=r["id"], version=int(r["version"]))
+        ids = list(out)
+        for r in self._rows("view_history", "doc_id", ids, order="doc_id, observed_at"):
+            out[r["doc_id"]].view_history.append(Observation(t=r["observed_at"], views=int(r["views"])))
+        for r in self._rows("versions", "doc_id", ids, order="doc_id, version"):
+            out[r["doc_id"]].versions.append(DocumentVersion(
+                doc_id=r["doc_id"], version=int(r["version"]), content_hash=r["content_hash"] or "",
+                title=r["title"] or "", body=r["body"] or "", published_at=r["published_at"],
+                replaced_at=r["replaced_at"]))
+        for hist in out.values():
+            hist.view_history = hist.view_history[-MAX_OBSERVATIONS:]
+        return out
+
+    def recent_documents(self, portal_id: str, since: str) -> list[RecentDocument]:
+        rows = self._conn().execute(
+            "SELECT url, published_at, crawled_at FROM documents WHERE portal_id = ? AND published_at >= ?"
+            " ORDER BY published_at DESC, url", (portal_id, since)).fetchall()
+        return [RecentDocument(url=r["url"], published_at=r["published_at"], last_fetched=r["crawled_at"] or None)
+                for r in rows]
 
     # --- crawl state ----------------------------------------------------------
     def record_pages(self, pages: Sequence[PageRecord]) -> None:
         if not pages:
             return
-        conn = self._conn()
-        try:
-            conn.execute("BEGIN IMMEDIATE")
+        with self._immediate() as conn:
             conn.executemany(
                 "INSERT INTO pages(url, portal_id, kind, status, content_hash, doc_id, reason,"
                 " first_seen_at, fetched_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -393,10 +398,6 @@ class SQLiteStore(SQLiteCoordination, Store):
                 [(canonical_url(p.url), p.portal_id, p.kind, p.status, p.content_hash, p.doc_id, p.reason,
                   p.fetched_at, p.fetched_at) for p in pages],
             )
-            conn.execute("COMMIT")
-        except sqlite3.Error as exc:
-            conn.execute("ROLLBACK")
-            raise StoreError(f"SQLite write failed ({self.path}): {exc}") from exc
 
     def known_pages(self, portal_id: str) -> dict[str, str]:
         conn = self._conn()
@@ -418,13 +419,9 @@ class SQLiteStore(SQLiteCoordination, Store):
         )
 
     def runs(self, portal_id: str | None = None, limit: int = 50) -> list[RunRecord]:
-        if portal_id:
-            rows = self._conn().execute(
-                "SELECT data FROM runs WHERE portal_id = ? ORDER BY started_at DESC LIMIT ?",
-                (portal_id, limit))
-        else:
-            rows = self._conn().execute("SELECT data FROM runs ORDER BY started_at DESC LIMIT ?", (limit,))
-        return [RunRecord(**json.loads(r["data"])) for r in rows]
+        sql = "SELECT data FROM runs" + (" WHERE portal_id = ?" if portal_id else "") + " ORDER BY started_at DESC LIMIT ?"
+        rows = self._conn().execute(sql, (portal_id, limit) if portal_id else (limit,))
+        return [RunRecord.from_dict(json.loads(r["data"])) for r in rows]
 
     def coverage(self) -> list[CoverageRow]:
         conn = self._conn()
@@ -438,7 +435,7 @@ class SQLiteStore(SQLiteCoordination, Store):
             "SELECT r.portal_id, r.data FROM runs r JOIN (SELECT portal_id, MAX(started_at) AS s FROM runs"
             " GROUP BY portal_id) m ON m.portal_id = r.portal_id AND m.s = r.started_at"
         ):
-            run = RunRecord(**json.loads(r["data"]))
+            run = RunRecord.from_dict(json.loads(r["data"]))
             row = out.setdefault(run.portal_id, CoverageRow(portal_id=run.portal_id))
             apply_run(row, run)
         return [out[k] for k in sorted(out)]
@@ -493,5 +490,3 @@ class SQLiteStore(SQLiteCoordination, Store):
         return out
 
 
-
-__all__ = ["SQLiteStore", "apply_run", "date_bounds"]  # apply_run/date_bounds now live in base

@@ -38,6 +38,7 @@ class ElasticsearchShim:
         self.upstream_host = parts.hostname or "127.0.0.1"
         self.upstream_port = parts.port or 9200
         self.requests = 0
+        self.paths: list[str] = []  # the path of every request, in order
         self.injected: list[tuple[str, int]] = []  # (path, status) of the errors answered so far
         self._faults: list[tuple[str, int]] = []
         self._lock = threading.Lock()
@@ -51,6 +52,7 @@ class ElasticsearchShim:
 
             def _forward(self) -> None:
                 shim.requests += 1
+                shim.paths.append(self.path)
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
                 fault = shim._take_fault(self.path)

@@ -9,11 +9,14 @@ from pathlib import Path
 
 import pytest
 
+from crawler.cli import main as cli_main
 from pipelines.storage import Document, PageRecord, RunRecord, SearchQuery, StoreError, open_store
 from pipelines.storage.base import redact_url
-from pipelines.storage.engine import EngineConfig, EngineStore, engine_store
+from pipelines.storage.engine import EngineStore, engine_store
+from pipelines.storage.engine_client import EngineConfig
 from pipelines.storage.engine_mappings import IndexNames, article_template
 from pipelines.storage.engine_query import filters, hit_score, search_body
+from pipelines.storage.factory import SCHEMES
 from pipelines.storage.spool import Spool, spool_dir_name
 from pipelines.storage.textsearch import parse_query
 
@@ -37,6 +40,37 @@ def test_backend_chosen_by_url(url: str, flavour: str, base: str) -> None:
     assert (c.flavour, c.base_url, c.prefix, c.replicas, c.verify_certs) == (flavour, base, "portalnews", 0, True)
     store = open_store(url)
     assert isinstance(store, EngineStore) and store.config.flavour == flavour
+
+
+ES, OS = "elasticsearch", "opensearch"
+#: Every spelling of an engine store URL the README promises: scheme -> (client, transport).
+ENGINE_SCHEMES = {
+    "http": (ES, "http"), "https": (ES, "https"),
+    "elasticsearch": (ES, "http"), "elasticsearch+http": (ES, "http"), "elasticsearch+https": (ES, "https"),
+    "es": (ES, "http"), "es+http": (ES, "http"), "es+https": (ES, "https"),
+    "opensearch": (OS, "http"), "opensearch+http": (OS, "http"), "opensearch+https": (OS, "https"),
+}
+
+
+def test_one_table_of_schemes_knows_every_spelling() -> None:
+    assert {name for name, s in SCHEMES.items() if s.backend != "sqlite"} == set(ENGINE_SCHEMES)
+    assert SCHEMES["sqlite"].backend == "sqlite"
+    for scheme, (flavour, transport) in ENGINE_SCHEMES.items():
+        store = open_store(f"{scheme}://search.example:9201/")
+        assert isinstance(store, EngineStore), scheme
+        assert (store.config.flavour, store.config.base_url) == (flavour, f"{transport}://search.example:9201")
+
+
+@pytest.mark.parametrize("scheme", sorted(ENGINE_SCHEMES))
+def test_every_scheme_reaches_for_its_engine(scheme: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """``search x --store opensearch+http://127.0.0.1:1/`` fails in one line naming the host (nothing
+    listens on port 1), never with "unknown store URL"."""
+    transport = ENGINE_SCHEMES[scheme][1]
+    code = cli_main(["search", "x", "--store", f"{scheme}://127.0.0.1:1/"])
+    out = capsys.readouterr()
+    assert (code, out.out) == (2, "")
+    assert out.err == f"portalnews search: error: cannot reach the search engine at {transport}://127.0.0.1:1: " \
+                      "connection refused\n"
 
 
 def test_url_options_and_environment() -> None:

@@ -1,0 +1,217 @@
+"""Schema versions of the stores and the migrations between them.
+
+Every store records the schema version it was written with: SQLite in ``PRAGMA
+user_version``, the search engines in the ``_meta`` of the articles index behind the alias
+(``portalnews_mapping_version``).  A store at an older version refuses to open, in one line
+that names ``portalnews migrate``; that command upgrades it in place after a backup:
+
+* SQLite: a copy of the file next to it (``NAME.vN-backup.db``), then the SQL of every
+  step in one transaction;
+* Elasticsearch / OpenSearch: a new versioned index ``<prefix>-articles-v(K+1)`` with the
+  current mapping, the documents copied into it through every step's ``engine`` transform,
+  and the alias moved to it; the old index stays as the backup.
+
+A new SQLite store runs every step from version 0, so the steps below are the SQLite
+schema; a new engine store gets the current mapping (:mod:`pipelines.storage.engine_mappings`).
+
+Changing what is stored (a new field, renamed provinces, story ids …) = append a
+:class:`Migration` with the next version: its SQL, its document transform for the engines
+(and the new mapping in ``engine_mappings``), and a test that opens a store written before
+it and migrates it (``tests/test_store_migrations.py``).
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from pipelines.storage.base import StoreError, redact_url
+
+logger = logging.getLogger(__name__)
+
+#: A document ``_source`` of the articles index -> the same document at the step's version.
+SourceTransform = Callable[[dict[str, Any]], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One step: from ``version - 1`` to ``version``."""
+
+    version: int
+    summary: str
+    sqlite: str  # statements, run in order inside the migration's transaction
+    engine: SourceTransform | None = None  # applied to every article while it is copied
+
+
+# --- version 1: documents, full-text indices, crawl state --------------------------------------
+_V1 = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS documents (
+    rid INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    url TEXT NOT NULL,
+    portal_id TEXT NOT NULL,
+    portal_name TEXT, province TEXT, level TEXT,
+    title TEXT NOT NULL,
+    published_at TEXT, date_precision TEXT,
+    view_count INTEGER,
+    body TEXT NOT NULL,
+    summary TEXT, author TEXT, category TEXT,
+    crawled_at TEXT, first_seen_at TEXT,
+    profile TEXT,
+    content_hash TEXT,
+    version INTEGER NOT NULL DEFAULT 1,
+    extra TEXT
+);
+CREATE INDEX IF NOT EXISTS documents_portal ON documents(portal_id, published_at);
+CREATE INDEX IF NOT EXISTS documents_published ON documents(published_at);
+CREATE INDEX IF NOT EXISTS documents_province ON documents(province);
+CREATE VIRTUAL TABLE IF NOT EXISTS docs_fold USING fts5(
+    title, summary, body, tokenize = 'unicode61 remove_diacritics 0');
+CREATE VIRTUAL TABLE IF NOT EXISTS docs_exact USING fts5(
+    title, summary, body, tokenize = 'unicode61 remove_diacritics 0');
+CREATE TABLE IF NOT EXISTS pages (
+    url TEXT PRIMARY KEY,
+    portal_id TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    status INTEGER,
+    content_hash TEXT,
+    doc_id TEXT,
+    reason TEXT,
+    first_seen_at TEXT,
+    fetched_at TEXT
+);
+CREATE INDEX IF NOT EXISTS pages_portal ON pages(portal_id, kind);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    portal_id TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    finished_at TEXT,
+    outcome TEXT,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_portal ON runs(portal_id, started_at);
+"""
+
+# --- version 2: shared coordination, article history, the version in user_version --------------
+# Version-1 stores got these tables at different times (IF NOT EXISTS), and their history was
+# started from the view counts shown then, once (the meta flag).  The same is done here for
+# the stores that never had it: one observation per article from what it shows now.
+_V2 = """
+CREATE TABLE IF NOT EXISTS leases (
+    name TEXT PRIMARY KEY,
+    worker TEXT NOT NULL,
+    acquired_at REAL NOT NULL,
+    renewed_at REAL NOT NULL,
+    expires_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS schedule (
+    portal_id TEXT PRIMARY KEY,
+    next_due REAL,
+    last_started REAL,
+    last_finished REAL,
+    last_worker TEXT,
+    last_status TEXT
+);
+CREATE TABLE IF NOT EXISTS alert_notices (
+    portal_id TEXT PRIMARY KEY,
+    fingerprint TEXT NOT NULL,
+    severity TEXT,
+    summary TEXT,
+    first_sent REAL NOT NULL,
+    last_sent REAL NOT NULL,
+    count INTEGER NOT NULL DEFAULT 1
+);
+CREATE TABLE IF NOT EXISTS backoffs (
+    host TEXT PRIMARY KEY,
+    until REAL NOT NULL,
+    delay REAL NOT NULL DEFAULT 0,
+    reason TEXT,
+    recorded_at REAL,
+    count INTEGER NOT NULL DEFAULT 1
+);
+CREATE TABLE IF NOT EXISTS view_history (
+    doc_id TEXT NOT NULL,
+    observed_at TEXT NOT NULL,
+    views INTEGER NOT NULL,
+    PRIMARY KEY (doc_id, observed_at)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS versions (
+    doc_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    content_hash TEXT,
+    title TEXT,
+    body TEXT,
+    published_at TEXT,
+    replaced_at TEXT,
+    PRIMARY KEY (doc_id, version)
+);
+INSERT OR IGNORE INTO view_history(doc_id, observed_at, views)
+SELECT id, COALESCE(NULLIF(crawled_at, ''), first_seen_at), view_count FROM documents
+WHERE view_count IS NOT NULL AND COALESCE(NULLIF(crawled_at, ''), first_seen_at) IS NOT NULL
+  AND NOT EXISTS (SELECT 1 FROM meta WHERE key = 'history_backfilled');
+DROP TABLE IF EXISTS meta;
+"""
+
+
+def _engine_v2(src: dict[str, Any]) -> dict[str, Any]:
+    """Engine stores of version 1 had no history fields: start the history like SQLite does."""
+    if "view_history" not in src:
+        t = src.get("crawled_at") or src.get("first_seen_at")
+        views = src.get("view_count")
+        src["view_history"] = [{"t": t, "views": views}] if t and isinstance(views, int) else []
+    src.setdefault("previous_versions", [])
+    return src
+
+
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration(1, "documents, full-text indices, pages and runs", _V1),
+    Migration(2, "leases, calendar, back-offs, alert notices; view-count history and archived versions",
+              _V2, engine=_engine_v2),
+)
+#: The schema version this portalnews writes.
+SCHEMA_VERSION = MIGRATIONS[-1].version
+
+
+def pending(version: int) -> list[Migration]:
+    """The steps that bring a store at ``version`` to :data:`SCHEMA_VERSION`, in order."""
+    return [m for m in MIGRATIONS if m.version > version]
+
+
+def engine_transform(version: int) -> SourceTransform | None:
+    """One transform that applies the engine steps after ``version`` in order (None: none to apply)."""
+    steps = [m.engine for m in pending(version) if m.engine is not None]
+    if not steps:
+        return None
+
+    def transform(src: dict[str, Any]) -> dict[str, Any]:
+        for step in steps:
+            src = step(src)
+        return src
+
+    return transform
+
+
+def sqlite_statements(script: str) -> Iterator[str]:
+    """The complete statements of an SQL script (``executescript`` would commit first)."""
+    buf = ""
+    for line in script.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            yield buf
+            buf = ""
+    if buf.strip():
+        raise ValueError(f"incomplete SQL statement: {buf[:80]!r}")
+
+
+def check_version(version: int, what: str, url: str) -> None:
+    """Raise the one-line :class:`StoreError` for a store that is not at :data:`SCHEMA_VERSION`."""
+    if version < SCHEMA_VERSION:
+        raise StoreError(f"{what} has schema version {version}, this portalnews needs {SCHEMA_VERSION}: "
+                         f"run `portalnews migrate --store {redact_url(url)}` (it keeps a backup)")
+    if version > SCHEMA_VERSION:
+        raise StoreError(f"{what} has schema version {version}, newer than this portalnews knows "
+                         f"({SCHEMA_VERSION}): upgrade portalnews")

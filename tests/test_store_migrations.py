@@ -1,0 +1,217 @@
+"""Stores written by an older portalnews: one clear line, ``portalnews migrate``, the data intact.
+
+``tests/fixtures/store_v1/store-v1.db`` was written by portalnews before schema versions were
+recorded (commit 115782f, schema version 1), and ``expected.json`` holds what that code
+answered from it (see the README there).  An engine store of version 1 (before the article
+history fields) is built here with the raw client, as that code wrote it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from crawler.cli import main as cli_main
+from pipelines.storage import Document, SearchQuery, StoreError, open_store
+from pipelines.storage.engine_mappings import article_mappings, index_settings
+from pipelines.storage.migrations import MIGRATIONS, SCHEMA_VERSION
+from pipelines.storage.sqlite import SQLiteStore
+from tests.engine.fixtures import drop_engine_indices, opensearch_store_url, unique_prefix
+
+FIXTURE = Path(__file__).parent / "fixtures" / "store_v1"
+
+
+def run_main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = cli_main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def answers(store: Any) -> dict[str, Any]:
+    """What ``expected.json`` recorded, asked of ``store``."""
+    docs = list(store.iter_documents())
+    return {
+        "documents": [d.to_dict() for d in docs],
+        "histories": {k: {"version": h.version, **h.export_fields()}
+                      for k, h in sorted(store.histories([d.id for d in docs]).items())},
+        "known_pages": {p: store.known_pages(p) for p in ("p1", "p2")},
+        "runs": [asdict(r) for r in store.runs()],
+        "coverage": [r.to_dict() for r in store.coverage()],
+        "leases": [lease.to_dict() for lease in store.leases()],
+        "schedule": {k: v.to_dict() for k, v in store.schedule().items()},
+        "backoffs": {k: v.to_dict() for k, v in store.backoffs().items()},
+        "alert_notices": {k: v.to_dict() for k, v in store.alert_notices().items()},
+        "search": [[h.document.url, h.score, h.exact, h.snippet] for h in store.search(SearchQuery(text="hoi nghi"))],
+    }
+
+
+@pytest.fixture()
+def v1_store(tmp_path: Path) -> Path:
+    path = tmp_path / "data" / "portalnews.db"
+    path.parent.mkdir()
+    shutil.copyfile(FIXTURE / "store-v1.db", path)
+    return path
+
+
+def dump(path: Path) -> list[str]:
+    conn = sqlite3.connect(path)
+    try:
+        return list(conn.iterdump())
+    finally:
+        conn.close()
+
+
+def test_the_migrations_are_one_step_per_version() -> None:
+    assert [m.version for m in MIGRATIONS] == list(range(1, SCHEMA_VERSION + 1))
+
+
+def test_an_older_sqlite_store_names_migrate_then_migrates_with_its_data_intact(
+        v1_store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite:///{v1_store}"
+    original = dump(v1_store)
+    for argv in (["search", "hoi nghi"], ["coverage"], ["export"], ["reindex"]):
+        code, out, err = run_main(capsys, *argv, "--store", url)
+        assert (code, out) == (2, "")
+        assert err == (f"portalnews {argv[0]}: error: SQLite store {v1_store} has schema version 1, this portalnews "
+                       f"needs {SCHEMA_VERSION}: run `portalnews migrate --store {url}` (it keeps a backup)\n")
+    assert dump(v1_store) == original  # refusing touched nothing
+
+    code, out, err = run_main(capsys, "migrate", "--store", url)
+    backup = v1_store.with_name("portalnews.v1-backup.db")
+    assert code == 0, err
+    assert out.splitlines()[0] == (f"migrated {url} from schema version 1 to {SCHEMA_VERSION}; "
+                                   f"the store as it was is kept in {backup}")
+    assert dump(backup) == original
+
+    expected = json.loads((FIXTURE / "expected.json").read_text("utf-8"))
+    with open_store(url) as store:
+        assert json.loads(json.dumps(answers(store))) == expected
+    conn = sqlite3.connect(v1_store)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert conn.execute("SELECT COUNT(*) FROM sqlite_master WHERE name = 'meta'").fetchone()[0] == 0
+    conn.close()
+
+    assert run_main(capsys, "migrate", "--store", url)[:2] == (
+        0, f"{url} is at schema version {SCHEMA_VERSION}: nothing to migrate\n")
+    # and the migrated store takes new writes with their history
+    with open_store(url) as store:
+        first = Document.from_dict(expected["documents"][0])
+        first.view_count, first.crawled_at = 1400, "2026-01-04T00:00:00+00:00"
+        assert store.upsert_documents([first]).updated == 1
+        assert [o.views for o in store.histories([first.id])[first.id].view_history] == [1234, 1300, 1400]
+
+
+def test_a_store_from_before_the_history_tables_gets_its_history_started(v1_store: Path) -> None:
+    conn = sqlite3.connect(v1_store)
+    conn.executescript("DROP TABLE view_history; DROP TABLE versions; DROP TABLE leases; DROP TABLE schedule;"
+                       " DROP TABLE backoffs; DROP TABLE alert_notices; DELETE FROM meta WHERE key = 'history_backfilled';")
+    shown = dict(conn.execute("SELECT id, view_count FROM documents WHERE view_count IS NOT NULL").fetchall())
+    crawled = dict(conn.execute("SELECT id, crawled_at FROM documents").fetchall())
+    conn.close()
+    store = SQLiteStore(v1_store)
+    report = store.migrate()
+    assert (report.from_version, report.to_version, Path(report.backup or "").is_file()) == (1, SCHEMA_VERSION, True)
+    store.open()
+    histories = store.histories(list(crawled))
+    assert {k: [(o.t, o.views) for o in h.view_history] for k, h in histories.items()} == {
+        k: ([(crawled[k], shown[k])] if k in shown else []) for k in crawled}
+    assert store.leases() == [] and store.schedule() == {}
+    store.close()
+
+
+def test_a_second_backup_does_not_overwrite_the_first(v1_store: Path) -> None:
+    v1_store.with_name("portalnews.v1-backup.db").write_bytes(b"an earlier backup")
+    report = SQLiteStore(v1_store).migrate()
+    assert report.backup == str(v1_store.with_name("portalnews.v1-backup-2.db"))
+    assert v1_store.with_name("portalnews.v1-backup.db").read_bytes() == b"an earlier backup"
+
+
+def test_new_newer_and_foreign_sqlite_files(tmp_path: Path) -> None:
+    with open_store(f"sqlite:///{tmp_path / 'new.db'}"):
+        pass
+    conn = sqlite3.connect(tmp_path / "new.db")
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    conn.close()
+    with pytest.raises(StoreError, match=f"schema version {SCHEMA_VERSION + 1}, newer than this portalnews"):
+        open_store(f"sqlite:///{tmp_path / 'new.db'}").open()
+    with pytest.raises(StoreError, match="newer than this portalnews"):
+        open_store(f"sqlite:///{tmp_path / 'new.db'}").migrate()
+    other = sqlite3.connect(tmp_path / "other.db")
+    other.execute("CREATE TABLE invoices (n INTEGER)")
+    other.close()
+    with pytest.raises(StoreError, match="an SQLite database but not a portalnews store"):
+        open_store(f"sqlite:///{tmp_path / 'other.db'}").open()
+    with pytest.raises(StoreError, match="nothing to migrate"):
+        open_store(f"sqlite:///{tmp_path / 'missing.db'}").migrate()
+
+
+# --- engines --------------------------------------------------------------------------------------
+V1_DOCS = [
+    Document(url="http://127.0.0.1/a/1.html", portal_id="p1", title="Hội nghị tổng kết", body="UBND huyện tổ chức hội nghị.",
+             published_at="2025-01-05T08:00:00+07:00", view_count=1234, crawled_at="2026-01-01T00:00:00+00:00",
+             province="Phú Yên"),
+    Document(url="http://127.0.0.1/a/2.html", portal_id="p1", title="Thông báo", body="Lịch tiếp công dân.",
+             crawled_at="2026-01-01T00:00:00+00:00"),
+]
+
+
+@pytest.fixture()
+def v1_engine_store(opensearch_url: str) -> Iterator[str]:
+    """An engine store as version 1 wrote it: no history fields, mapping version 1 in ``_meta``."""
+    from opensearchpy import OpenSearch
+
+    url = opensearch_store_url(opensearch_url, unique_prefix())
+    prefix = url.rsplit("prefix=", 1)[1]
+    mappings = article_mappings()
+    mappings["_meta"] = {"portalnews_mapping_version": 1}
+    for name in ("view_history", "previous_versions"):
+        del mappings["properties"][name]
+    client = OpenSearch(opensearch_url)
+    client.indices.create(index=f"{prefix}-articles-v1", body={
+        "settings": index_settings(1, 0), "mappings": mappings, "aliases": {f"{prefix}-articles": {}}})
+    for d in V1_DOCS:
+        source = {k: v for k, v in d.to_dict().items() if k != "extra"}
+        client.index(index=f"{prefix}-articles", id=d.id, refresh=True, body={
+            **source, "first_seen_at": d.crawled_at, "version": 1, "indexed_at": d.crawled_at})
+    client.close()
+    yield url
+    drop_engine_indices(url)
+
+
+@pytest.mark.engine
+def test_an_older_engine_store_names_migrate_then_migrates_behind_the_alias(
+        v1_engine_store: str, capsys: pytest.CaptureFixture[str]) -> None:
+    url = v1_engine_store
+    prefix = url.rsplit("prefix=", 1)[1]
+    code, out, err = run_main(capsys, "search", "hoi nghi", "--store", url)
+    base = url.split("?")[0].replace("opensearch://", "http://")
+    assert (code, out) == (2, "")
+    assert err == (f"portalnews search: error: the store {prefix}-articles at {base} has schema version 1, this "
+                   f"portalnews needs {SCHEMA_VERSION}: run `portalnews migrate --store {url}` (it keeps a backup)\n")
+
+    code, out, err = run_main(capsys, "migrate", "--store", url, "--json")
+    assert code == 0, err
+    result = json.loads(out)
+    assert (result["from_version"], result["to_version"], result["backup"]) == (1, SCHEMA_VERSION,
+                                                                              f"{prefix}-articles-v1")
+    with open_store(url) as store:
+        assert [d.export_dict() for d in store.iter_documents()] == [d.export_dict() for d in V1_DOCS]
+        assert [h.document.url for h in store.search(SearchQuery(text="hoi nghi"))] == [V1_DOCS[0].url]
+        histories = store.histories([d.id for d in V1_DOCS])
+        assert [(o.t, o.views) for o in histories[V1_DOCS[0].id].view_history] == [(V1_DOCS[0].crawled_at, 1234)]
+        assert histories[V1_DOCS[1].id].view_history == [] and histories[V1_DOCS[1].id].version == 1
+        client = store._client()  # type: ignore[attr-defined]
+        assert sorted(client.indices.get_alias(name=f"{prefix}-articles")) == [f"{prefix}-articles-v2"]
+        assert client.count(index=f"{prefix}-articles-v1")["count"] == 2  # the backup
+        # the coordination indices a version-1 store lacked are there now
+        assert store.acquire_lease("p1", "w1", 60) and store.schedule() == {}
+    assert run_main(capsys, "migrate", "--store", url)[:2] == (
+        0, f"{url} is at schema version {SCHEMA_VERSION}: nothing to migrate\n")
