@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -47,7 +48,8 @@ def _stats(url: str) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    ap.add_argument("--corpus", type=Path, default=ROOT.parent.parent / "shared" / "corpus")
+    ap.add_argument("--corpus", type=Path,
+                    default=Path(os.environ.get("PORTALNEWS_CORPUS") or ROOT.parent / "shared" / "corpus"))
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     corpus = args.corpus.resolve()
