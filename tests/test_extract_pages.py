@@ -211,10 +211,13 @@ def test_date_only_pages_say_so(profiles: ProfileSet) -> None:
 def test_extraction_is_fast(profiles: ProfileSet) -> None:
     pages = [load(name) for name in ARTICLES + NONARTICLES]
     extract_page(pages[0][0], pages[0][1]["url"], profiles=profiles)
-    started = time.perf_counter()
+    # CPU time of this process, not the wall clock: other processes busy on the same cores (a full
+    # CI machine) must not fail it. It guards against a blow-up (a quadratic walk), not a few
+    # percent: the speed itself is measured by scripts/eval_extraction.py.
+    started = time.process_time()
     for html, expected in pages:
         extract_page(html, expected["url"], profiles=profiles)
-    per_page = (time.perf_counter() - started) / len(pages)
+    per_page = (time.process_time() - started) / len(pages)
     assert per_page < 0.05  # generous: ~2-3 ms on a laptop core
 
 
