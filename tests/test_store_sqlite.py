@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.search import fold, parse, snippet
 from pipelines.storage import (
     Document,
     ExportFilter,
@@ -16,7 +17,6 @@ from pipelines.storage import (
     open_store,
 )
 from pipelines.storage.sqlite import SQLiteStore
-from pipelines.storage.textsearch import fold, make_snippet, parse_query
 
 
 def doc(n: int, title: str, body: str, published: str, views: int | None = None, portal: str = "p1",
@@ -109,8 +109,8 @@ def test_bad_store_urls_and_files(tmp_path: Path) -> None:
 
 
 def test_snippet_highlights_original_text() -> None:
-    s = make_snippet("Sáng nay diễn ra Hội nghị tổng kết", parse_query("hoi nghi"))
-    assert "<mark>Hội nghị</mark>" in s
+    s = snippet("Sáng nay diễn ra Hội nghị tổng kết", parse("hoi nghi"))
+    assert "<mark>Hội nghị</mark>" in s.marked and "<mark>Hội nghị</mark>" in s.html
 
 
 def _open_and_write(path: str, n: int, start: object) -> None:
