@@ -165,6 +165,9 @@ def run(args: argparse.Namespace) -> int:
                 importer.run(iter(stream))
             except UnicodeDecodeError as exc:
                 importer._skip(importer.lines + 1, f"not UTF-8 ({exc.reason}); the rest of the file is not read")
+            refresh = getattr(store, "refresh", None)
+            if callable(refresh):  # a search engine: what was imported is searchable now
+                refresh()
         finally:
             store.close()
     finally:

@@ -13,10 +13,12 @@ from __future__ import annotations
 import html
 import logging
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
-from pipelines.search.analysis import TOKEN, clean, fold, fold_word
+from pipelines.search.analysis import TOKEN, clean, fold, fold_word, fold_words
 from pipelines.search.query import Abbreviation, Query
 
 logger = logging.getLogger(__name__)
@@ -121,18 +123,29 @@ def _matches(text: str, query: Query) -> Iterator[tuple[int, int]]:
                 yield recent[-n][0], m.end()
 
 
+@lru_cache(maxsize=256)
+def _first_pattern(query: Query) -> re.Pattern[str] | None:
+    """Every pattern of ``query`` as one regular expression on folded text (no word boundary at
+    its start: :func:`_first` checks that, a leading look-behind would make the search slow)."""
+    alternatives = [r"[\W_]+".join(map(re.escape, words)) + ("" if prefix else r"(?![^\W_])")
+                    for words, prefix in _patterns(query)]
+    return re.compile("(?:" + "|".join(alternatives) + ")") if alternatives else None
+
+
 def _first(text: str, query: Query) -> int:
-    """Where the first match starts in ``text`` (-1: none).  A regular expression on the
-    folded text finds it at C speed when folding keeps every character in place (it does
-    for Vietnamese); otherwise the words are scanned one by one."""
-    folded = fold(text)
+    """Where the first match starts in ``text`` (cleaned, one line; -1: none).  A regular
+    expression on the folded text finds it at C speed when folding keeps every character in
+    place (it does for Vietnamese); otherwise the words are scanned one by one."""
+    folded = fold_words(text)
     if len(folded) == len(text):
-        alternatives = [r"[\W_]+".join(map(re.escape, words)) + ("" if prefix else r"(?![^\W_])")
-                        for words, prefix in _patterns(query)]
-        if not alternatives:
+        pattern = _first_pattern(query)
+        if pattern is None:
             return -1
-        m = re.search(r"(?<![^\W_])(?:" + "|".join(alternatives) + ")", folded)
-        return m.start() if m else -1
+        for m in pattern.finditer(folded):
+            start = m.start()
+            if start == 0 or not (folded[start - 1].isalnum() or unicodedata.combining(folded[start - 1])):
+                return start
+        return -1
     found = next(_matches(text, query), None)
     return found[0] if found else -1
 

@@ -176,15 +176,15 @@ class EngineStore(EngineCoordination, Store):
                                  abbreviations=self.abbreviations)
 
     def write(self, records: Sequence[Record], replay: bool = False,
-              histories: Mapping[str, DocumentHistory] | None = None) -> WriteReport:
+              histories: Mapping[str, DocumentHistory] | None = None, refresh: bool = True) -> WriteReport:
         """The sync face of the write path (CLI, tests): a client of its own on an event loop of
-        its own; the writes are visible to searches at once.  ``histories``: imported histories
-        to merge into the documents' (``portalnews import``)."""
+        its own; the writes are visible to searches at once (unless ``refresh`` is False).
+        ``histories``: imported histories to merge into the documents' (``portalnews import``)."""
         async def once() -> WriteReport:
             client = make_client(self.config, asynchronous=True)
             try:
                 return await write_batch(client, self.flavour, self.names, records, translate=self._error,
-                                         refresh=True, replay=replay, abbreviations=self.abbreviations,
+                                         refresh=refresh, replay=replay, abbreviations=self.abbreviations,
                                          histories=histories)
             finally:
                 await client.close()
@@ -192,8 +192,8 @@ class EngineStore(EngineCoordination, Store):
         return run_sync(once)
 
     def _write_or_raise(self, records: Sequence[Record], what: str,
-                        histories: Mapping[str, DocumentHistory] | None = None) -> WriteReport:
-        report = self.write(records, histories=histories)
+                        histories: Mapping[str, DocumentHistory] | None = None, refresh: bool = True) -> WriteReport:
+        report = self.write(records, histories=histories, refresh=refresh)
         problems = report.failed + report.rejected
         if problems:
             record, reason = problems[0]
@@ -206,8 +206,10 @@ class EngineStore(EngineCoordination, Store):
         return self._write_or_raise(docs, "documents").result
 
     def import_documents(self, items: Sequence[tuple[Document, DocumentHistory | None]]) -> UpsertResult:
+        """Like the SQLite store; the documents are searchable after the next refresh (at most
+        ``refresh_interval`` later, or :meth:`refresh`)."""
         histories = {doc.id: hist for doc, hist in items if hist is not None}
-        return self._write_or_raise([doc for doc, _ in items], "documents", histories=histories).result
+        return self._write_or_raise([doc for doc, _ in items], "documents", histories=histories, refresh=False).result
 
     def record_pages(self, pages: Sequence[PageRecord]) -> None:
         self._write_or_raise(pages, "page records")
