@@ -1,4 +1,4 @@
-"""Link rules used by the spider: which URLs to follow, pagination detection, feeds.
+"""Link rules used by the spider: which URLs to follow, pagination detection, feeds and sitemaps.
 
 Pure functions of URLs and page text; they never fetch.
 """
@@ -9,16 +9,28 @@ import logging
 import re
 from urllib.parse import parse_qsl, unquote, urljoin, urlsplit, urlunsplit
 
+from lxml import etree
 from scrapy.linkextractors import IGNORED_EXTENSIONS
+from scrapy.utils.sitemap import Sitemap, sitemap_urls_from_robots
 from w3lib.url import canonicalize_url, safe_url_string
 
 logger = logging.getLogger(__name__)
 
 _SKIP_EXT = frozenset("." + e for e in IGNORED_EXTENSIONS) | {".xls", ".xlsx", ".doc", ".docx", ".rar", ".zip"}
 _SKIP_SCHEMES = ("javascript:", "mailto:", "tel:", "data:", "#", "callto:", "skype:")
-# Query parameters and path forms that mean "page N of a listing".
-PAGINATION_QUERY = re.compile(r"(^|_)(page|pageindex|trang|p|pg|cur|start|offset|paged)$", re.IGNORECASE)
-PAGINATION_PATH = re.compile(r"(/page[-/]?\d+/?$)|(/trang[-/]?\d+(\.html?)?$)|(/p\d+(\.html?)?$)", re.IGNORECASE)
+# Query parameters and path forms that mean "page N of a listing" (DotNetNuke writes
+# /tabid/53/Page/2/Default.aspx; ASP.NET-era portals ?tabid=53&Page=2 or ?currentpage=2).
+PAGINATION_QUERY = re.compile(
+    r"(^|_)(page|pageindex|pagenumber|pageno|pagenum|currentpage|trang|p|pg|cur|start|limitstart|offset|paged)$",
+    re.IGNORECASE,
+)
+PAGINATION_PATH = re.compile(
+    r"(/page[-/]?\d+/?$)|(/trang[-/]?\d+(\.html?)?$)|(/p\d+(\.html?)?$)|(/page/\d+/[^/]+\.aspx$)", re.IGNORECASE
+)
+# Print views of an article, in the query ("?print=1", "op=print/…", "dnnprintmode=true",
+# "?tmpl=component&print=1", "view=print"): the same text again, never the article's own URL.
+PRINT_QUERY = re.compile(r"(?:^|&)(?:print=(?!0|false)[^&]*|[a-z_]*printmode=true|[a-z_]+=print(?:$|[/&]))",
+                         re.IGNORECASE)
 # Pages that are never news: login, search, print, share, calendars.
 SKIP_PATH = re.compile(
     r"(/dang-?nhap|/login|/logout|/signin|/tim-?kiem|/search|/print|/in-bai|/share|/rss\.aspx$"
@@ -38,7 +50,9 @@ _PATH_SESSION = re.compile(r";(?:jsessionid|sessionid|sid|phpsessid)=[^/?#]*", r
 # A calendar: a page addressed only by day / month / year / week, endless in both directions.
 _DATE_PARAMS = frozenset(("thang", "nam", "ngay", "tuan", "month", "year", "day", "week", "date", "y", "m", "d"))
 _CALENDAR_PATH = re.compile(r"/(?:lich|calendar|lich-?am|am-?lich)(?:/|$|\.)", re.IGNORECASE)
-_FEED_LINK = re.compile(r"<(?:link|loc)>\s*(?:<!\[CDATA\[)?\s*((?:https?://|/)[^<\s\]]+)", re.IGNORECASE)
+# The root element of a sitemap or a sitemap index, in the first bytes of a feed.
+_SITEMAP_ROOT = re.compile(rb"<(?:[\w.-]+:)?(?:urlset|sitemapindex)[\s>/]")
+_XML_HEAD = 4096
 
 
 def canonical(url: str) -> str:
@@ -89,9 +103,12 @@ def is_calendar(url: str) -> bool:
 
 
 def is_crawlable(url: str) -> bool:
-    path = urlsplit(url).path.lower()
+    parts = urlsplit(url)
+    path = parts.path.lower()
     dot = path.rfind(".")
     if dot != -1 and path[dot:] in _SKIP_EXT:
+        return False
+    if parts.query and PRINT_QUERY.search(unquote(parts.query)):
         return False
     return not SKIP_PATH.search(path) and not is_calendar(url)
 
@@ -118,16 +135,27 @@ def looks_like_feed(url: str, content_type: str = "") -> bool:
     return path.endswith((".rss", ".xml", "/rss", "/rss/", "/feed", "/feed/"))
 
 
-def feed_links(text: str) -> list[str]:
-    """Article/page URLs named by an RSS/Atom feed or a sitemap (absolute, or root-relative
-    as some portals write them: resolve them against the feed's URL)."""
-    return [m.group(1).strip() for m in _FEED_LINK.finditer(text)]
+def feed_links(feed: bytes | str) -> list[str]:
+    """Page URLs named by a sitemap or an RSS feed, absolute or root-relative as some portals
+    write them (resolve them against the feed's URL).  A sitemap or sitemap index is read with
+    Scrapy's :class:`~scrapy.utils.sitemap.Sitemap` (its ``<loc>`` entries); a feed gives the
+    text of its ``<link>`` elements.  The XML declaration chooses the encoding of the bytes."""
+    data = feed.encode("utf-8") if isinstance(feed, str) else feed
+    if _SITEMAP_ROOT.search(data[:_XML_HEAD]):
+        try:
+            return [entry["loc"] for entry in Sitemap(data) if entry.get("loc")]
+        except (etree.LxmlError, StopIteration):
+            return []
+    try:
+        root = etree.fromstring(data, parser=etree.XMLParser(recover=True, resolve_entities=False, no_network=True))
+    except etree.LxmlError:
+        return []
+    if root is None:
+        return []
+    found = (el.text.strip() for el in root.iter("{*}link") if el.text)
+    return [url for url in found if url.startswith(("http://", "https://", "/"))]
 
 
-def sitemaps_from_robots(text: str) -> list[str]:
-    out = []
-    for line in text.splitlines():
-        key, _, value = line.partition(":")
-        if key.strip().lower() == "sitemap" and value.strip():
-            out.append(value.strip())
-    return out
+def sitemaps_from_robots(robots: bytes | str) -> list[str]:
+    """The ``Sitemap:`` values of a robots.txt as written (absolute or root-relative)."""
+    return list(sitemap_urls_from_robots(robots.encode("utf-8") if isinstance(robots, str) else robots))

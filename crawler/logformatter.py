@@ -4,7 +4,7 @@ A :class:`~pipelines.model.items.PageItem` carries the page's whole HTML, and Sc
 formatter prints the whole item when one is dropped or fails: one dropped print view would
 fill the screen.  Here a dropped item is one line with its reason (which names the portal
 and the URL), at the drop's own ``log_level`` (a duplicate is INFO, a rejected article is
-WARNING), and an item error names the URL.
+WARNING; see :mod:`pipelines.stages.drops`), and an item error names the URL.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from itemadapter import ItemAdapter
 from scrapy import Spider
 from scrapy.http import Response
 from scrapy.logformatter import LogFormatter, LogFormatterResult
@@ -21,11 +22,11 @@ logger = logging.getLogger(__name__)
 
 
 def _describe(item: Any) -> str:
-    url = getattr(item, "url", None)
-    portal = getattr(item, "portal_id", None)
-    if url:
-        return f"{portal}: {url}" if portal else str(url)
-    return type(item).__name__
+    adapter = ItemAdapter(item) if ItemAdapter.is_item(item) else None
+    if adapter is None or not adapter.get("url"):
+        return type(item).__name__
+    portal, url = adapter.get("portal_id"), adapter["url"]
+    return f"{portal}: {url}" if portal else str(url)
 
 
 class PortalLogFormatter(LogFormatter):

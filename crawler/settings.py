@@ -10,7 +10,11 @@ SPIDER_MODULES = ["crawler.spiders"]
 NEWSPIDER_MODULE = "crawler.spiders"
 
 USER_AGENT = "portalnews/0.1 (+https://github.com/portalnews/portalnews; news archive crawler for public government portals)"
+# Scrapy's robots middleware fetches each host's robots.txt once; this parser also keeps its
+# Sitemap lines, which the spider follows (crawler/middlewares/robots.py). With
+# ROBOTSTXT_OBEY off, robots.txt is not fetched and its Sitemap lines are not followed.
 ROBOTSTXT_OBEY = True
+ROBOTSTXT_PARSER = "crawler.middlewares.robots.SitemapRobotParser"
 
 # Politeness: AutoThrottle plus per-host limits are on by default.
 CONCURRENT_REQUESTS = 32
@@ -53,6 +57,9 @@ ITEM_PIPELINES = {
 }
 
 EXTENSIONS = {
+    # owns the crawl's one store (PORTALNEWS_STORE): the spider, the storage pipeline, the
+    # politeness middleware and the alerts reach it through the crawler
+    "pipelines.storage.extension.StoreExtension": 0,
     "crawler.extensions.progress.ProgressReporter": 500,
     # evaluates the alert rules on spider_closed, after the storage pipeline has closed
     "pipelines.monitoring.extension.AlertingExtension": 600,
@@ -61,8 +68,9 @@ EXTENSIONS = {
 # --- portalnews settings -------------------------------------------------
 # Registry file; the CLI and `scrapy crawl portal -a portals=FILE` override it.
 PORTALNEWS_PORTALS = "portals.yaml"
-# Store URL: sqlite:///PATH (default), http(s)://, elasticsearch://, opensearch://
-PORTALNEWS_STORE = "sqlite:///data/portalnews.db"
+# Store URL: sqlite:///PATH, http(s)://, elasticsearch://, opensearch:// … Empty: the environment's
+# PORTALNEWS_STORE or ELASTICSEARCH_URL, else sqlite:///data/portalnews.db.
+PORTALNEWS_STORE = ""
 # Safety bound on pages fetched from one portal in one crawl.
 PORTALNEWS_MAX_PAGES_PER_PORTAL = 20000
 # Incremental crawls: skip pages already known, stop paginating at known articles.
@@ -110,6 +118,9 @@ DOWNLOADER_MIDDLEWARES = {
     # first in the chain, so robots.txt is not fetched from them either
     "crawler.middlewares.private_hosts.PrivateHostsMiddleware": 50,
     "crawler.middlewares.politeness.PolitenessMiddleware": 560,
+    # each HTML page decoded once, by decode_html, after decompression (590) and before
+    # Scrapy's meta-refresh check (580) and the spider read it (crawler/middlewares/decoding.py)
+    "crawler.middlewares.decoding.DecodeOnceMiddleware": 585,
 }
 PORTALNEWS_BACKOFF_ENABLED = True
 PORTALNEWS_BACKOFF_HTTP_CODES = [429, 503]

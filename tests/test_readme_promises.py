@@ -12,6 +12,7 @@ A generated mirror (crawler/mirror) is served on loopback; the server counts eve
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -124,9 +125,10 @@ def test_scrapy_crawl_portal_from_the_repository_root(served: tuple[MirrorInfo, 
     info, server = served
     store = f"sqlite:///{tmp_path / 'scrapy.db'}"
     done = subprocess.run([sys.executable, "-m", "scrapy", "crawl", "portal", "-a", f"portals={info.registry_path}",
-                           "-a", f"vars=PORT={server.port}", "-s", f"PORTALNEWS_STORE={store}",
+                           "-a", f"vars=PORT={server.port}",
                            "-s", "AUTOTHROTTLE_ENABLED=False", "-s", "DOWNLOAD_DELAY=0", "-s", "LOG_LEVEL=INFO"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=300)
+                          cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PORTALNEWS_STORE": store})  # the store from the environment
     assert done.returncode == 0, done.stderr[-3000:]
     assert "Traceback" not in done.stderr, done.stderr[-3000:]
     assert stored(store) == {"demo-tandan-1": 12, "demo-nukeviet-1": 12}

@@ -72,8 +72,8 @@ def run(args: argparse.Namespace) -> int:
                      "scrapy.statscollectors", "scrapy.crawler", "scrapy.addons", "scrapy.utils.log",
                      "py.warnings", "asyncio"):
             logging.getLogger(name).setLevel(logging.WARNING)
-        # The spider fetches robots.txt itself and reports a failure in one line; Scrapy's
-        # robots middleware would add a traceback for the same failure.
+        # A robots.txt that cannot be fetched only means no rules (the host's pages report
+        # their own failures in one line); Scrapy's robots middleware would add a traceback.
         logging.getLogger("scrapy.downloadermiddlewares.robotstxt").setLevel(logging.CRITICAL)
     crawler = process.create_crawler("portal")
     print(f"crawling {len(portals)} portal(s) into {redact_url(store_url)}", file=sys.stderr)

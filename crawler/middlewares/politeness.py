@@ -23,10 +23,11 @@ request on, and before the retry middleware re-schedules the failed one.
   to its normal pace.
 
 Every back-off is logged once, counted in the crawl stats (``portalnews/backoff/…``) and
-recorded in the store (``record_backoff(host, until, reason)``, written from a
-background thread so the crawl never waits), where the scheduler of every worker sees
-it: a portal whose host is still backed off is not started.  A crawl started while its
-host is backed off begins at the recorded delay.
+recorded in the crawl's store (:class:`~pipelines.storage.extension.StoreExtension`;
+``record_backoff(host, until, reason)``, written from a background thread so the crawl
+never waits), where the scheduler of every worker sees it: a portal whose host is still
+backed off is not started.  A crawl started while its host is backed off begins at the
+recorded delay.
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ from scrapy.exceptions import NotConfigured
 from scrapy.http import Response
 from scrapy.utils.httpobj import urlparse_cached
 
-from pipelines.storage import StoreError, open_store
+from pipelines.storage import StoreError
+from pipelines.storage.extension import StoreExtension, crawl_store
 
 logger = logging.getLogger(__name__)
 
@@ -83,17 +85,17 @@ class HostState:
 
 
 class BackoffRecorder:
-    """Writes back-off records to the store from a daemon thread (the reactor never waits)."""
+    """Writes back-off records to the crawl's store from a daemon thread (the reactor never waits)."""
 
-    def __init__(self, store_url: str | None) -> None:
-        self.store_url = store_url
+    def __init__(self, owner: StoreExtension | None) -> None:
+        self.owner = owner
         self.queue: queue.Queue[tuple[str, float, str, float] | None] = queue.Queue()
         self.written = 0
         self.failed = 0
         self._thread: threading.Thread | None = None
 
     def put(self, host: str, until: float, reason: str, delay: float) -> None:
-        if not self.store_url:
+        if self.owner is None:
             return
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="portalnews-backoff", daemon=True)
@@ -101,26 +103,18 @@ class BackoffRecorder:
         self.queue.put((host, until, reason, delay))
 
     def _run(self) -> None:
-        assert self.store_url
-        store = open_store(self.store_url)
-        opened = False
-        try:
-            while True:
-                item = self.queue.get()
-                if item is None:  # close()
-                    return
-                host, until, reason, delay = item
-                try:
-                    if not opened:
-                        store.open()
-                        opened = True
-                    store.record_backoff(host, until, reason, delay=delay)
-                    self.written += 1
-                except StoreError as exc:
-                    self.failed += 1
-                    logger.warning("could not record the back-off of %s: %s", host, exc)
-        finally:
-            store.close()
+        assert self.owner is not None
+        while True:
+            item = self.queue.get()
+            if item is None:  # close()
+                return
+            host, until, reason, delay = item
+            try:
+                self.owner.store().record_backoff(host, until, reason, delay=delay)
+                self.written += 1
+            except StoreError as exc:
+                self.failed += 1
+                logger.warning("could not record the back-off of %s: %s", host, exc)
 
     def close(self, timeout: float = 10.0) -> None:
         if self._thread is not None:
@@ -132,16 +126,15 @@ class PolitenessMiddleware:
     """Downloader middleware; see the module docstring."""
 
     def __init__(self, crawler: Crawler, codes: set[int], base_delay: float, max_delay: float,
-                 slow_after: float, store_url: str | None) -> None:
+                 slow_after: float) -> None:
         self.crawler = crawler
         self.stats = crawler.stats
         self.codes = codes
         self.base_delay = base_delay
         self.max_delay = max_delay
         self.slow_after = slow_after
-        self.store_url = store_url
         self.hosts: dict[str, HostState] = {}
-        self.recorder = BackoffRecorder(store_url)
+        self.recorder = BackoffRecorder(crawl_store(crawler))
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> PolitenessMiddleware:
@@ -150,8 +143,7 @@ class PolitenessMiddleware:
             raise NotConfigured("PORTALNEWS_BACKOFF_ENABLED is off")
         codes = {int(c) for c in s.getlist("PORTALNEWS_BACKOFF_HTTP_CODES", [429, 503])}
         mw = cls(crawler, codes, s.getfloat("PORTALNEWS_BACKOFF_BASE_DELAY", 5.0),
-                 s.getfloat("PORTALNEWS_BACKOFF_MAX_DELAY", 300.0), s.getfloat("PORTALNEWS_SLOW_RESPONSE", 10.0),
-                 s.get("PORTALNEWS_STORE") or None)
+                 s.getfloat("PORTALNEWS_BACKOFF_MAX_DELAY", 300.0), s.getfloat("PORTALNEWS_SLOW_RESPONSE", 10.0))
         crawler.signals.connect(mw.spider_opened, signal=signals.spider_opened)
         crawler.signals.connect(mw.response_downloaded, signal=signals.response_downloaded)
         crawler.signals.connect(mw.spider_closed, signal=signals.spider_closed)
@@ -159,20 +151,14 @@ class PolitenessMiddleware:
 
     # --- lifecycle ------------------------------------------------------------------------
     def spider_opened(self, spider: Spider) -> None:
-        self.store_url = getattr(spider, "store_url", None) or self.store_url
-        self.recorder.store_url = self.store_url
         hosts = sorted({p.hostname for p in getattr(spider, "portals", [])})
-        if not self.store_url or not hosts:
+        if self.recorder.owner is None or not hosts:
             return
-        store = open_store(self.store_url)
         try:
-            store.open()
-            records = store.backoffs(hosts)
+            records = self.recorder.owner.store().backoffs(hosts)
         except StoreError as exc:
             logger.warning("back-off records unavailable: %s", exc)
             return
-        finally:
-            store.close()
         now = time.time()
         downloader = self.crawler.engine.downloader if self.crawler.engine else None
         for host, record in records.items():

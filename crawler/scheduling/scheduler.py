@@ -61,6 +61,7 @@ from typing import Any
 
 from crawler.registry import Portal, Registry, RegistryError, load_registry
 from crawler.scheduling.intervals import format_duration, next_due, parse_duration
+from pipelines.model.kinds import RunOutcome
 from pipelines.storage import Coordination, StoreError, open_store
 from pipelines.storage.base import redact_url
 
@@ -605,8 +606,8 @@ def crawl_due(args: argparse.Namespace, run_crawl: Callable[[argparse.Namespace]
         for portal, due in claimed:
             if keeper.lost(portal.id):
                 continue
-            status = outcomes.get(portal.id) or ("ok" if code == 0 else f"exit {code}")
-            if status in ("running", "interrupted"):
+            status = outcomes.get(portal.id) or (RunOutcome.OK if code == 0 else f"exit {code}")
+            if status in (RunOutcome.RUNNING, RunOutcome.INTERRUPTED):
                 store.set_next_due(portal.id, due if due is not None else started, last_started=started,
                                    last_finished=finished, last_worker=worker, last_status=status)
                 continue

@@ -1,14 +1,19 @@
 """The ``portal`` spider: navigates every portal in the registry from its home page.
 
 It only navigates: it follows same-host links, listings and their pagination, RSS
-feeds and sitemaps, and hands every fetched (or failed) page to the item pipelines as
-a :class:`pipelines.model.items.PageItem`.  Extraction, classification and storage happen in
-the pipelines.
+feeds and sitemaps (those named by robots.txt too: Scrapy's robots middleware fetches it
+once per host and hands its ``Sitemap:`` lines over, see :mod:`crawler.middlewares.robots`),
+and hands every fetched (or failed) page to the item pipelines as a
+:class:`pipelines.model.items.PageItem`.  Extraction, classification and storage happen in
+the pipelines.  An HTML page's text is the one decoding :mod:`crawler.middlewares.decoding`
+made of it; a feed is read from its bytes.
 
 Incremental crawls: the URLs recorded by earlier crawls (with the kind the pipelines
-gave them) are loaded once at start.  Known articles and static pages are not fetched
-again; known listing pages are fetched again only from the home page, or from a
-listing that still showed something new, so pagination stops at known articles.
+gave them) are read from the crawl's store (:class:`pipelines.storage.extension.StoreExtension`)
+once, when the crawl starts, before the storage stage records this crawl's runs.  Known
+articles and static pages are not fetched again; known listing pages are fetched again
+only from the home page, or from a listing that still showed something new, so
+pagination stops at known articles.
 
 Recrawl policy: stored articles published less than ``PORTALNEWS_RECRAWL_DAYS`` (14)
 ago are requested again (role ``recrawl``) when their refresh is due, on the decaying
@@ -26,10 +31,11 @@ from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from scrapy import Request, Spider
+from scrapy import Request, Spider, signals
 from scrapy.exceptions import IgnoreRequest, NotConfigured
 from scrapy.http import Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
+from scrapy.utils.httpobj import urlparse_cached
 from twisted.python.failure import Failure
 
 from crawler import links
@@ -44,18 +50,16 @@ from crawler.scheduling.intervals import (
     recrawl_due,
     recrawl_since,
 )
-from pipelines.extract.encoding import decode_page
 from pipelines.model.items import PageItem
-from pipelines.storage import Store, StoreError, open_store
+from pipelines.model.kinds import FINAL_KINDS, PageKind, PageRole, RunOutcome
+from pipelines.storage import Store, StoreError
 from pipelines.storage.base import now_iso
+from pipelines.storage.extension import crawl_store
 
 logger = logging.getLogger(__name__)
 
 # Listing pages in a row that bring no new link before their pagination is no longer followed.
 BARREN_PAGES = 3
-# Kinds whose URLs are never fetched again by an incremental crawl.
-_FINAL_KINDS = frozenset({"article", "other", "blocked", "gone", "rejected", "duplicate"})
-
 
 
 def parse_vars(value: str | dict[str, str] | None) -> dict[str, str]:
@@ -81,7 +85,7 @@ class PortalSpider(Spider):
         super().__init__(**kwargs)
         self.registry_path = portals
         self.portal_ids = [p for p in (portal or "").split(",") if p] if isinstance(portal, str) else list(portal or [])
-        self.store_url = store
+        self.store_url = store  # -a store=URL: becomes PORTALNEWS_STORE (from_crawler)
         self.full = str(full).lower() in {"1", "true", "yes"} if not isinstance(full, bool) else full
         self.url_vars = parse_vars(vars)
         self.registry_checked = registry_checked
@@ -105,7 +109,8 @@ class PortalSpider(Spider):
         spider: PortalSpider = super().from_crawler(crawler, *args, **kwargs)
         settings = crawler.settings
         spider.registry_path = spider.registry_path or settings.get("PORTALNEWS_PORTALS")
-        spider.store_url = spider.store_url or settings.get("PORTALNEWS_STORE")
+        if spider.store_url:  # the store extension, built after the spider, reads the setting
+            settings.set("PORTALNEWS_STORE", spider.store_url, priority="cmdline")
         spider.max_pages = settings.getint("PORTALNEWS_MAX_PAGES_PER_PORTAL", 20000)
         spider.incremental = settings.getbool("PORTALNEWS_INCREMENTAL", True) and not spider.full
         spider.recrawl_days = settings.getfloat("PORTALNEWS_RECRAWL_DAYS", RECRAWL_DAYS)
@@ -120,7 +125,7 @@ class PortalSpider(Spider):
             if spider.now_override is None:
                 raise NotConfigured(f"PORTALNEWS_NOW={now!r} is not an ISO 8601 date-time")
         spider._load_portals()
-        spider._load_known()  # before the storage pipeline records this crawl's runs
+        crawler.signals.connect(spider.robots_parsed, signal=signals.robots_parsed)
         return spider
 
     def _load_portals(self) -> None:
@@ -141,15 +146,18 @@ class PortalSpider(Spider):
         self._by_host = {p.host: p for p in self.portals}
 
     def _load_known(self) -> None:
-        if not self.incremental or not self.store_url:
+        """Read what earlier crawls recorded: the known URLs, the portals to resume and the
+        articles due for a recrawl.  Runs when the crawl starts: the storage stage writes this
+        crawl's run records only when the portal's first page reaches it."""
+        owner = crawl_store(self.crawler)
+        if not self.incremental or owner is None:
             return
-        store = open_store(self.store_url)
         try:
-            store.open()
+            store = owner.store()
             for portal in self.portals:
                 self._known[portal.id] = store.known_pages(portal.id)
                 last = store.runs(portal.id, limit=1)
-                if last and last[0].outcome in ("running", "interrupted"):
+                if last and last[0].outcome in (RunOutcome.RUNNING, RunOutcome.INTERRUPTED):
                     # The previous crawl was killed (or stopped) before it finished: walk every
                     # known listing again (known articles are still skipped) so nothing it had
                     # not reached yet is missed.
@@ -159,8 +167,6 @@ class PortalSpider(Spider):
                 self._recrawl[portal.id] = self._recrawl_due(store, portal)
         except StoreError as exc:
             logger.warning("incremental state unavailable, crawling in full: %s", exc)
-        finally:
-            store.close()
         total = sum(len(v) for v in self._known.values())
         if total:
             logger.info("incremental crawl: %d URLs already known across %d portals", total, len(self._known))
@@ -180,28 +186,24 @@ class PortalSpider(Spider):
 
     # --- requests -------------------------------------------------------------
     async def start(self) -> AsyncIterator[Any]:
+        self._load_known()
         for request in self.start_requests():
             yield request
 
     def start_requests(self) -> Iterator[Request]:
         for portal in self.portals:
-            urls = [portal.url, *portal.start_urls]
-            base = portal.url.split("/", 3)
-            robots = "/".join(base[:3]) + "/robots.txt"
-            yield Request(robots, callback=self.parse_robots, errback=self.on_error, priority=10,
-                          meta=self._meta(portal, "robots", dont_obey_robotstxt=True), dont_filter=True)
-            for url in urls:
-                yield self._request(portal, url, role="start", priority=5)
+            for url in [portal.url, *portal.start_urls]:
+                yield self._request(portal, url, role=PageRole.START, priority=5)
             recrawl = self._recrawl.get(portal.id, [])
             if recrawl:
                 self.crawler.stats.set_value(f"portalnews/recrawl/{portal.id}", len(recrawl))
             for url in recrawl:  # bypass the known-article skip on purpose
-                yield self._request(portal, url, role="recrawl", priority=2)
+                yield self._request(portal, url, role=PageRole.RECRAWL, priority=2)
 
-    def _meta(self, portal: Portal, role: str, **extra: Any) -> dict[str, Any]:
+    def _meta(self, portal: Portal, role: PageRole, **extra: Any) -> dict[str, Any]:
         return {"portal_id": portal.id, "role": role, **extra}
 
-    def _request(self, portal: Portal, url: str, role: str, priority: int = 0, **meta: Any) -> Request:
+    def _request(self, portal: Portal, url: str, role: PageRole, priority: int = 0, **meta: Any) -> Request:
         self._scheduled[portal.id] += 1
         self._requested.add(links.canonical(url))
         return Request(url, callback=self.parse, errback=self.on_error, priority=priority,
@@ -215,42 +217,48 @@ class PortalSpider(Spider):
         raise KeyError(pid)  # pragma: no cover - every request carries a registry id
 
     # --- callbacks --------------------------------------------------------------
-    def parse_robots(self, response: Response) -> Iterator[Request]:
-        portal = self._portal(response)
-        if response.status != 200 or not isinstance(response, TextResponse):
+    def robots_parsed(self, robotparser: Any, request: Request) -> None:
+        """Scrapy's robots middleware parsed the robots.txt of ``request``'s host: follow its
+        ``Sitemap:`` lines (``SitemapRobotParser`` keeps them; they may be root-relative)."""
+        portal = next((p for p in self.portals if p.id == request.meta.get("portal_id")), None)
+        portal = portal or self._by_host.get(urlparse_cached(request).netloc)
+        if portal is None or self.crawler.engine is None:
             return
-        for entry in links.sitemaps_from_robots(response.text):
-            sitemap = links.absolutize(response.url, entry)  # "Sitemap: /sitemap.xml" happens
+        robots_url = "/".join(request.url.split("/", 3)[:3]) + "/robots.txt"
+        for entry in getattr(robotparser, "sitemaps", ()):
+            sitemap = links.absolutize(robots_url, entry)
             if sitemap and links.same_host(sitemap, portal.host):
-                yield from self._follow(portal, sitemap, "feed", page_is_fresh=True)
+                for follow in self._follow(portal, sitemap, PageRole.FEED, page_is_fresh=True):
+                    self.crawler.engine.crawl(follow)
 
     def parse(self, response: Response) -> Iterator[Any]:
         portal = self._portal(response)
-        role = response.meta.get("role", "page")
+        role = PageRole(response.meta.get("role", PageRole.PAGE))
         content_type = (response.headers.get(b"Content-Type") or b"").decode("latin-1")
         item = PageItem(
             url=response.url, portal_id=portal.id, status=response.status, fetched_at=now_iso(),
-            content_type=content_type, depth=int(response.meta.get("depth", 0)),
+            content_type=content_type, depth=int(response.meta.get("depth", 0)), role=role,
             referer=(response.request.headers.get(b"Referer", b"") or b"").decode("latin-1") or None
             if response.request else None,
         )
         if not isinstance(response, TextResponse):
-            item.kind, item.reason = "other", f"not a text page ({content_type or 'no content type'})"
+            item.kind, item.reason = PageKind.OTHER, f"not a text page ({content_type or 'no content type'})"
             yield item
             return
-        if links.looks_like_feed(response.url, content_type) or role == "feed":
-            item.kind, item.reason = "other", "feed or sitemap"
+        if links.looks_like_feed(response.url, content_type) or role == PageRole.FEED:
+            item.kind, item.reason = PageKind.OTHER, "feed or sitemap"
             yield item
-            for href in links.feed_links(response.text):
+            for href in links.feed_links(response.body):
                 url = links.absolutize(response.url, href)
                 if url and links.is_crawlable(url):
-                    yield from self._follow(portal, url, "page", page_is_fresh=True)
+                    yield from self._follow(portal, url, PageRole.PAGE, page_is_fresh=True)
             return
-        # Decoding honours BOM, HTTP charset and <meta> declarations (windows-1258 included)
-        # and overrides a declaration the bytes contradict, with a warning naming the page.
-        decoded = decode_page(response.body, content_type, response.url)
-        item.html = decoded.text
-        if decoded.replaced:  # a few bad bytes in an otherwise readable page (pipelines/extract/encoding.py)
+        # An HTML page's text is decoded once (crawler.middlewares.decoding): BOM, HTTP charset
+        # and <meta> declarations (windows-1258 included), a declaration the bytes contradict
+        # overridden with a warning naming the page.  The selector below reads the same text.
+        item.html = response.text
+        if getattr(getattr(response, "decoded", None), "replaced", 0):
+            # a few bad bytes in an otherwise readable page (pipelines/extract/encoding.py)
             self.crawler.stats.inc_value(f"portalnews/decode_replaced/{portal.id}")
         hrefs = response.xpath("//a/@href | //link[@rel='alternate' or @rel='next']/@href").getall()
         candidates: list[tuple[str, str, bool]] = []  # (url, canonical url, is a pagination link)
@@ -264,22 +272,22 @@ class PortalSpider(Spider):
                 candidates.append((absolute, links.canonical(absolute), links.is_pagination(absolute)))
         yield item
         known = self._known.get(portal.id, {})
-        fresh = role == "start" or not known or any(canon not in known for _, canon, _ in candidates)
+        fresh = role == PageRole.START or not known or any(canon not in known for _, canon, _ in candidates)
         # Pagination goes on while listing pages bring links not seen yet: after BARREN_PAGES
         # pages in a row without any, a listing that never ends ("Trang sau" on empty pages)
         # is left alone.
         brings_new = any(canon not in self._requested and canon not in known and not paginated
                          for _, canon, paginated in candidates)
-        barren = 0 if brings_new or role == "start" else int(response.meta.get("barren", 0)) + 1
+        barren = 0 if brings_new or role == PageRole.START else int(response.meta.get("barren", 0)) + 1
         for url, canon, paginated in candidates:
             if paginated and barren >= BARREN_PAGES:
                 if canon not in self._requested:
                     self.crawler.stats.inc_value(f"portalnews/pagination_stopped/{portal.id}")
                 continue
-            yield from self._follow(portal, url, "page", page_is_fresh=fresh, canon=canon,
+            yield from self._follow(portal, url, PageRole.PAGE, page_is_fresh=fresh, canon=canon,
                                     barren=barren if paginated else 0)
 
-    def _follow(self, portal: Portal, url: str, role: str, page_is_fresh: bool,
+    def _follow(self, portal: Portal, url: str, role: PageRole, page_is_fresh: bool,
                 canon: str | None = None, barren: int = 0) -> Iterator[Request]:
         canon = canon or links.canonical(url)
         if canon in self._requested:  # already scheduled in this crawl: skip the Request
@@ -289,19 +297,19 @@ class PortalSpider(Spider):
             return
         known_kind = self._known.get(portal.id, {}).get(canon)
         if known_kind is not None:
-            if known_kind in _FINAL_KINDS:
+            if known_kind in FINAL_KINDS:
                 return
-            if known_kind == "listing" and not page_is_fresh and portal.id not in self._resume:
+            if known_kind == PageKind.LISTING and not page_is_fresh and portal.id not in self._resume:
                 return
         limit = portal.max_pages or self.max_pages
         if self._scheduled[portal.id] >= limit:
             self.crawler.stats.inc_value(f"portalnews/page_limit_reached/{portal.id}")
             return
         self._requested.add(canon)
-        if role == "feed" or links.looks_like_feed(url):
+        if role == PageRole.FEED or links.looks_like_feed(url):
             self._scheduled[portal.id] += 1
             yield Request(url, callback=self.parse, errback=self.on_error,
-                          meta=self._meta(portal, "feed"), priority=3)
+                          meta=self._meta(portal, PageRole.FEED), priority=3)
             return
         extra = {"barren": barren} if barren else {}
         yield self._request(portal, url, role=role, priority=1 if links.is_pagination(url) else 0, **extra)
@@ -309,30 +317,26 @@ class PortalSpider(Spider):
     def on_error(self, failure: Failure) -> Iterator[PageItem]:
         request = failure.request  # type: ignore[attr-defined]
         portal_id = request.meta.get("portal_id", "?")
-        role = request.meta.get("role")
-        item = PageItem(url=request.url, portal_id=portal_id, status=0, fetched_at=now_iso(), kind="error")
+        role = PageRole(request.meta.get("role", PageRole.PAGE))
+        item = PageItem(url=request.url, portal_id=portal_id, status=0, fetched_at=now_iso(), kind=PageKind.ERROR,
+                        role=role)
         if failure.check(HttpError):
             response = failure.value.response  # type: ignore[union-attr]
             item.status = response.status
             item.error = f"HTTP {response.status}"
-            item.kind = "gone" if response.status in (404, 410) else "error"
+            item.kind = PageKind.GONE if response.status in (404, 410) else PageKind.ERROR
         elif failure.check(IgnoreRequest):
             message = str(failure.value)
             if "robots" in message.lower():
-                item.kind, item.error = "blocked", "forbidden by robots.txt"
+                item.kind, item.error = PageKind.BLOCKED, "forbidden by robots.txt"
             else:
-                item.kind, item.error = "other", f"ignored: {message}"
+                item.kind, item.error = PageKind.OTHER, f"ignored: {message}"
         else:
             item.error = f"{failure.type.__name__ if failure.type else 'error'}: {failure.getErrorMessage()}"
-        if role == "robots":
-            if item.kind == "gone":
-                return
-            logger.warning("%s: robots.txt not fetched (%s)", portal_id, item.error)
-        elif item.kind == "error":
-            level = logging.ERROR if role == "start" else logging.WARNING
+        if item.kind == PageKind.ERROR:
+            level = logging.ERROR if role == PageRole.START else logging.WARNING
             logger.log(level, "%s: %s failed: %s", portal_id, request.url, item.error)
-        elif item.kind == "gone":
+        elif item.kind == PageKind.GONE:
             logger.info("%s: %s answered %s", portal_id, request.url, item.status)
         item.reason = item.error or ""
-        item.fields = {"role": role}
         yield item

@@ -34,6 +34,7 @@ from typing import Any
 
 import yaml
 
+from pipelines.model.kinds import RunOutcome
 from pipelines.monitoring.rules import Rules, RuleSet
 from pipelines.storage.base import CoverageRow, CrawlState, RunRecord
 
@@ -196,7 +197,7 @@ def window_starts(now: datetime) -> dict[str, str]:
 
 
 def _finished(run: RunRecord) -> bool:
-    return run.outcome != "running"
+    return run.outcome != RunOutcome.RUNNING
 
 
 # --- building the model ----------------------------------------------------------------------------------
@@ -306,15 +307,15 @@ def _score(p: PortalCoverage, rules: RuleSet, now: datetime) -> None:
         penalty += 50
         statuses.append("never crawled")
         problems.append("never crawled")
-    elif outcome == "failed":
+    elif outcome == RunOutcome.FAILED:
         penalty += 50
         statuses.append("unreachable" if p.pages_fetched == 0 else "failing")
         problems.append(f"last crawl failed: {p.last_crawl_message or 'see the crawl log'}")
-    elif outcome in ("interrupted", "partial"):
-        penalty += 20 if outcome == "interrupted" else 15
+    elif outcome in (RunOutcome.INTERRUPTED, RunOutcome.PARTIAL):
+        penalty += 20 if outcome == RunOutcome.INTERRUPTED else 15
         statuses.append("partial")
         problems.append(f"last crawl {outcome}" + (f": {p.last_crawl_message}" if p.last_crawl_message else ""))
-    elif outcome == "running":  # the first crawl of the portal is under way
+    elif outcome == RunOutcome.RUNNING:  # the first crawl of the portal is under way
         statuses.append("running")
     rate = p.extraction_failure_rate
     if rate:
@@ -323,7 +324,7 @@ def _score(p: PortalCoverage, rules: RuleSet, now: datetime) -> None:
         problems.append(f"{worst} not found on {rate:.0%} of article pages")
         if rate * 100 > rules.extraction_failures.percent:
             statuses.append("parse errors")
-    if p.error_rate >= 0.1 and outcome != "failed":  # a broken link or two is normal
+    if p.error_rate >= 0.1 and outcome != RunOutcome.FAILED:  # a broken link or two is normal
         problems.append(f"HTTP errors on {p.error_rate:.0%} of requests")
     penalty += 20 * min(1.0, p.error_rate)
     days = rules.stale.days

@@ -1,7 +1,9 @@
 """AlertingExtension: evaluate the alert rules after every crawl and send the alerts.
 
 Runs on ``spider_closed``, which Scrapy sends after the item pipelines are closed, so the
-storage pipeline has written the run records of this crawl by then.  Only the portals of
+storage pipeline has written the run records of this crawl by then.  It reads the crawl's
+one store (:class:`~pipelines.storage.extension.StoreExtension`, closed only when the
+engine stops, after every ``spider_closed`` handler).  Only the portals of
 this crawl are judged (a crawl of one portal does not re-send the alerts of the others).
 Each alert goes to the log; the webhook and email are sent when configured (see
 :mod:`pipelines.monitoring.notify`), once per alert until it is due again or resolved
@@ -28,7 +30,8 @@ from pipelines.monitoring.alerts import Alert
 from pipelines.monitoring.notices import notify_new_alerts
 from pipelines.monitoring.notify import Delivery, Notifier, NotifyConfig
 from pipelines.monitoring.rules import Rules, RulesError, load_rules, rules_path
-from pipelines.storage import open_store
+from pipelines.storage import Store
+from pipelines.storage.extension import crawl_store
 
 logger = logging.getLogger(__name__)
 
@@ -54,12 +57,12 @@ class AlertingExtension:
         return ext
 
     async def spider_closed(self, spider: Spider, reason: str = "") -> None:
-        store_url = getattr(spider, "store_url", None) or self.crawler.settings.get("PORTALNEWS_STORE")
+        owner = crawl_store(self.crawler)
         portal_ids = [p.id for p in getattr(spider, "portals", [])]
-        if not store_url or not portal_ids:
+        if owner is None or not portal_ids:
             return
         try:
-            alerts, delivery = await asyncio.to_thread(self.evaluate, store_url, portal_ids, reason)
+            alerts, delivery = await asyncio.to_thread(lambda: self.evaluate(owner.store(), portal_ids, reason))
         except Exception as exc:  # monitoring must never turn a crawl into a failure
             logger.error("alert evaluation after the crawl failed: %s: %s", type(exc).__name__, exc)
             return
@@ -68,19 +71,14 @@ class AlertingExtension:
             stats.set_value("portalnews/alerts", [a.to_dict() for a in alerts])
             stats.set_value("portalnews/alert_delivery", delivery.to_dict())
 
-    def evaluate(self, store_url: str, portal_ids: list[str], reason: str = "") -> tuple[list[Alert], Delivery]:
+    def evaluate(self, store: Store, portal_ids: list[str], reason: str = "") -> tuple[list[Alert], Delivery]:
         context: dict[str, Any] = {"trigger": "crawl", "portals_crawled": len(portal_ids)}
         if reason:
             context["finish_reason"] = reason
-        store = open_store(store_url)
-        store.open()
-        try:
-            _report, alerts = check_store(store, self.rules, portal_ids=portal_ids)
-            log_alerts(alerts, logger)
-            if not alerts:
-                logger.info("alert rules: all %d crawled portal(s) pass", len(portal_ids))
-            # the webhook and email only get what is new (or due again, or resolved)
-            delivery = notify_new_alerts(store, self.notifier, alerts, portal_ids, context)
-        finally:
-            store.close()
+        _report, alerts = check_store(store, self.rules, portal_ids=portal_ids)
+        log_alerts(alerts, logger)
+        if not alerts:
+            logger.info("alert rules: all %d crawled portal(s) pass", len(portal_ids))
+        # the webhook and email only get what is new (or due again, or resolved)
+        delivery = notify_new_alerts(store, self.notifier, alerts, portal_ids, context)
         return alerts, delivery

@@ -31,6 +31,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoM
 from prometheus_client.exposition import ThreadingWSGIServer
 from prometheus_client.registry import Collector
 
+from pipelines.model.kinds import RunOutcome
 from pipelines.monitoring.alerts import Alert, evaluate
 from pipelines.monitoring.coverage import WINDOWS, CoverageReport, PortalMeta, build_coverage, parse_time
 from pipelines.monitoring.rules import Rules
@@ -133,7 +134,7 @@ def metric_families(report: CoverageReport, alerts: Iterable[Alert] = (),
             if value is not None:
                 add(name, pid, value)
         if p.last_outcome is not None:
-            add("portalnews_portal_last_crawl_success", pid, int(p.last_outcome == "ok"))
+            add("portalnews_portal_last_crawl_success", pid, int(p.last_outcome == RunOutcome.OK))
             add("portalnews_portal_last_crawl_outcome", pid, 1, p.last_outcome)
         add("portalnews_portal_last_crawl_pages_fetched", pid, p.pages_fetched)
         for code, n in sorted(p.http_errors.items()):

@@ -1,9 +1,11 @@
 """DedupPipeline: one document per article within a crawl.
 
 The same article is often reachable under several URLs (tracking parameters, print
-views, a canonical link pointing elsewhere).  An article whose canonical URL, or whose
-exact title+date+body, was already seen in this crawl is dropped with the reason.
-Across crawls, the store's upsert by canonical-URL id prevents duplicates.
+views, a canonical link pointing elsewhere).  An article whose document URL (its canonical
+link on the same host, see :meth:`PageExtraction.article_fields`), or whose exact
+title+date+body, was already seen in this crawl is dropped as a
+:class:`~pipelines.stages.drops.DuplicatePage`.  Across crawls, the store's upsert by
+canonical-URL id prevents duplicates.
 """
 
 from __future__ import annotations
@@ -12,22 +14,18 @@ import hashlib
 import logging
 from typing import Any
 
+from itemadapter import ItemAdapter
 from scrapy import Spider
 from scrapy.crawler import Crawler
-from scrapy.exceptions import DropItem
 
-from pipelines.model.items import PageItem
+from pipelines.model.items import article_document
+from pipelines.model.kinds import PageKind
+from pipelines.stages.drops import DuplicatePage, count_drop
 from pipelines.storage.base import canonical_url
 
 logger = logging.getLogger(__name__)
 
-
-class DuplicatePage(DropItem):
-    """A second copy of an article (print view, another URL of it): expected, logged at INFO."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.log_level = "INFO"  # read by the log formatter (Scrapy >= 2.13 also reads it itself)
+__all__ = ["DedupPipeline", "DuplicatePage"]
 
 
 class DedupPipeline:
@@ -40,28 +38,19 @@ class DedupPipeline:
     def from_crawler(cls, crawler: Crawler) -> DedupPipeline:
         return cls(crawler)
 
-    @staticmethod
-    def document_url(item: PageItem) -> str:
-        """The URL that identifies the document: the page's canonical link when it stays on
-        the same host, else the fetched URL."""
-        canonical = item.fields.get("canonical_url")
-        if canonical and canonical.split("/")[2:3] == item.url.split("/")[2:3]:
-            return str(canonical)
-        return item.url
-
     def process_item(self, item: Any, spider: Spider | None = None) -> Any:
-        if not isinstance(item, PageItem) or item.kind != "article":
+        adapter = ItemAdapter(item)
+        if adapter.get("kind") != PageKind.ARTICLE:
             return item
-        url = canonical_url(self.document_url(item))
-        item.fields["document_url"] = self.document_url(item)
-        f = item.fields
+        doc = article_document(adapter)
+        page_url = adapter["url"]
+        url = canonical_url(doc["url"])
         key = hashlib.sha1(
-            "\x00".join(str(f.get(k) or "") for k in ("title", "published_at", "body")).encode("utf-8")
+            "\x00".join(str(doc.get(k) or "") for k in ("title", "published_at", "body")).encode("utf-8")
         ).hexdigest()
         first = self.urls.get(url) or self.contents.get(key)
-        if first is not None and first != item.url:
-            self.stats.inc_value(f"portalnews/dropped/{item.portal_id}/duplicate")
-            raise DuplicatePage(f"{item.portal_id}: {item.url}: duplicate of {first}")
-        self.urls[url] = item.url
-        self.contents[key] = item.url
+        if first is not None and first != page_url:
+            raise count_drop(self.stats, DuplicatePage(doc["portal_id"], page_url, first))
+        self.urls[url] = page_url
+        self.contents[key] = page_url
         return item

@@ -1,11 +1,17 @@
 """StoragePipeline: indexes article items and records crawl state for every page.
 
-Documents and page records go through a :class:`BackgroundWriter` so slow I/O stays off
-the reactor; a search-engine store gets an :class:`AsyncWriter` instead (async bulk
-requests on the crawl's own event loop, bounded in-flight batches, an on-disk spool when
-the engine is down).  One run record per portal is written at the start (``running``) and at the
-end of the crawl with counts, HTTP errors and the outcome.  Items dropped by earlier
-pipelines are recorded too (kind ``rejected``) so the next crawl does not fetch them again.
+The store is the crawl's one store, owned by :class:`pipelines.storage.extension.StoreExtension`
+(opened when the pipelines open, closed by the extension when the engine stops).  Documents
+and page records go through a :class:`BackgroundWriter` so slow I/O stays off the reactor; a
+search-engine store gets an :class:`AsyncWriter` instead (async bulk requests on the crawl's
+own event loop, bounded in-flight batches, an on-disk spool when the engine is down).
+
+One run record per portal is written when the portal's first page reaches this stage
+(``running``; after the spider has read the previous runs, which tell it whether to resume)
+and again at the end of the crawl with counts, HTTP errors and the outcome.  Items dropped by
+earlier stages are recorded too, by the exception's type (``duplicate`` for a
+:class:`~pipelines.stages.drops.DuplicatePage`, else ``rejected``), so the next crawl does not
+fetch them again; the reasons are counted in the run record.
 """
 
 from __future__ import annotations
@@ -18,19 +24,22 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from itemadapter import ItemAdapter
 from scrapy import Spider, signals
 from scrapy.crawler import Crawler
-from scrapy.exceptions import DropItem, NotConfigured
+from scrapy.exceptions import NotConfigured
 
-from pipelines.model.items import PageItem
-from pipelines.storage import Document, PageRecord, RunRecord, Store, StoreError, open_store
+from pipelines.model.items import article_document
+from pipelines.model.kinds import PageKind, PageRole, RunOutcome
+from pipelines.stages.drops import DuplicatePage, PageDropped
+from pipelines.storage import Document, PageRecord, RunRecord, Store, StoreError
 from pipelines.storage.async_writer import AsyncWriter, default_spool_dir, supports_async
 from pipelines.storage.base import now_iso
+from pipelines.storage.extension import StoreExtension, crawl_store
 from pipelines.storage.spool import Spool
 from pipelines.storage.writer import BackgroundWriter
 
 logger = logging.getLogger(__name__)
-
 
 
 @dataclass
@@ -48,10 +57,11 @@ class PortalCounters:
 
 
 class StoragePipeline:
-    def __init__(self, crawler: Crawler, store_url: str, batch: int, max_queue: int, interval: float) -> None:
+    def __init__(self, crawler: Crawler, store: StoreExtension, batch: int, max_queue: int,
+                 interval: float) -> None:
         self.crawler = crawler
         self.stats = crawler.stats
-        self.store_url = store_url
+        self.owner = store
         self.batch = batch
         self.max_queue = max_queue
         self.interval = interval
@@ -60,6 +70,7 @@ class StoragePipeline:
         self.max_inflight = 2  # engine stores: bulk batches in flight (PORTALNEWS_MAX_INFLIGHT_BATCHES)
         self.spool_dir: str | None = None  # engine stores: PORTALNEWS_SPOOL_DIR
         self.runs: dict[str, RunRecord] = {}
+        self.recorded: set[str] = set()  # portals whose "running" record is written
         self.portal_meta: dict[str, dict[str, str]] = {}
         self.counters: dict[str, PortalCounters] = defaultdict(PortalCounters)
         self.summary: list[dict[str, Any]] = []
@@ -67,16 +78,11 @@ class StoragePipeline:
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StoragePipeline:
         s = crawler.settings
-        store_url = s.get("PORTALNEWS_STORE")
-        spider_store = getattr(getattr(crawler, "spider", None), "store_url", None)
-        url = spider_store or store_url
-        if not url:
-            raise NotConfigured("PORTALNEWS_STORE is empty: set it to sqlite:///PATH or an engine URL")
-        try:
-            open_store(url)  # validates the URL and the client libraries
-        except StoreError as exc:
-            raise NotConfigured(str(exc)) from None
-        pipeline = cls(crawler, url, s.getint("PORTALNEWS_WRITE_BATCH", 200),
+        store = crawl_store(crawler)
+        if store is None:
+            raise NotConfigured("no store for this crawl: the store extension is off (see the warning above; "
+                                "PORTALNEWS_STORE must be sqlite:///PATH or an engine URL)")
+        pipeline = cls(crawler, store, s.getint("PORTALNEWS_WRITE_BATCH", 200),
                        s.getint("PORTALNEWS_WRITE_QUEUE", 2000), s.getfloat("PORTALNEWS_WRITE_INTERVAL", 1.0))
         pipeline.max_inflight = s.getint("PORTALNEWS_MAX_INFLIGHT_BATCHES", 2)
         pipeline.spool_dir = s.get("PORTALNEWS_SPOOL_DIR") or os.environ.get("PORTALNEWS_SPOOL_DIR") or None
@@ -86,9 +92,7 @@ class StoragePipeline:
     # --- lifecycle ---------------------------------------------------------------
     async def open_spider(self, spider: Spider | None = None) -> None:
         spider = spider or self.crawler.spider
-        self.store_url = getattr(spider, "store_url", None) or self.store_url
-        self.store = open_store(self.store_url)
-        self.store.open()  # StoreError propagates: the crawl must not run without storage
+        self.store = self.owner.store()  # StoreError propagates: the crawl must not run without storage
         if supports_async(self.store):
             spool = Spool(default_spool_dir(self.store, self.spool_dir))
             self.stats.set_value("portalnews/spool_dir", str(spool.directory))
@@ -103,15 +107,21 @@ class StoragePipeline:
         for portal in getattr(spider, "portals", []):
             self.portal_meta[portal.id] = {"name": portal.name, "province": portal.province,
                                            "level": portal.level}
-            run = RunRecord(run_id=f"{started}-{portal.id}-{uuid.uuid4().hex[:6]}", portal_id=portal.id,
-                            started_at=started, portal_name=portal.name, province=portal.province,
-                            level=portal.level)
-            self.runs[portal.id] = run
-            if isinstance(self.writer, AsyncWriter):
-                self.writer.put(run)
-            else:
-                self.store.save_run(run)
-        logger.info("storing into %s", self.store_url)
+            self.runs[portal.id] = RunRecord(run_id=f"{started}-{portal.id}-{uuid.uuid4().hex[:6]}",
+                                             portal_id=portal.id, started_at=started, portal_name=portal.name,
+                                             province=portal.province, level=portal.level)
+        logger.info("storing into %s", self.owner.url)
+
+    def _record_start(self, portal_id: str) -> None:
+        """Write the portal's ``running`` run record before its first page record."""
+        run = self.runs.get(portal_id)
+        if run is None or portal_id in self.recorded or self.writer is None or self.store is None:
+            return
+        self.recorded.add(portal_id)
+        if isinstance(self.writer, AsyncWriter):
+            self.writer.put(run)
+        else:
+            self.store.save_run(run)
 
     def _write_failed(self, message: str) -> None:
         self.stats.inc_value("portalnews/store_write_failures")
@@ -127,72 +137,65 @@ class StoragePipeline:
 
     # --- items ---------------------------------------------------------------------
     async def process_item(self, item: Any, spider: Spider | None = None) -> Any:
-        if not isinstance(item, PageItem):
+        adapter = ItemAdapter(item)
+        portal_id = adapter.get("portal_id")
+        if portal_id is None:
             return item
-        c = self.counters[item.portal_id]
-        role = item.fields.get("role")
-        if item.status:
+        self._record_start(portal_id)
+        c = self.counters[portal_id]
+        kind: PageKind = adapter.get("kind", PageKind.UNKNOWN)
+        status: int = adapter.get("status") or 0
+        if status:
             c.pages += 1
         doc_id = None
-        if item.kind == "article":
-            doc = self._document(item)
+        if kind == PageKind.ARTICLE:
+            doc = self._document(adapter)
             doc_id = doc.id
             c.articles += 1
             await self._enqueue(doc)
-        elif item.kind in ("error", "gone"):
+        elif kind in (PageKind.ERROR, PageKind.GONE):
             c.errors += 1
-            c.failed += item.kind == "error"
-            if item.status:
-                c.http_errors[str(item.status)] += 1
-            else:
-                c.http_errors["network"] += 1
-            if role == "start":
-                c.start_failed = item.error
-        elif item.kind == "blocked":
+            c.failed += kind == PageKind.ERROR
+            c.http_errors[str(status) if status else "network"] += 1
+            if adapter.get("role") == PageRole.START:
+                c.start_failed = adapter.get("error")
+        elif kind == PageKind.BLOCKED:
             c.robots_blocked += 1
         else:
             c.nonarticles += 1
-        if role != "robots":
-            await self._enqueue(PageRecord(
-                url=item.url, portal_id=item.portal_id, kind=item.kind, status=item.status,
-                fetched_at=item.fetched_at, content_hash=item.content_hash, doc_id=doc_id,
-                reason=(item.error or item.reason or "")[:300],
-            ))
-        item.html = ""  # free memory early; the page text is not needed after storage
+        await self._enqueue(PageRecord(
+            url=adapter["url"], portal_id=portal_id, kind=kind, status=status,
+            fetched_at=adapter["fetched_at"], content_hash=adapter.get("content_hash"), doc_id=doc_id,
+            reason=(adapter.get("error") or adapter.get("reason") or "")[:300],
+        ))
+        adapter["html"] = ""  # free memory early; the page text is not needed after storage
         return item
 
-    def _document(self, item: PageItem) -> Document:
-        f = item.fields
-        meta = self.portal_meta.get(item.portal_id, {})
-        return Document(
-            url=f.get("document_url") or item.url,
-            portal_id=item.portal_id,
-            title=f.get("title") or "",
-            body=f.get("body") or "",
-            published_at=f.get("published_at"),
-            date_precision=f.get("date_precision"),
-            view_count=f.get("view_count"),
-            summary=f.get("summary"),
-            author=f.get("author"),
-            category=f.get("category"),
-            crawled_at=item.fetched_at,
-            portal_name=meta.get("name"),
-            province=meta.get("province"),
-            level=meta.get("level"),
-            profile=f.get("profile"),
-        )
+    def _document(self, adapter: ItemAdapter) -> Document:
+        doc = article_document(adapter)
+        doc["title"], doc["body"] = doc["title"] or "", doc["body"] or ""  # validation made sure of them
+        meta = self.portal_meta.get(doc["portal_id"], {})
+        return Document(**doc, portal_name=meta.get("name"), province=meta.get("province"),
+                        level=meta.get("level"))
 
     def item_dropped(self, item: Any, response: Any, exception: BaseException, spider: Spider) -> None:
-        if not isinstance(item, PageItem) or self.writer is None:
+        adapter = ItemAdapter(item) if ItemAdapter.is_item(item) else None
+        if adapter is None or adapter.get("portal_id") is None or self.writer is None:
             return
-        c = self.counters[item.portal_id]
+        portal_id = adapter["portal_id"]
+        self._record_start(portal_id)
+        c = self.counters[portal_id]
         c.pages += 1
         c.dropped += 1
-        reason = str(exception).rsplit(": ", 1)[-1] if isinstance(exception, DropItem) else type(exception).__name__
-        kind = "duplicate" if "duplicate" in reason else "rejected"
-        c.drop_reasons[reason.split(" of ")[0]] += 1
-        record = PageRecord(url=item.url, portal_id=item.portal_id, kind=kind, status=item.status,
-                            fetched_at=item.fetched_at, content_hash=item.content_hash, reason=reason[:300])
+        if isinstance(exception, PageDropped):
+            reason, details = str(exception.reason), exception.details
+        else:  # a DropItem from a pipeline that is not ours
+            reason, details = type(exception).__name__, str(exception)
+        c.drop_reasons[reason] += 1
+        kind = PageKind.DUPLICATE if isinstance(exception, DuplicatePage) else PageKind.REJECTED
+        record = PageRecord(url=adapter["url"], portal_id=portal_id, kind=kind,
+                            status=adapter.get("status") or 0, fetched_at=adapter["fetched_at"],
+                            content_hash=adapter.get("content_hash"), reason=details[:300])
         if not self.writer.put_nowait(record):
             self.writer.put(record)
 
@@ -234,17 +237,17 @@ class StoragePipeline:
             run.robots_blocked = c.robots_blocked
             run.article_pages, run.missing_fields = self._extraction_counts(portal_id)
             if c.start_failed and c.pages == 0:
-                run.outcome, run.message = "failed", f"home page unreachable: {c.start_failed}"
+                run.outcome, run.message = RunOutcome.FAILED, f"home page unreachable: {c.start_failed}"
             elif c.start_failed:
-                run.outcome, run.message = "failed", f"home page failed: {c.start_failed}"
+                run.outcome, run.message = RunOutcome.FAILED, f"home page failed: {c.start_failed}"
             elif reason not in ("finished", ""):
-                run.outcome, run.message = "interrupted", f"crawl stopped: {reason}"
+                run.outcome, run.message = RunOutcome.INTERRUPTED, f"crawl stopped: {reason}"
             elif unsent:
-                run.outcome, run.message = "partial", f"{unsent} records not stored"
+                run.outcome, run.message = RunOutcome.PARTIAL, f"{unsent} records not stored"
             elif c.failed:
-                run.outcome, run.message = "partial", f"{c.failed} pages failed"
+                run.outcome, run.message = RunOutcome.PARTIAL, f"{c.failed} pages failed"
             else:
-                run.outcome = "ok"
+                run.outcome = RunOutcome.OK
                 if c.errors:
                     run.message = f"{c.errors} broken link(s)"
             try:
@@ -266,6 +269,5 @@ class StoragePipeline:
         self.stats.set_value("portalnews/unsent", unsent)
         self.stats.set_value("portalnews/summary", self.summary)
         if unsent:
-            logger.error("%d records could not be stored in %s (last error: %s)", unsent, self.store_url,
+            logger.error("%d records could not be stored in %s (last error: %s)", unsent, self.owner.url,
                          self.writer.stats.last_error)
-        self.store.close()

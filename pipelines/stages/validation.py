@@ -1,11 +1,13 @@
 """ValidationPipeline: check every article against the document JSON Schema before storage.
 
-Each page classified as an article is turned into the document that would be stored and
-checked against ``pipelines/schemas/document.schema.json`` plus the minimum body length
+Each page classified as an article is turned into the document that would be stored
+(:func:`pipelines.model.items.article_document`) and checked against
+``pipelines/schemas/document.schema.json`` plus the minimum body length
 (``PORTALNEWS_MIN_BODY_CHARS``).  An invalid article is never dropped silently:
 
-* it raises :class:`DropItem` with the reasons (the storage pipeline records the page as
-  ``rejected`` and counts the reason in the portal's run record);
+* it raises :class:`~pipelines.stages.drops.InvalidArticle` (a ``DropItem``) carrying the
+  problems as data (the storage pipeline records the page as ``rejected`` and counts the
+  reason in the portal's run record);
 * it is counted per portal and reason (``portalnews/dropped/<portal>/<reason>``) and per
   portal and field (``portalnews/invalid/<portal>/<field>``) in the crawl stats;
 * it is appended to the dead-letter file (``PORTALNEWS_DEAD_LETTER``, default
@@ -31,20 +33,20 @@ from importlib import resources
 from pathlib import Path
 from typing import IO, Any
 
+from itemadapter import ItemAdapter
 from jsonschema import Draft202012Validator
 from scrapy import Spider
 from scrapy.crawler import Crawler
-from scrapy.exceptions import DropItem
 
-from pipelines.model.items import PageItem
+from pipelines.model.items import ArticleDocument, ArticleFields, article_document
+from pipelines.model.kinds import DropReason, PageKind
+from pipelines.stages.drops import InvalidArticle, Problem, count_drop
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_DEAD_LETTER = "data/dead-letter.jsonl"
 #: Fields whose absence on an article page counts as an extraction failure.
 MONITORED_FIELDS = ("title", "body", "published_at", "view_count")
-_DOC_KEYS = ("title", "body", "published_at", "date_precision", "view_count", "summary", "author", "category",
-             "profile")
 _MAX_DEAD_BODY = 20000
 
 
@@ -57,17 +59,7 @@ def document_schema() -> dict[str, Any]:
     return data
 
 
-def document_candidate(item: PageItem) -> dict[str, Any]:
-    """The document an article item would be stored as, in the schema's shape."""
-    f = item.fields
-    data: dict[str, Any] = {"url": f.get("document_url") or item.url, "portal_id": item.portal_id,
-                            "crawled_at": item.fetched_at}
-    for key in _DOC_KEYS:
-        data[key] = f.get(key)
-    return data
-
-
-def missing_fields(fields: dict[str, Any]) -> list[str]:
+def missing_fields(fields: ArticleFields) -> list[str]:
     """The monitored fields an extraction did not find."""
     out = []
     for name in MONITORED_FIELDS:
@@ -132,24 +124,18 @@ class ValidationPipeline:
         return cls(crawler, s.getint("PORTALNEWS_MIN_BODY_CHARS", 80), DeadLetterFile(dead_letter_path(s)))
 
     # --- checks -------------------------------------------------------------------------
-    def problems(self, fields: dict[str, Any]) -> list[str]:
-        """Reasons an extraction cannot be stored (fields as the extractor returned them)."""
-        return [reason for _field, reason, _msg in self.check({"url": "http://x/", "portal_id": "x",
-                                                               "crawled_at": "2000-01-01T00:00:00",
-                                                               **{k: fields.get(k) for k in _DOC_KEYS}})]
-
-    def check(self, doc: dict[str, Any]) -> list[tuple[str, str, str]]:
-        """``(field, reason, message)`` for each problem of a document candidate, one per field."""
-        found: dict[str, tuple[str, str]] = {}
+    def check(self, doc: ArticleDocument) -> list[Problem]:
+        """The problems of a document, one per field."""
+        found: dict[str, Problem] = {}
         title = doc.get("title")
         if not (isinstance(title, str) and title.strip()):
-            found["title"] = ("no title", "no title was found")
+            found["title"] = Problem("title", DropReason.NO_TITLE, "no title was found")
         body = doc.get("body")
         if not (isinstance(body, str) and body.strip()):
-            found["body"] = ("no body", "no body text was found")
+            found["body"] = Problem("body", DropReason.NO_BODY, "no body text was found")
         elif len(body.strip()) < self.min_body_chars:
-            found["body"] = ("body too short", f"body has {len(body.strip())} characters, "
-                                               f"fewer than {self.min_body_chars}")
+            found["body"] = Problem("body", DropReason.BODY_TOO_SHORT,
+                                    f"body has {len(body.strip())} characters, fewer than {self.min_body_chars}")
         for err in self.validator.iter_errors(doc):
             if err.validator == "required":
                 name = str(err.message).split("'")[1] if "'" in str(err.message) else "document"
@@ -157,49 +143,48 @@ class ValidationPipeline:
                 name = str(err.absolute_path[0]) if err.absolute_path else "document"
             if name in found:
                 continue
-            reason = {"view_count": "invalid view count", "published_at": "invalid date"}.get(name, f"invalid {name}")
             message = str(err.message)
-            found[name] = (reason, message if len(message) < 300 else message[:297] + "...")
-        return [(name, reason, message) for name, (reason, message) in found.items()]
+            found[name] = Problem(name, DropReason.invalid(name),
+                                  message if len(message) < 300 else message[:297] + "...")
+        return list(found.values())
 
     # --- pipeline ------------------------------------------------------------------------
     def process_item(self, item: Any, spider: Spider | None = None) -> Any:
-        if not isinstance(item, PageItem) or item.kind != "article":
+        adapter = ItemAdapter(item)
+        if adapter.get("kind") != PageKind.ARTICLE:
             return item
-        portal = item.portal_id
+        portal = adapter["portal_id"]
         self.stats.inc_value(f"portalnews/article_pages/{portal}")
-        for name in missing_fields(item.fields):
+        for name in missing_fields(adapter.get("fields") or ArticleFields()):
             self.stats.inc_value(f"portalnews/missing_field/{portal}/{name}")
-        doc = document_candidate(item)
+        doc = article_document(adapter)
         problems = self.check(doc)
         if not problems:
             return item
-        reasons = [reason for _f, reason, _m in problems]
-        self.stats.inc_value(f"portalnews/dropped/{portal}/{reasons[0]}")
-        for name, _reason, _message in problems:
-            self.stats.inc_value(f"portalnews/invalid/{portal}/{name}")
-        self._dead_letter(item, doc, problems)
-        raise DropItem(f"{portal}: {item.url}: {', '.join(reasons)}")
+        for problem in problems:
+            self.stats.inc_value(f"portalnews/invalid/{portal}/{problem.field}")
+        self._dead_letter(adapter, doc, problems)
+        raise count_drop(self.stats, InvalidArticle(portal, adapter["url"], problems))
 
-    def _dead_letter(self, item: PageItem, doc: dict[str, Any], problems: list[tuple[str, str, str]]) -> None:
+    def _dead_letter(self, adapter: ItemAdapter, doc: ArticleDocument, problems: list[Problem]) -> None:
         if self.dead_letter is None:
             return
-        fields = dict(doc)
+        fields: dict[str, Any] = dict(doc)
         body = fields.get("body")
         if isinstance(body, str) and len(body) > _MAX_DEAD_BODY:
             fields["body"] = body[:_MAX_DEAD_BODY]
             fields["body_truncated"] = True
         record = {
             "time": datetime.now(UTC).isoformat(timespec="seconds"),
-            "url": item.url,
-            "portal_id": item.portal_id,
-            "reasons": [reason for _f, reason, _m in problems],
-            "errors": [{"field": name, "message": message} for name, _r, message in problems],
-            "status": item.status,
+            "url": adapter["url"],
+            "portal_id": adapter["portal_id"],
+            "reasons": [p.reason for p in problems],
+            "errors": [{"field": p.field, "message": p.message} for p in problems],
+            "status": adapter.get("status"),
             "fields": fields,
         }
         if self.dead_letter.append(record):
-            self.stats.inc_value(f"portalnews/dead_letter/{item.portal_id}")
+            self.stats.inc_value(f"portalnews/dead_letter/{adapter['portal_id']}")
             self.stats.set_value("portalnews/dead_letter_file", str(self.dead_letter.path))
 
     def close_spider(self, spider: Spider | None = None) -> None:

@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
+from pipelines.model.kinds import RunOutcome
 from pipelines.search import Abbreviations, abbreviations_from_settings, index_fields
 from pipelines.storage.base import (
     Document,
@@ -330,7 +331,7 @@ class BatchPlan:
             actions.append(action)
             self._waiting.setdefault(("page", action["_id"]), deque()).append(([page], None))
         for run in self.runs:
-            op = "create" if self.replay and run.outcome == "running" else "index"
+            op = "create" if self.replay and run.outcome == RunOutcome.RUNNING else "index"
             actions.append({"_op_type": op, "_index": self.names.runs, "_id": run.run_id, "_source": asdict(run)})
             self._waiting.setdefault(("run", run.run_id), deque()).append(([run], None))
         self.docs, self.pages, self.runs = {}, [], []
