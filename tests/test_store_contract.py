@@ -783,3 +783,51 @@ def test_cli_export_with_history_is_identical(engine_backend: str, make_store: C
     assert first["version"] == 1 and first["previous_versions"] == []
     assert first["view_history"] == [{"t": CRAWLED, "views": 1234}, {"t": "2026-01-05T00:00:00+00:00", "views": 1300}]
     assert rows[DOCS[2].url]["view_history"] == []  # no view count shown
+
+
+def test_export_import_export_round_trip_through_the_engine(engine_backend: str, make_store: Callable[[str], Store],
+                                                           tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """``export`` from SQLite, ``import`` into an empty engine, ``export`` there, ``import`` into
+    an empty SQLite store, ``export`` again: the same files every time (JSON lines with the
+    histories, and CSV), and the same search answers."""
+    source, engine, back = make_store("sqlite"), make_store(engine_backend), make_store("sqlite")
+    load(source)
+    source.upsert_documents([replace(d, view_count=(d.view_count or 0) + 7, crawled_at="2026-01-05T00:00:00+00:00")
+                             for d in DOCS if d.view_count is not None])
+    source.upsert_documents([replace(DOCS[2], title=DOCS[2].title + " (cập nhật)", body=DOCS[2].body + " Đã sửa.",
+                                     content_hash="", crawled_at="2026-01-06T00:00:00+00:00")])
+
+    def export(store: Store, name: str) -> dict[str, bytes]:
+        files = {}
+        for fmt in ("jsonl", "csv"):
+            path = tmp_path / f"{name}.{fmt}"
+            code, _, err = run_main(capsys, "export", "--with-history", "--format", fmt, "-o", str(path),
+                                    "--store", _url_of(store))
+            assert code == 0, err
+            files[fmt] = path.read_bytes()
+        return files
+
+    def import_into(store: Store, path: Path) -> str:
+        code, _, err = run_main(capsys, "import", str(path), "--store", _url_of(store))
+        assert code == 0, err
+        return err.strip().splitlines()[-1]
+
+    first = export(source, "sqlite")
+    assert first["csv"].startswith("\ufeff".encode())
+    rows = [json.loads(line) for line in first["jsonl"].decode("utf-8").splitlines()]
+    assert len(rows) == len(DOCS) and any(r["previous_versions"] for r in rows)
+    assert any(len(r["view_history"]) == 2 for r in rows)
+    assert f"{len(DOCS)} new, 0 updated, 0 unchanged" in import_into(engine, tmp_path / "sqlite.jsonl")
+    second = export(engine, "engine")
+    assert second == first
+    assert f"{len(DOCS)} new" in import_into(back, tmp_path / "engine.jsonl")
+    assert export(back, "back") == first
+    # importing the same file again changes nothing
+    assert f"0 new, 0 updated, {len(DOCS)} unchanged" in import_into(engine, tmp_path / "sqlite.jsonl")
+    assert export(engine, "engine-again") == first
+    for q in (SearchQuery(text="hoi nghi"), SearchQuery(text="UBND", sort="date"), SearchQuery(text="cập nhật")):
+        expected = [(h.document.url, h.exact) for h in source.search(q).hits]
+        assert expected, q
+        assert sorted(expected) == sorted((h.document.url, h.exact) for h in engine.search(q).hits), q
+        assert expected == [(h.document.url, h.exact) for h in back.search(q).hits], q
