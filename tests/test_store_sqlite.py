@@ -139,3 +139,34 @@ def test_workers_opening_one_new_store_together_all_succeed(tmp_path: Path) -> N
         s.open()
         assert s.count_documents() == 6
         s.close()
+
+
+@pytest.mark.parametrize("sort", ["date", "views"])
+def test_a_date_or_views_page_walked_in_index_order_is_the_sorted_page(tmp_path: Path, sort: str,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A query most documents match gets its date/views pages by walking that order's index;
+    the pages (hits, scores, exact flags, total) are those of sorting every match."""
+    from pipelines.storage import sqlite_search
+
+    s = SQLiteStore(tmp_path / "w.db")
+    s.open()
+    docs = [doc(n, f"Bài {n}: " + ("Hội nghị" if n % 3 else "Hoi nghi") + (" tỉnh" if n % 5 == 0 else ""),
+                "Nội dung " + ("hội nghị" if n % 7 else "khác"), f"2025-01-{1 + n % 28:02d}T08:00:00+07:00",
+                None if n % 11 == 0 else (n * 37) % 500, portal=f"p{n % 3}") for n in range(1, 90)]
+    s.upsert_documents(docs)
+
+    def pages() -> list[list[tuple[str, float, bool]]]:
+        out = []
+        for text, page, extra in (("hội nghị", 1, {}), ("hoi nghi", 3, {}), ("hội nghị", 2, {"portals": ["p1"]}),
+                                  ("tỉnh", 1, {})):
+            result = s.search(SearchQuery.paged(page, 7, text=text, sort=sort, **extra))
+            out.append([(h.document.url, round(h.score, 9), h.exact) for h in result.hits] + [("total", result.total,
+                                                                                               False)])
+        return out
+
+    monkeypatch.setattr(sqlite_search, "WALK_FACTOR", 10**9)
+    sorted_pages = pages()
+    monkeypatch.setattr(sqlite_search, "WALK_FACTOR", 0)
+    walked = pages()
+    assert walked == sorted_pages
+    assert all(len(p) > 1 for p in sorted_pages) and any(any(h[2] for h in p) for p in sorted_pages)

@@ -52,6 +52,9 @@ _UPSERT_META = (f"INSERT OR REPLACE INTO search_meta({', '.join(_META_COLUMNS)})
 _FACET_COLUMNS: Mapping[Facet, str] = {Facet.PROVINCE: "current_province", Facet.LEVEL: "level",
                                        Facet.PORTAL: "portal_id", Facet.CATEGORY: "category", Facet.MONTH: "month"}
 
+#: See :func:`_walk_the_order`.
+WALK_FACTOR = 150
+
 Texts = tuple[str | None, str | None, str | None]  # title, summary, body
 FacetCounts = dict[Facet, list[tuple[Any, int]]]
 
@@ -153,12 +156,28 @@ class SearchIndex:
                 where.append("m.rid NOT IN (SELECT rowid FROM search_text WHERE search_text MATCH ?)")
                 params.append(expr.exclude)
         cond = " WHERE " + " AND ".join(where) if where else ""
-        page = self._page(conn, prep, expr.match, expr.exact, source, cond, params)
         # without filters the matches are counted on the full-text index alone
         counted = "search_text" if expr.match and not prep.has_filters else source
         total = int(conn.execute(f"SELECT count(*) FROM {counted}{cond}", params).fetchone()[0])
+        if expr.match and prep.sort is not SortOrder.RELEVANCE and _walk_the_order(conn, prep, total):
+            page = self._page_in_order(conn, prep, expr.match, expr.exact)
+        else:
+            page = self._page(conn, prep, expr.match, expr.exact, source, cond, params)
         facets, step = (self._facets(conn, source, cond, params, total) if prep.facets else (None, 1))
         return Found(page, total, facets, step)
+
+    def _page_in_order(self, conn: sqlite3.Connection, prep: PreparedSearch, match: str, exact: str | None
+                       ) -> list[tuple[int, float, bool]]:
+        """A date or views page of a query most documents match: the documents in that order
+        (its index) until a page of them matches, instead of sorting every match."""
+        where, params = _filters(prep)
+        where.append("EXISTS (SELECT 1 FROM search_text WHERE search_text MATCH ? AND search_text.rowid = m.rid)")
+        params.append(match)
+        order = "m.view_count DESC, m.url" if prep.sort is SortOrder.VIEWS else "m.published_at DESC, m.url"
+        rids = [int(r[0]) for r in conn.execute(
+            f"SELECT m.rid FROM search_meta m WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ? OFFSET ?",
+            [*params, prep.limit, prep.offset])]
+        return self._scored(conn, rids, match, exact)
 
     def _page(self, conn: sqlite3.Connection, prep: PreparedSearch, match: str | None, exact: str | None,
               source: str, cond: str, params: list[Any]) -> list[tuple[int, float, bool]]:
@@ -173,6 +192,12 @@ class SearchIndex:
         order = "m.view_count DESC, m.url" if prep.sort is SortOrder.VIEWS else "m.published_at DESC, m.url"
         rids = [int(r[0]) for r in conn.execute(f"SELECT m.rid FROM {source}{cond} ORDER BY {order} LIMIT ? OFFSET ?",
                                                 [*params, *window])]
+        return self._scored(conn, rids, match, exact)
+
+    @staticmethod
+    def _scored(conn: sqlite3.Connection, rids: list[int], match: str | None, exact: str | None
+                ) -> list[tuple[int, float, bool]]:
+        """The page ``rids`` (in their order) with their scores and exact flags."""
         if not match or not rids:
             return [(rid, 0.0, False) for rid in rids]
         marks = ", ".join("?" * len(rids))
@@ -219,6 +244,19 @@ class SearchIndex:
         cur = conn.execute(sql, params)
         while rows := cur.fetchmany(batch):
             yield from rows
+
+
+def _walk_the_order(conn: sqlite3.Connection, prep: PreparedSearch, total: int) -> bool:
+    """Whether a date or views page is found faster by walking that order's index, testing
+    each document against the query, than by sorting all ``total`` matches.  Walking reads
+    about (offset + limit) / share documents, each tested with a look-up of the query (measured
+    about 150 times the cost of sorting one match), so it wins once
+    ``total ** 2 > WALK_FACTOR * (offset + limit) * documents``: above about 17 % of 100,000 documents
+    for a first page, 5 % of 1,000,000."""
+    if total <= 0:
+        return False
+    documents = int(conn.execute("SELECT max(rid) FROM search_meta").fetchone()[0] or 0)
+    return total * total > WALK_FACTOR * (prep.offset + prep.limit) * documents
 
 
 def _filters(prep: PreparedSearch) -> tuple[list[str], list[Any]]:
