@@ -317,8 +317,10 @@ def run_queries(store: Store, url: str, corpus: Corpus, runs: int) -> list[dict[
     return out
 
 
-def bench(url: str, corpus: Corpus, runs: int) -> dict[str, Any]:
-    loaded = load(url, corpus)
+def bench(url: str, corpus: Corpus, runs: int, reuse: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Load (or, with ``reuse``: the load figures of an earlier run into the same store) and
+    time the queries."""
+    loaded = reuse if reuse is not None else load(url, corpus)
     store = open_store(url)
     store.open()
     try:
@@ -356,6 +358,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--engine", metavar="URL", help="also (or only, with --no-sqlite) this engine store URL")
     parser.add_argument("--opensearch", action="store_true", help="also start a local OpenSearch node and use it")
     parser.add_argument("--no-sqlite", action="store_true", help="skip the SQLite store")
+    parser.add_argument("--reuse", action="store_true",
+                        help="SQLite: time the queries on the store an earlier run loaded (its load figures are kept)")
     parser.add_argument("--no-check", action="store_true", help="report only; exit 0 even when a target is missed")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -366,9 +370,15 @@ def main(argv: list[str] | None = None) -> int:
     results = []
     if not args.no_sqlite:
         db = args.workdir / f"store-{args.docs}.db"
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{db}{suffix}").unlink(missing_ok=True)
-        results.append(bench(f"sqlite:///{db}", corpus, args.runs))
+        earlier = REPO / "bench-out" / f"bench_search-sqlite-{args.docs}.json"
+        reuse = None
+        if args.reuse and db.exists() and earlier.exists():
+            reuse = dict(json.loads(earlier.read_text("utf-8"))["load"], reused=True)
+            print(f"reusing {db} (loaded by an earlier run: {reuse['docs_per_s']} docs/s)", file=sys.stderr)
+        else:
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{db}{suffix}").unlink(missing_ok=True)
+        results.append(bench(f"sqlite:///{db}", corpus, args.runs, reuse))
     engines = [args.engine] if args.engine else []
     node = None
     if args.opensearch:

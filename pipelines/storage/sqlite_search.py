@@ -217,7 +217,10 @@ class SearchIndex:
         step = 1
         if total > EXACT_FACETS_UP_TO:
             step = -(-total // EXACT_FACETS_UP_TO)
-            cond = (cond + " AND " if cond else " WHERE ") + f"m.rid % {step} = 0"
+            # on the full-text index's own rowids when there is one: no document is looked up
+            # only to be skipped
+            rid = "search_text.rowid" if source.startswith("search_text") else "m.rid"
+            cond = (cond + " AND " if cond else " WHERE ") + f"{rid} % {step} = 0"
         cols = ", ".join(f"m.{c} AS {c}" for c in _FACET_COLUMNS.values())
         union = " UNION ALL ".join(f"SELECT '{facet.value}', {col}, count(*) FROM f GROUP BY {col}"
                                    for facet, col in _FACET_COLUMNS.items())
