@@ -16,6 +16,7 @@ from pipelines.storage import (
     StoreError,
     open_store,
 )
+from pipelines.storage.base import FacetValue
 from pipelines.storage.sqlite import SQLiteStore
 
 
@@ -170,3 +171,24 @@ def test_a_date_or_views_page_walked_in_index_order_is_the_sorted_page(tmp_path:
     walked = pages()
     assert walked == sorted_pages
     assert all(len(p) > 1 for p in sorted_pages) and any(any(h[2] for h in p) for p in sorted_pages)
+
+
+def test_facets_over_many_matches_are_a_scaled_sample_and_say_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                                 ) -> None:
+    from pipelines.storage import sqlite_search
+
+    s = SQLiteStore(tmp_path / "f.db")
+    s.open()
+    s.upsert_documents([doc(n, f"Hội nghị {n}", "Nội dung hội nghị.", f"2025-0{1 + n % 3}-01T08:00:00+07:00",
+                            portal=f"p{n % 2}") for n in range(1, 121)])
+    exact = s.search(SearchQuery(text="hoi nghi", facets=True))
+    assert exact.facets_exact and exact.total == 120
+    assert exact.facets["portal_id"] == [FacetValue("p0", 60), FacetValue("p1", 60)]
+    monkeypatch.setattr(sqlite_search, "EXACT_FACETS_UP_TO", 30)
+    sampled = s.search(SearchQuery(text="hoi nghi", facets=True))
+    assert not sampled.facets_exact and sampled.total == 120  # the total stays exact
+    assert sampled.to_api()["facets_exact"] is False
+    for name in ("portal_id", "month"):
+        counts = sampled.facets[name]
+        assert abs(sum(v.count for v in counts) - 120) <= 4 * len(counts), (name, counts)
+    assert [v.value for v in sampled.facets["month"]] == ["2025-01", "2025-02", "2025-03"]

@@ -59,7 +59,7 @@ FACET_SIZES: Mapping[Facet, int] = {Facet.PROVINCE: 100, Facet.LEVEL: 10, Facet.
                                     Facet.MONTH: 1200}
 #: Facets are counted exactly over at most this many matches; beyond, a backend may count a
 #: sample and scale (the result says ``facets_exact: False``).
-EXACT_FACETS_UP_TO = 50_000
+EXACT_FACETS_UP_TO = 10_000
 
 _VN = timezone(timedelta(hours=7))
 
