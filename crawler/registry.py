@@ -35,6 +35,7 @@ from jsonschema import Draft202012Validator, ValidationError
 from crawler.middlewares.private_hosts import allow_private_hosts as _allow_private_hosts
 from crawler.middlewares.private_hosts import host_refusal
 from crawler.scheduling.intervals import format_duration, parse_duration
+from pipelines.admin import load_provinces
 from pipelines.yamlfile import load_yaml_file, quote
 
 logger = logging.getLogger(__name__)
@@ -66,6 +67,9 @@ class Portal:
     verified: bool = True
     max_pages: int | None = None
     start_urls: tuple[str, ...] = ()
+    #: The province after the 2025 reform when the registry says it (else derived from
+    #: ``province`` by :mod:`pipelines.admin` when documents are stored).
+    current_province: str | None = None
     extra: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @property
@@ -273,6 +277,7 @@ def parse_registry(data: Any, source: str = "<registry>", placeholders: dict[str
                 verified=bool(entry.get("verified", True)),
                 max_pages=entry.get("max_pages"),
                 start_urls=tuple(_fill(u, placeholders) for u in entry.get("start_urls", ())),
+                current_province=_current_province(entry.get("current_province")),
                 extra={FREE_FORM_KEY: entry[FREE_FORM_KEY]} if FREE_FORM_KEY in entry else {},
             )
         )
@@ -311,6 +316,11 @@ def _entry_problems(entry: dict[str, Any], placeholders: dict[str, str] | None, 
             reason = host_refusal(host, allow_private)
             if reason:
                 out.append(f"key {key!r}: refused {quote(url)}: {reason}")
+    current = entry.get("current_province")
+    if current is not None and _current_province(current) is None:
+        names = ", ".join(p.name for p in load_provinces().current)
+        out.append(f"key 'current_province': {quote(str(current))} is not one of the 34 provinces since the 2025 reform "
+                   f"({names})")
     every = entry.get("every")
     if every is not None:
         try:
@@ -322,6 +332,15 @@ def _entry_problems(entry: dict[str, Any], placeholders: dict[str, str] | None, 
                 out.append(f"key 'every': {every!r} is shorter than the minimum interval "
                            f"{format_duration(shortest)} ({MIN_INTERVAL_VARIABLE})")
     return out
+
+
+def _current_province(name: str | None) -> str | None:
+    """The canonical name of a current (2025) province in any spelling; None otherwise."""
+    if not name:
+        return None
+    provinces = load_provinces()
+    canonical = provinces.resolve(name)
+    return canonical if canonical in {p.name for p in provinces.current} else None
 
 
 def _short(message: str) -> str:

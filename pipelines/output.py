@@ -26,7 +26,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import IO, Any
 
-from pipelines.storage.textsearch import MARK_END, MARK_START
+from pipelines.search.highlight import MARK_END, MARK_START
 
 __all__ = [
     "FORMULA_STARTS",

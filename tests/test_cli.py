@@ -13,7 +13,7 @@ from crawler.cli import build_parser, main
 from pipelines.storage import Document, RunRecord
 from pipelines.storage.sqlite import SQLiteStore
 
-COMMANDS = ["crawl", "schedule", "export", "search", "coverage", "check", "report", "serve", "reindex", "migrate", "portals", "demo"]
+COMMANDS = ["crawl", "schedule", "export", "import", "search", "coverage", "check", "report", "serve", "reindex", "migrate", "portals", "demo"]
 
 
 @pytest.fixture()
@@ -54,13 +54,19 @@ def test_search_without_diacritics_finds_the_article(store_url: str, capsys: pyt
 
 def test_search_json_filters_and_sort(store_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["search", "", "--store", store_url, "--json", "--sort", "views"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert [r["view_count"] for r in answer["hits"]] == [1234, None] and answer["total"] == 2
+    assert main(["search", "", "--store", store_url, "--json", "--province", "ben tre"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert [r["portal_id"] for r in answer["hits"]] == ["dong-tien"]
+    assert answer["facets"]["province"] == [{"value": "Vĩnh Long", "count": 1}]  # Bến Tre since 2025
+    assert main(["search", "cau", "--store", store_url, "--json", "--since", "2025-01-01"]) == 0
+    answer = json.loads(capsys.readouterr().out)
+    assert (answer["total"], answer["hits"]) == (0, [])
+    # one line per hit
+    assert main(["search", "", "--store", store_url, "--jsonl", "--sort", "views"]) == 0
     rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [r["view_count"] for r in rows] == [1234, None]
-    assert main(["search", "", "--store", store_url, "--json", "--province", "ben tre"]) == 0
-    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
-    assert [r["portal_id"] for r in rows] == ["dong-tien"]
-    assert main(["search", "cau", "--store", store_url, "--json", "--since", "2025-01-01"]) == 0
-    assert capsys.readouterr().out == ""
 
 
 def test_export_jsonl_and_csv(store_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -69,7 +75,7 @@ def test_export_jsonl_and_csv(store_url: str, tmp_path: Path, capsys: pytest.Cap
     rows = [json.loads(line) for line in out.read_text("utf-8").splitlines()]
     assert {tuple(sorted(r)) for r in rows} == {tuple(sorted(
         ["url", "portal_id", "title", "published_at", "view_count", "body", "summary", "author", "category",
-         "crawled_at"]))}
+         "crawled_at", "date_precision", "province", "current_province", "level", "portal_name", "profile"]))}
     assert main(["export", "--store", store_url, "--format", "csv", "--portal", "son-hoa"]) == 0
     reader = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert [r["title"] for r in reader] == ["Hội nghị tổng kết năm 2025"]

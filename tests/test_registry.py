@@ -203,7 +203,7 @@ def test_free_form_notes_take_anything() -> None:
 def test_an_unknown_key_far_from_any_known_one_is_named(tmp_path: Path) -> None:
     reg = parse_registry({"portals": [{**GOOD, "colour": "blue"}]})
     assert reg.problems == ["<registry>: entry 1 (id 'son-hoa'): unknown key 'colour' "
-                            "(known keys: enabled, every, id, level, max_pages, name, notes, profile, province, "
+                            "(known keys: current_province, enabled, every, id, level, max_pages, name, notes, profile, province, "
                             "start_urls, url, verified; free-form text goes under 'notes')"]
 
 
@@ -271,3 +271,24 @@ def test_cli_portals_refuses_the_metadata_service(tmp_path: Path, capsys: pytest
     assert main(["portals", "--portals", str(f)]) == 1
     err = capsys.readouterr().err
     assert "entry 1 (id 'meta'): key 'url'" in err and "link-local" in err
+
+
+def test_current_province_may_be_given_and_must_be_a_province_since_2025() -> None:
+    from pipelines.storage import Document
+
+    given = {**GOOD, "id": "given", "current_province": "tinh dak lak"}
+    derived = {**GOOD, "id": "derived"}
+    old = {**GOOD, "id": "old-name", "current_province": "Phú Yên"}
+    typo = {**GOOD, "id": "typo", "current_province": "Đắk Lăk Mới"}
+    reg = parse_registry({"portals": [given, derived, old, typo]}, source="r.yaml")
+    assert [(p.id, p.current_province) for p in reg.portals] == [("given", "Đắk Lắk"), ("derived", None)]
+    text = "\n".join(reg.problems)
+    assert "entry 3 (id 'old-name'): key 'current_province': 'Phú Yên' is not one of the 34 provinces" in text
+    assert "entry 4 (id 'typo'): key 'current_province'" in text and "Gia Lai" in text
+    # the storage stage passes it on; without it the document derives it from the registry province
+    doc = Document(url="http://127.0.0.1/a.html", portal_id="p", title="t", body="b", crawled_at="",
+                   province="Phú Yên", current_province=None)
+    assert doc.current_province == "Đắk Lắk"
+    override = Document(url="http://127.0.0.1/a.html", portal_id="p", title="t", body="b", crawled_at="",
+                        province="Phú Yên", current_province="Gia Lai")
+    assert override.current_province == "Gia Lai" and override.province == "Phú Yên"

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from crawler.cli import main as cli_main
-from pipelines.storage import Document, SearchQuery, StoreError, open_store
+from pipelines.storage import Document, FacetValue, SearchQuery, StoreError, open_store
 from pipelines.storage.engine_mappings import article_mappings, index_settings
 from pipelines.storage.migrations import MIGRATIONS, SCHEMA_VERSION
 from pipelines.storage.sqlite import SQLiteStore
@@ -35,10 +35,12 @@ def run_main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, 
 
 
 def answers(store: Any) -> dict[str, Any]:
-    """What ``expected.json`` recorded, asked of ``store``."""
+    """What ``expected.json`` recorded, asked of ``store``: the fields documents had then (the
+    current province came with schema 3), and the search hits with their exact flags and
+    snippets in URL order (the relevance score is BM25 since schema 3)."""
     docs = list(store.iter_documents())
     return {
-        "documents": [d.to_dict() for d in docs],
+        "documents": [{k: v for k, v in d.to_dict().items() if k != "current_province"} for d in docs],
         "histories": {k: {"version": h.version, **h.export_fields()}
                       for k, h in sorted(store.histories([d.id for d in docs]).items())},
         "known_pages": {p: store.known_pages(p) for p in ("p1", "p2")},
@@ -48,8 +50,15 @@ def answers(store: Any) -> dict[str, Any]:
         "schedule": {k: v.to_dict() for k, v in store.schedule().items()},
         "backoffs": {k: v.to_dict() for k, v in store.backoffs().items()},
         "alert_notices": {k: v.to_dict() for k, v in store.alert_notices().items()},
-        "search": [[h.document.url, h.score, h.exact, h.snippet] for h in store.search(SearchQuery(text="hoi nghi"))],
+        "search": sorted([h.document.url, h.exact, h.snippet] for h in store.search(SearchQuery(text="hoi nghi"))),
     }
+
+
+def expected_answers(path: Path) -> dict[str, Any]:
+    """``expected.json`` in the form :func:`answers` gives (the search without its scores)."""
+    expected: dict[str, Any] = json.loads(path.read_text("utf-8"))
+    expected["search"] = sorted([url, exact, snippet] for url, _score, exact, snippet in expected["search"])
+    return expected
 
 
 @pytest.fixture()
@@ -90,9 +99,16 @@ def test_an_older_sqlite_store_names_migrate_then_migrates_with_its_data_intact(
                                    f"the store as it was is kept in {backup}")
     assert dump(backup) == original
 
-    expected = json.loads((FIXTURE / "expected.json").read_text("utf-8"))
+    expected = expected_answers(FIXTURE / "expected.json")
     with open_store(url) as store:
         assert json.loads(json.dumps(answers(store))) == expected
+        # schema 3: every document has its current province, and the search language works on them
+        assert {d.province: d.current_province for d in store.iter_documents()} == {
+            "Phú Yên": "Đắk Lắk", "Bến Tre": "Vĩnh Long"}
+        assert {h.document.url for h in store.search(SearchQuery(text='"Ủy ban nhân dân"'))} == {
+            "http://127.0.0.1/a/1.html", "http://127.0.0.1/a/4.html"}  # written "UBND"
+        assert store.search(SearchQuery(province="Đắk Lắk", facets=True)).facets["province"] == [
+            FacetValue("Đắk Lắk", 2)]
     conn = sqlite3.connect(v1_store)
     assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert conn.execute("SELECT COUNT(*) FROM sqlite_master WHERE name = 'meta'").fetchone()[0] == 0
@@ -215,3 +231,128 @@ def test_an_older_engine_store_names_migrate_then_migrates_behind_the_alias(
         assert store.acquire_lease("p1", "w1", 60) and store.schedule() == {}
     assert run_main(capsys, "migrate", "--store", url)[:2] == (
         0, f"{url} is at schema version {SCHEMA_VERSION}: nothing to migrate\n")
+
+
+# --- schema 2 -> 3: the search language on stores written before it -----------------------------------
+FIXTURE_V2 = Path(__file__).parent / "fixtures" / "store_v2"
+
+
+def v2_answers(store: Any) -> dict[str, Any]:
+    """What ``store_v2/expected.json`` recorded, asked of ``store`` (documents without the current
+    province of schema 3; relevance hits in URL order: the score is BM25 since schema 3)."""
+    docs = list(store.iter_documents())
+    search = {}
+    for q in ("hoi nghi", "Hội nghị", '"tiep cong dan"', ""):
+        hits = [[h.document.url, h.exact, h.snippet] for h in store.search(SearchQuery(text=q, limit=50))]
+        search[q] = sorted(hits) if q else hits
+    return {
+        "documents": [{k: v for k, v in d.to_dict().items() if k != "current_province"} for d in docs],
+        "histories": {k: {"version": h.version, **h.export_fields()}
+                      for k, h in sorted(store.histories([d.id for d in docs]).items())},
+        "known_pages": {p: store.known_pages(p) for p in ("p1", "p2", "p3")},
+        "runs": [asdict(r) for r in store.runs()],
+        "coverage": [r.to_dict() for r in store.coverage()],
+        "search": search,
+    }
+
+
+def v2_expected() -> dict[str, Any]:
+    expected: dict[str, Any] = json.loads((FIXTURE_V2 / "expected.json").read_text("utf-8"))
+    expected["search"] = {q: sorted(hits) if q else hits for q, hits in expected["search"].items()}
+    return expected
+
+
+def check_schema_3_search(store: Any) -> None:
+    """What schema 3 adds, on the documents written before it."""
+    urls = lambda result: sorted(h.document.url.rsplit("/", 1)[1] for h in result)  # noqa: E731
+    assert urls(store.search(SearchQuery(text="UBND"))) == ["1.html", "4.html"]  # 4 says "Ủy ban nhân dân"
+    assert urls(store.search(SearchQuery(text='"nông thôn mới"'))) == urls(store.search(SearchQuery(text="NTM"))) == [
+        "3.html"]
+    hoa = store.search(SearchQuery(text="hoà"))  # "Tân Hòa" is the same spelling, "văn hoá" is not
+    assert {h.document.url.rsplit("/", 1)[1]: h.exact for h in hoa} == {"3.html": True, "5.html": False}
+    assert hoa[0].document.url.endswith("/3.html")
+    assert urls(store.search(SearchQuery(text="hoi -nghi"))) == ["5.html"]
+    result = store.search(SearchQuery(facets=True))
+    assert result.total == 5
+    assert result.facets["province"] == [FacetValue("Vĩnh Long", 2), FacetValue("Đắk Lắk", 2),
+                                         FacetValue("Lào Cai", 1)]
+    assert result.facets["month"] == [FacetValue("2023-03", 1), FacetValue("2024-06", 1), FacetValue("2025-01", 1),
+                                      FacetValue("2025-06", 1)]
+    assert urls(store.search(SearchQuery(province="Đắk Lắk"))) == ["1.html", "2.html"]
+    assert urls(store.search(SearchQuery(province="Phú Yên", text="hoi nghi"))) == ["1.html", "2.html"]
+
+
+@pytest.fixture()
+def v2_store(tmp_path: Path) -> Path:
+    path = tmp_path / "data" / "portalnews.db"
+    path.parent.mkdir()
+    shutil.copyfile(FIXTURE_V2 / "store-v2.db", path)
+    return path
+
+
+def test_a_schema_2_sqlite_store_migrates_to_the_search_language(v2_store: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    url = f"sqlite:///{v2_store}"
+    original = dump(v2_store)
+    code, out, err = run_main(capsys, "search", "hoi nghi", "--store", url)
+    assert (code, out) == (2, "") and "has schema version 2, this portalnews needs 3: run `portalnews migrate" in err
+    assert dump(v2_store) == original
+
+    code, out, err = run_main(capsys, "migrate", "--store", url)
+    assert code == 0, err
+    assert dump(v2_store.with_name("portalnews.v2-backup.db")) == original
+    with open_store(url) as store:
+        assert json.loads(json.dumps(v2_answers(store))) == v2_expected()
+        check_schema_3_search(store)
+        # the old full-text tables are gone, the new ones hold every document
+        conn = store._conn()  # type: ignore[attr-defined]
+        tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert not {"docs_fold", "docs_exact"} & tables and {"search_text", "search_meta"} <= tables
+        # a changed document leaves no trace of its old words
+        first = Document.from_dict(v2_expected()["documents"][3])
+        first.body, first.content_hash = "Lịch tiếp dân tháng 7.", ""
+        assert store.upsert_documents([first]).updated == 1
+        assert [h.document.url for h in store.search(SearchQuery(text="UBND"))] == ["http://127.0.0.1/a/1.html"]
+        assert store.search(SearchQuery(text="thang 7")).total == 1
+
+
+@pytest.fixture()
+def v2_engine_store(opensearch_url: str) -> Iterator[str]:
+    """An engine store as schema 2 wrote it (tests/fixtures/store_v2/engine-v2.json)."""
+    from opensearchpy import OpenSearch
+
+    fixture = json.loads((FIXTURE_V2 / "engine-v2.json").read_text("utf-8"))
+    url = opensearch_store_url(opensearch_url, unique_prefix())
+    prefix = url.rsplit("prefix=", 1)[1]
+    client = OpenSearch(opensearch_url)
+    client.indices.create(index=f"{prefix}-articles-v1", body={**fixture["index"], "aliases": {f"{prefix}-articles": {}}})
+    for doc_id, source in fixture["documents"].items():
+        client.index(index=f"{prefix}-articles", id=doc_id, body={**source, "indexed_at": source["crawled_at"]})
+    client.indices.refresh(index=f"{prefix}-articles")
+    client.close()
+    yield url
+    drop_engine_indices(url)
+
+
+@pytest.mark.engine
+def test_a_schema_2_engine_store_migrates_to_the_plugin_free_mapping(
+        v2_engine_store: str, v2_store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    url = v2_engine_store
+    code, out, err = run_main(capsys, "search", "hoi nghi", "--store", url)
+    assert (code, out) == (2, "") and "has schema version 2, this portalnews needs 3" in err
+    code, out, err = run_main(capsys, "migrate", "--store", url, "--json")
+    assert code == 0, err
+    prefix = url.rsplit("prefix=", 1)[1]
+    assert json.loads(out)["backup"] == f"{prefix}-articles-v1"
+    assert run_main(capsys, "migrate", "--store", f"sqlite:///{v2_store}")[0] == 0
+    with open_store(url) as engine, open_store(f"sqlite:///{v2_store}") as sqlite:
+        # the same documents, histories and answers as the SQLite store written by the same code
+        assert [d.to_dict() for d in engine.iter_documents()] == [d.to_dict() for d in sqlite.iter_documents()]
+        ids = [d.id for d in sqlite.iter_documents()]
+        assert engine.histories(ids) == sqlite.histories(ids)
+        check_schema_3_search(engine)
+        mapping = engine._client().indices.get_mapping(index=f"{prefix}-articles")  # type: ignore[attr-defined]
+        (index, body), = mapping.items()
+        assert index == f"{prefix}-articles-v2" and body["mappings"]["_meta"]["portalnews_mapping_version"] == 3
+        settings = engine._client().indices.get_settings(index=index)[index]["settings"]  # type: ignore[attr-defined]
+        assert "analysis" not in settings["index"]  # no asciifolding any more: runs on a core node

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from pipelines.search import fold, parse, snippet
 from pipelines.storage import (
     Document,
     ExportFilter,
@@ -15,8 +16,8 @@ from pipelines.storage import (
     StoreError,
     open_store,
 )
+from pipelines.storage.base import FacetValue
 from pipelines.storage.sqlite import SQLiteStore
-from pipelines.storage.textsearch import fold, make_snippet, parse_query
 
 
 def doc(n: int, title: str, body: str, published: str, views: int | None = None, portal: str = "p1",
@@ -109,8 +110,8 @@ def test_bad_store_urls_and_files(tmp_path: Path) -> None:
 
 
 def test_snippet_highlights_original_text() -> None:
-    s = make_snippet("Sáng nay diễn ra Hội nghị tổng kết", parse_query("hoi nghi"))
-    assert "<mark>Hội nghị</mark>" in s
+    s = snippet("Sáng nay diễn ra Hội nghị tổng kết", parse("hoi nghi"))
+    assert "<mark>Hội nghị</mark>" in s.marked and "<mark>Hội nghị</mark>" in s.html
 
 
 def _open_and_write(path: str, n: int, start: object) -> None:
@@ -139,3 +140,55 @@ def test_workers_opening_one_new_store_together_all_succeed(tmp_path: Path) -> N
         s.open()
         assert s.count_documents() == 6
         s.close()
+
+
+@pytest.mark.parametrize("sort", ["date", "views"])
+def test_a_date_or_views_page_walked_in_index_order_is_the_sorted_page(tmp_path: Path, sort: str,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A query most documents match gets its date/views pages by walking that order's index;
+    the pages (hits, scores, exact flags, total) are those of sorting every match."""
+    from pipelines.storage import sqlite_search
+
+    s = SQLiteStore(tmp_path / "w.db")
+    s.open()
+    docs = [doc(n, f"Bài {n}: " + ("Hội nghị" if n % 3 else "Hoi nghi") + (" tỉnh" if n % 5 == 0 else ""),
+                "Nội dung " + ("hội nghị" if n % 7 else "khác"), f"2025-01-{1 + n % 28:02d}T08:00:00+07:00",
+                None if n % 11 == 0 else (n * 37) % 500, portal=f"p{n % 3}") for n in range(1, 90)]
+    s.upsert_documents(docs)
+
+    def pages() -> list[list[tuple[str, float, bool]]]:
+        out = []
+        for text, page, extra in (("hội nghị", 1, {}), ("hoi nghi", 3, {}), ("hội nghị", 2, {"portals": ["p1"]}),
+                                  ("tỉnh", 1, {})):
+            result = s.search(SearchQuery.paged(page, 7, text=text, sort=sort, **extra))
+            out.append([(h.document.url, round(h.score, 9), h.exact) for h in result.hits] + [("total", result.total,
+                                                                                               False)])
+        return out
+
+    monkeypatch.setattr(sqlite_search, "WALK_FACTOR", 10**9)
+    sorted_pages = pages()
+    monkeypatch.setattr(sqlite_search, "WALK_FACTOR", 0)
+    walked = pages()
+    assert walked == sorted_pages
+    assert all(len(p) > 1 for p in sorted_pages) and any(any(h[2] for h in p) for p in sorted_pages)
+
+
+def test_facets_over_many_matches_are_a_scaled_sample_and_say_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+                                                                 ) -> None:
+    from pipelines.storage import sqlite_search
+
+    s = SQLiteStore(tmp_path / "f.db")
+    s.open()
+    s.upsert_documents([doc(n, f"Hội nghị {n}", "Nội dung hội nghị.", f"2025-0{1 + n % 3}-01T08:00:00+07:00",
+                            portal=f"p{n % 2}") for n in range(1, 121)])
+    exact = s.search(SearchQuery(text="hoi nghi", facets=True))
+    assert exact.facets_exact and exact.total == 120
+    assert exact.facets["portal_id"] == [FacetValue("p0", 60), FacetValue("p1", 60)]
+    monkeypatch.setattr(sqlite_search, "EXACT_FACETS_UP_TO", 30)
+    sampled = s.search(SearchQuery(text="hoi nghi", facets=True))
+    assert not sampled.facets_exact and sampled.total == 120  # the total stays exact
+    assert sampled.to_api()["facets_exact"] is False
+    for name in ("portal_id", "month"):
+        counts = sampled.facets[name]
+        assert abs(sum(v.count for v in counts) - 120) <= 4 * len(counts), (name, counts)
+    assert [v.value for v in sampled.facets["month"]] == ["2025-01", "2025-02", "2025-03"]

@@ -19,6 +19,7 @@ from crawler.cli import (
     demo,
     export,
     extract,
+    import_,
     migrate,
     portals,
     reindex,
@@ -33,7 +34,8 @@ from pipelines.monitoring.rules import RulesError
 from pipelines.storage import StoreError
 
 #: The commands in the order ``--help`` lists them.
-COMMANDS = (crawl, schedule, export, search, coverage, check, report, serve, reindex, migrate, portals, extract, demo)
+COMMANDS = (crawl, schedule, export, import_, search, coverage, check, report, serve, reindex, migrate, portals, extract,
+            demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -46,6 +46,30 @@ def iso_date(value: str) -> str:
     return value
 
 
+def positive_int(value: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        n = int(value)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value!r}")
+    return n
+
+
+def add_filter_args(p: argparse.ArgumentParser) -> None:
+    """The filters ``search`` and ``export`` share (and the web app's parameters)."""
+    p.add_argument("--portal", metavar="ID", action="append", help="only this portal (repeatable)")
+    p.add_argument("--province", help="only this province, any spelling; a province formed in 2025 includes "
+                                      "the provinces merged into it")
+    p.add_argument("--level", help="only portals of this level (province, district, commune, department, "
+                                   "or huyện, xã …)")
+    p.add_argument("--category", help="only this category (case and diacritics ignored)")
+    p.add_argument("--since", type=iso_date, metavar="DATE", help="published on or after DATE (YYYY-MM-DD)")
+    p.add_argument("--until", type=iso_date, metavar="DATE", help="published on or before DATE")
+    p.add_argument("--min-views", type=int, metavar="N", help="only documents with at least N views")
+
+
 def duration(value: str) -> float:
     """argparse type: ``45s``, ``30m``, ``6h``, ``1d`` in seconds."""
     from crawler.scheduling.intervals import parse_duration

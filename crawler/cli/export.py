@@ -1,4 +1,4 @@
-"""``portalnews export``: stored documents as JSON lines or CSV."""
+"""``portalnews export``: stored documents as JSON lines or CSV (with a byte-order mark, for spreadsheets)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from crawler.cli.common import (
-    iso_date,
+    add_filter_args,
     open_cli_store,
     store_arg,
 )
@@ -28,6 +28,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+#: Written first in a CSV export: Excel reads the file as UTF-8 only with it (LibreOffice and
+#: Python's ``utf-8-sig`` take it too), so Vietnamese is not shown as mojibake.
+BOM = "\ufeff"
+
 
 class ExportWriteError(Exception):
     """The export could not be written where it was asked to go."""
@@ -36,7 +40,9 @@ class ExportWriteError(Exception):
 def run(args: argparse.Namespace) -> int:
     store = open_cli_store(args)
     try:
-        flt = ExportFilter(portals=args.portal or [], since=args.since, until=args.until)
+        flt = ExportFilter(portals=args.portal or [], since=args.since, until=args.until, province=args.province,
+                           level=args.level, category=args.category, min_views=args.min_views,
+                           text=args.query or "")
         histories = store.histories if getattr(args, "with_history", False) else None
         if args.output:
             n = export_to_file(args.output,
@@ -153,6 +159,7 @@ def write_export(docs: Iterator[Any], out: IO[str], fmt: str,
     rows = _with_history(docs, histories)
     if fmt == "csv":
         fields = list(EXPORT_FIELDS) + (list(HISTORY_EXPORT_FIELDS) if histories is not None else [])
+        out.write(BOM)
         writer = CsvWriter(out, fields)  # neutralises formula cells (pipelines/output.py)
         writer.writeheader()
         for row in rows:
@@ -170,13 +177,13 @@ def write_export(docs: Iterator[Any], out: IO[str], fmt: str,
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("export", help="export stored documents as JSON lines or CSV",
-                       description="Write one document per line with url, portal_id, title, published_at, "
-                                   "view_count, body, summary, author, category, crawled_at.")
+                       description="Write one document per line with " + ", ".join(EXPORT_FIELDS) + ". CSV "
+                                   "starts with a UTF-8 byte-order mark so that spreadsheets read Vietnamese; "
+                                   "`portalnews import` reads the JSON lines back.")
     store_arg(p)
     p.add_argument("--format", choices=["jsonl", "csv"], default="jsonl", help="output format (default jsonl)")
-    p.add_argument("--portal", metavar="ID", action="append", help="only this portal (repeatable)")
-    p.add_argument("--since", type=iso_date, metavar="DATE", help="published on or after DATE (YYYY-MM-DD)")
-    p.add_argument("--until", type=iso_date, metavar="DATE", help="published on or before DATE")
+    add_filter_args(p)
+    p.add_argument("--query", metavar="Q", help="only the documents that match this query (search language)")
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
     p.add_argument("--with-history", action="store_true",
                    help="add version, view_history ([{t, views}], oldest first) and previous_versions to each line")

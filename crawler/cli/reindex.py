@@ -27,6 +27,9 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
         return 0
+    if "message" in result:  # SQLite: the full-text index rebuilt in place
+        print(result["message"])
+        return 0
     kept = "deleted" if result["old_index_deleted"] else "kept (remove it with --delete-old next time, or by hand)"
     print(f"{result['alias']} now points at {result['new_index']} ({result['documents']} documents); "
           f"the old index {result['old_index']} was {kept}")
@@ -37,7 +40,8 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("reindex", help="rebuild the search-engine index with the current mapping, no downtime",
                        description="Create <prefix>-articles-v(N+1) from the current index template, copy the "
                                    "documents into it, and switch the <prefix>-articles alias to it atomically. "
-                                   "Search-engine stores only.")
+                                   "On SQLite, index every document again for search (after the list of "
+                                   "abbreviations changed).")
     store_arg(p)
     p.add_argument("--delete-old", action="store_true", help="delete the previous index after the switch")
     p.add_argument("--json", action="store_true", help="print the result as JSON")

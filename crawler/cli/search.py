@@ -1,80 +1,104 @@
-"""``portalnews search``: full-text search from the terminal."""
+"""``portalnews search``: full-text search from the terminal, in the query language of the README."""
 
 from __future__ import annotations
 
 import argparse
 import difflib
 import logging
-import re
 import sys
 from typing import Any
 
 from crawler.cli.common import (
-    iso_date,
+    add_filter_args,
     open_cli_store,
+    positive_int,
     store_arg,
     use_color,
 )
-from pipelines.output import json_line, snippet_html, snippet_text, terminal_text
-from pipelines.storage import SearchQuery, Store
-from pipelines.storage.textsearch import MARK_END, MARK_START, fold
+from pipelines.admin import current_province, load_provinces
+from pipelines.admin.provinces import name_key
+from pipelines.output import json_line, terminal_text
+from pipelines.search.highlight import MARK_END, MARK_START
+from pipelines.storage import SearchQuery, SearchResult, Store
+from pipelines.storage.searching import MAX_PER_PAGE, province_key
 
 logger = logging.getLogger(__name__)
 
-# How people write a province's name in full; the store keeps the bare name ("Lào Cai").
-_PROVINCE_PREFIX = re.compile(r"^\s*(?:tinh|thanh pho|tp\.?)\s+", re.IGNORECASE)
+
+def query_from_args(args: argparse.Namespace, text: str = "") -> dict[str, Any]:
+    """The filters of ``search`` and ``export`` as :class:`SearchQuery` keyword arguments."""
+    return {"text": text, "portals": args.portal or [], "province": args.province, "level": args.level,
+            "category": args.category, "since": args.since, "until": args.until, "min_views": args.min_views}
 
 
 def run(args: argparse.Namespace) -> int:
+    per_page = args.per_page if args.per_page is not None else args.limit
     store = open_cli_store(args)
     try:
-        hits = store.search(SearchQuery(text=args.query, portals=args.portal or [], province=args.province,
-                                        since=args.since, until=args.until, sort=args.sort,
-                                        limit=args.limit, min_views=args.min_views))
-        warnings = filter_warnings(args, store) if not hits else []
+        result = store.search(SearchQuery.paged(args.page, per_page, sort=args.sort, facets=args.json,
+                                                **query_from_args(args, args.query)))
+        warnings = filter_warnings(args, store) if not result.total else []
     finally:
         store.close()
     for warning in warnings:
         print(f"portalnews search: warning: {terminal_text(warning)}", file=sys.stderr)
     if args.json:
-        for hit in hits:
+        print(json_line(result.to_api()))
+        return 0
+    if args.jsonl:
+        for hit in result:
             data = hit.document.export_dict()
-            html_snippet = snippet_html(hit.snippet)
-            data.update({"score": round(hit.score, 4), "exact": hit.exact, "snippet": html_snippet,
-                         "snippet_html": html_snippet, "snippet_text": snippet_text(hit.snippet),
-                         "province": hit.document.province})
+            data.update({"score": hit.to_api()["score"], "exact": hit.exact, "snippet": hit.snippet_html,
+                         "snippet_html": hit.snippet_html, "snippet_text": hit.snippet_text})
             data.pop("body", None)
             print(json_line(data))
         return 0
-    if not hits:
+    if not result.total:
         print(f"no documents match {terminal_text(repr(args.query))}", file=sys.stderr)
         return 0
+    print(_summary(result))
     color = use_color(sys.stdout)
-    for i, hit in enumerate(hits, 1):
+    for i, hit in enumerate(result, (result.page - 1) * result.per_page + 1):
         d = hit.document
         snippet = terminal_text(hit.snippet).replace(MARK_START, "\033[1;33m" if color else "[").replace(
             MARK_END, "\033[0m" if color else "]")
         title = terminal_text(d.title)
         title = f"\033[1m{title}\033[0m" if color else title
         views = f"{d.view_count:,} views".replace(",", ".") if d.view_count is not None else "views n/a"
+        province = d.current_province or ""
+        if d.province and d.province != province:
+            province += f" (registry: {d.province})"
         print(f"{i:>2}. {title}")
-        print(f"    {terminal_text(d.portal_id)} · {terminal_text(d.province or '')} · "
-              f"{terminal_text((d.published_at or 'no date')[:16])} · {views}")
+        print(f"    {terminal_text(d.portal_id)} · {terminal_text(province)} · "
+              f"{terminal_text((d.published_at or 'no date')[:16])} · {views}" + (" · exact" if hit.exact else ""))
         print(f"    {terminal_text(d.url)}")
         print(f"    {snippet}\n")
     return 0
 
 
+def _summary(result: SearchResult) -> str:
+    """"123 documents match; 11-20 (page 2 of 13)"."""
+    n = f"{result.total:,}".replace(",", ".")
+    noun = "document matches" if result.total == 1 else "documents match"
+    first = (result.page - 1) * result.per_page + 1
+    if not result.hits:
+        return f"{n} {noun}; page {result.page} is past the last one ({result.pages})"
+    return (f"{n} {noun}; {first}-{first + len(result.hits) - 1} (page {result.page} of {result.pages}, "
+            f"{result.sort})")
+
+
 def filter_warnings(args: argparse.Namespace, store: Store) -> list[str]:
     """Why the filters of a search that found nothing may match nothing at all: ``--since``
     after ``--until``, or a ``--province`` that no portal of the store is in (with the closest
-    known province, e.g. without the "Tỉnh " prefix)."""
+    known province)."""
     out = []
     if args.since and args.until and _day(args.since) > _day(args.until):
         out.append(f"--since {args.since} is after --until {args.until}: no date can match both")
     if args.province:
         provinces = {r.province for r in store.runs(limit=5_000) if r.province}
-        if provinces and fold(args.province.strip()) not in {fold(p) for p in provinces}:
+        wanted = load_provinces().filter_keys(args.province)
+        known = {k for p in provinces for k in (province_key(p), province_key(current_province(p) or p))}
+        if provinces and not wanted & known:
             hint = closest_province(args.province, provinces)
             out.append(f"no portal in this store is in province {args.province!r}"
                        + (f"; did you mean --province {hint!r}?" if hint else
@@ -83,14 +107,14 @@ def filter_warnings(args: argparse.Namespace, store: Store) -> list[str]:
 
 
 def closest_province(name: str, provinces: set[str]) -> str | None:
-    """The known province ``name`` most likely means: the same without "Tỉnh"/"Thành phố", else
-    the closest spelling (compared without diacritics)."""
-    by_fold = {fold(p): p for p in provinces}
-    bare = _PROVINCE_PREFIX.sub("", fold(name.strip()))
-    if bare in by_fold:
-        return by_fold[bare]
-    close = difflib.get_close_matches(bare, list(by_fold), n=1, cutoff=0.6)
-    return by_fold[close[0]] if close else None
+    """The known province ``name`` most likely means: the closest spelling, compared without
+    diacritics, case and the "Tỉnh"/"Thành phố" prefix."""
+    by_key = {name_key(p): p for p in provinces}
+    bare = name_key(name)
+    if bare in by_key:
+        return by_key[bare]
+    close = difflib.get_close_matches(bare, list(by_key), n=1, cutoff=0.6)
+    return by_key[close[0]] if close else None
 
 
 def _day(value: str) -> str:
@@ -99,18 +123,22 @@ def _day(value: str) -> str:
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("search", help="full-text search, with or without diacritics",
-                       description="Search titles, summaries and bodies. 'hoi nghi' finds 'Hội nghị'; exact "
-                                   "diacritics rank higher. Use \"quotes\" for a phrase. With --json each hit "
-                                   "has snippet_html (escaped, matches in <mark>) and snippet_text (plain).")
-    p.add_argument("query", help="words to find")
+    p = sub.add_parser(
+        "search", help="full-text search, with or without diacritics",
+        description="Search titles, summaries and bodies in the query language: words are ANDed, "
+                    "\"a phrase\", UBND OR HĐND, -excluded, prefix*. 'hoi nghi' finds 'Hội nghị'; exact "
+                    "diacritics rank first; abbreviations (UBND) find their long forms. Prints the total and "
+                    "one page of hits. --json prints the /api/search answer (total, page, hits, facets).")
+    p.add_argument("query", help="the query (see README, \"Search language\")")
     store_arg(p)
-    p.add_argument("--portal", metavar="ID", action="append", help="only this portal (repeatable)")
-    p.add_argument("--province", help="only portals of this province (diacritics optional)")
-    p.add_argument("--since", type=iso_date, metavar="DATE", help="published on or after DATE")
-    p.add_argument("--until", type=iso_date, metavar="DATE", help="published on or before DATE")
-    p.add_argument("--min-views", type=int, metavar="N", help="only documents with at least N views")
+    add_filter_args(p)
     p.add_argument("--sort", choices=["relevance", "date", "views"], default="relevance", help="order (default relevance)")
-    p.add_argument("--limit", type=int, default=10, metavar="N", help="number of results (default 10)")
-    p.add_argument("--json", action="store_true", help="one JSON object per result")
+    p.add_argument("--page", type=positive_int, default=1, metavar="N", help="page number, from 1 (default 1)")
+    p.add_argument("--per-page", type=positive_int, metavar="N",
+                   help=f"hits per page (default 10, at most {MAX_PER_PAGE})")
+    p.add_argument("--limit", type=positive_int, default=10, metavar="N", help="the same as --per-page")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="one JSON object: total, page, per_page, hits, facets")
+    out.add_argument("--jsonl", action="store_true", help="one JSON object per hit, one per line")
     p.set_defaults(func=run)
+

@@ -25,6 +25,7 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -310,22 +311,32 @@ class IndexText:
 
     exact: str
     folded: str
+    #: The abbreviation keys appended (also at the end of ``exact`` / ``folded``): a store that
+    #: must later remove exactly these tokens (SQLite FTS5 without stored content) keeps them.
+    exact_keys: tuple[str, ...] = ()
+    folded_keys: tuple[str, ...] = ()
 
 
-def index_text(text: str | None, abbreviations: Abbreviations | None = None) -> IndexText:
+def index_text(text: str | None, abbreviations: Abbreviations | None = None, *,
+               keys: tuple[Sequence[str], Sequence[str]] | None = None) -> IndexText:
     """The two indexed forms of one field's text (see the module docstring).
 
     ``abbreviations`` defaults to the built-in list
-    (:func:`pipelines.search.abbreviations.default_abbreviations`).
+    (:func:`pipelines.search.abbreviations.default_abbreviations`).  ``keys`` (exact, folded)
+    replaces the look-up: the text as it was indexed with the keys it got then.
     """
-    from pipelines.search.abbreviations import default_abbreviations
-
-    abbr = abbreviations if abbreviations is not None else default_abbreviations()
     get = _FORMS.get
     pairs = [get(w) or _forms(w) for w in _cut(text)]
-    if not pairs:
+    if keys is None and not pairs:
         return IndexText(exact="", folded="")
     exact_words = [p[0] for p in pairs]
     folded_words = [p[1] for p in pairs]
-    exact_keys, folded_keys = abbr.keys_for(exact_words, folded_words)
-    return IndexText(exact=" ".join(exact_words + exact_keys), folded=" ".join(folded_words + folded_keys))
+    if keys is None:
+        from pipelines.search.abbreviations import default_abbreviations
+
+        abbr = abbreviations if abbreviations is not None else default_abbreviations()
+        exact_keys, folded_keys = abbr.keys_for(exact_words, folded_words)
+    else:
+        exact_keys, folded_keys = list(keys[0]), list(keys[1])
+    return IndexText(exact=" ".join(exact_words + exact_keys), folded=" ".join(folded_words + folded_keys),
+                     exact_keys=tuple(exact_keys), folded_keys=tuple(folded_keys))

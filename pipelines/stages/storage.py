@@ -71,7 +71,7 @@ class StoragePipeline:
         self.spool_dir: str | None = None  # engine stores: PORTALNEWS_SPOOL_DIR
         self.runs: dict[str, RunRecord] = {}
         self.recorded: set[str] = set()  # portals whose "running" record is written
-        self.portal_meta: dict[str, dict[str, str]] = {}
+        self.portal_meta: dict[str, dict[str, str | None]] = {}
         self.counters: dict[str, PortalCounters] = defaultdict(PortalCounters)
         self.summary: list[dict[str, Any]] = []
 
@@ -106,7 +106,8 @@ class StoragePipeline:
         started = now_iso()
         for portal in getattr(spider, "portals", []):
             self.portal_meta[portal.id] = {"name": portal.name, "province": portal.province,
-                                           "level": portal.level}
+                                           "level": portal.level,
+                                           "current_province": getattr(portal, "current_province", None)}
             self.runs[portal.id] = RunRecord(run_id=f"{started}-{portal.id}-{uuid.uuid4().hex[:6]}",
                                              portal_id=portal.id, started_at=started, portal_name=portal.name,
                                              province=portal.province, level=portal.level)
@@ -176,7 +177,7 @@ class StoragePipeline:
         doc["title"], doc["body"] = doc["title"] or "", doc["body"] or ""  # validation made sure of them
         meta = self.portal_meta.get(doc["portal_id"], {})
         return Document(**doc, portal_name=meta.get("name"), province=meta.get("province"),
-                        level=meta.get("level"))
+                        level=meta.get("level"), current_province=meta.get("current_province"))
 
     def item_dropped(self, item: Any, response: Any, exception: BaseException, spider: Spider) -> None:
         adapter = ItemAdapter(item) if ItemAdapter.is_item(item) else None

@@ -24,24 +24,25 @@ import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from datetime import UTC, date, datetime, timedelta
-from typing import Any, Protocol
+from enum import StrEnum
+from typing import Any, Protocol, overload
 from urllib.parse import urlsplit, urlunsplit
 
 from w3lib.url import canonicalize_url
 
+from pipelines.admin import current_province
 from pipelines.storage.coordination import Coordination
-from pipelines.storage.textsearch import ParsedQuery, exact_match, fold, make_snippet
 
 logger = logging.getLogger(__name__)
 
-#: Relevance, the same on every backend: each query term found in a document's title counts
-#: 8, in its summary 3, in its body 1.  Documents with every term in its exact diacritics come
-#: first (when the query has diacritics), then the higher score, then the newest, then by URL.
-FIELD_WEIGHTS: tuple[tuple[str, int], ...] = (("title", 8), ("summary", 3), ("body", 1))
-
+#: The fields of a document in ``portalnews export`` (JSON lines and CSV) and ``import``, in
+#: column order: the first ten are the original export's, the others were added for the
+#: analysts' CSV (province, level, date precision) and so that ``export | import`` moves a
+#: store without losing what its facets are made of.
 EXPORT_FIELDS = (
     "url", "portal_id", "title", "published_at", "view_count", "body",
     "summary", "author", "category", "crawled_at",
+    "date_precision", "province", "current_province", "level", "portal_name", "profile",
 )
 #: Most view-count observations kept per article (the oldest are dropped beyond it).
 MAX_OBSERVATIONS = 1000
@@ -94,18 +95,25 @@ class Document:
     category: str | None = None
     crawled_at: str = ""
     portal_name: str | None = None
+    #: The province as the registry (or the article) names it, before or after the 2025 reform.
     province: str | None = None
     level: str | None = None
     profile: str | None = None
     content_hash: str = ""
     id: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    #: The province since the 2025 reform (34 units) that ``province`` is part of, derived from
+    #: :mod:`pipelines.admin` unless given (the registry key ``current_province`` overrides it);
+    #: ``province`` itself when it names no province.  Search facets and filters use it.
+    current_province: str | None = None
 
     def __post_init__(self) -> None:
         if not self.id:
             self.id = document_id(self.url)
         if not self.content_hash:
             self.content_hash = content_hash(self.title, self.body, self.published_at)
+        if not self.current_province and self.province:
+            self.current_province = current_province(self.province) or self.province
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -273,32 +281,156 @@ class UpsertResult:
         self.unchanged += other.unchanged
 
 
+class SortOrder(StrEnum):
+    """How search results are ordered."""
+
+    RELEVANCE = "relevance"  # exact spellings first, then BM25, then the newest, then by URL
+    DATE = "date"  # newest first (undated last), then by URL
+    VIEWS = "views"  # most viewed first (no view count last), then by URL
+
+
+class Facet(StrEnum):
+    """The facets a search result counts, by the name the API gives them."""
+
+    PROVINCE = "province"  # the current province (pipelines.admin)
+    LEVEL = "level"
+    PORTAL = "portal_id"
+    CATEGORY = "category"
+    MONTH = "month"  # YYYY-MM of publication at +07:00
+
+
 @dataclass
 class SearchQuery:
+    """One search: the query language (:mod:`pipelines.search.query`), filters, order and page.
+
+    ``province`` matches the documents of that province whatever its spelling, and for a
+    province formed in 2025 also those of the provinces merged into it; ``level`` is a
+    registry level or its Vietnamese word ("huyện"); ``category`` is compared without case and
+    diacritics.  ``limit``/``offset`` are the page (see :meth:`paged`); ``facets`` asks for the
+    counts of :class:`Facet` over every match."""
+
     text: str = ""
     portals: list[str] = field(default_factory=list)
     province: str | None = None
     since: str | None = None  # inclusive, ISO date or datetime
     until: str | None = None  # inclusive day when a bare date
     min_views: int | None = None
-    sort: str = "relevance"  # relevance | date | views
+    sort: str = "relevance"  # a SortOrder
     limit: int = 20
     offset: int = 0
+    level: str | None = None
+    category: str | None = None
+    facets: bool = False
+
+    @classmethod
+    def paged(cls, page: int = 1, per_page: int = 20, **kwargs: Any) -> SearchQuery:
+        """The query for page ``page`` (from 1) of ``per_page`` hits."""
+        return cls(limit=per_page, offset=(max(1, page) - 1) * per_page, **kwargs)
+
+    @property
+    def page(self) -> int:
+        return self.offset // self.limit + 1 if self.limit > 0 else 1
+
+
+@dataclass(frozen=True)
+class FacetValue:
+    value: str
+    count: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"value": self.value, "count": self.count}
 
 
 @dataclass
 class SearchHit:
+    """One document of a result, with its snippet in three forms: ``snippet`` (the text with
+    ``<mark>``…``</mark>`` around matches, nothing escaped: for a terminal), ``snippet_html``
+    (escaped, matches in ``<mark>``) and ``snippet_text`` (plain)."""
+
     document: Document
     score: float
     snippet: str
     exact: bool = False
+    snippet_html: str = ""
+    snippet_text: str = ""
+
+    def to_api(self) -> dict[str, Any]:
+        """The hit as ``/api/search`` and ``search --json`` give it (README, "/api/search")."""
+        d = self.document
+        return {"id": d.id, "url": d.url, "portal_id": d.portal_id, "title": d.title,
+                "published_at": d.published_at, "view_count": d.view_count,
+                "province": d.current_province, "registry_province": d.province, "level": d.level,
+                "category": d.category, "snippet_html": self.snippet_html, "snippet_text": self.snippet_text,
+                "score": float(f"{self.score:.6g}"), "exact": self.exact}
+
+
+@dataclass
+class SearchResult(Sequence[SearchHit]):
+    """Everything one search answers: a page of hits, the total, the facets.
+
+    ``total`` is exact (``total_exact``: always True today).  ``facets`` (when the query asked
+    for them) count every match by :class:`Facet`, most frequent first (``month``: in
+    chronological order); over more than :data:`pipelines.storage.searching.EXACT_FACETS_UP_TO`
+    matches they may be estimated from a sample, and ``facets_exact`` is then False.  The result
+    is also the sequence of its hits."""
+
+    hits: list[SearchHit]
+    total: int
+    page: int = 1
+    per_page: int = 20
+    sort: str = "relevance"
+    query: str = ""  # the query as understood, in the query language
+    total_exact: bool = True
+    facets: dict[str, list[FacetValue]] = field(default_factory=dict)
+    facets_exact: bool = True
+
+    @overload
+    def __getitem__(self, index: int) -> SearchHit: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[SearchHit]: ...
+
+    def __getitem__(self, index: int | slice) -> SearchHit | list[SearchHit]:
+        return self.hits[index]
+
+    def __len__(self) -> int:
+        return len(self.hits)
+
+    def __iter__(self) -> Iterator[SearchHit]:
+        return iter(self.hits)
+
+    @property
+    def pages(self) -> int:
+        return max(1, -(-self.total // self.per_page)) if self.per_page > 0 else 1
+
+    def to_api(self) -> dict[str, Any]:
+        """The answer of ``/api/search`` (documented in the README)."""
+        out: dict[str, Any] = {"total": self.total, "total_exact": self.total_exact, "page": self.page,
+                               "per_page": self.per_page, "pages": self.pages, "sort": self.sort,
+                               "query": self.query, "hits": [h.to_api() for h in self.hits]}
+        if self.facets:
+            out["facets"] = {name: [v.to_dict() for v in values] for name, values in self.facets.items()}
+            out["facets_exact"] = self.facets_exact
+        return out
 
 
 @dataclass
 class ExportFilter:
+    """Which documents an export (or ``iter_documents``) gives: the filters of
+    :class:`SearchQuery`, and optionally its query text (every match, in export order)."""
+
     portals: list[str] = field(default_factory=list)
     since: str | None = None
     until: str | None = None
+    province: str | None = None
+    level: str | None = None
+    category: str | None = None
+    min_views: int | None = None
+    text: str = ""
+
+    def as_query(self) -> SearchQuery:
+        return SearchQuery(text=self.text, portals=list(self.portals), province=self.province, since=self.since,
+                           until=self.until, min_views=self.min_views, level=self.level, category=self.category)
 
 
 @dataclass
@@ -347,7 +479,14 @@ class DocumentIndex(Protocol):
 
     def count_documents(self, portal_id: str | None = None) -> int: ...
 
-    def search(self, query: SearchQuery) -> list[SearchHit]: ...
+    def search(self, query: SearchQuery) -> SearchResult:
+        """One page of hits with the total and, when asked, the facets (one call, every backend)."""
+
+    def import_documents(self, items: Sequence[tuple[Document, DocumentHistory | None]]) -> UpsertResult:
+        """Load documents as ``export --with-history`` wrote them (``portalnews import``): each is
+        upserted by URL like :meth:`upsert_documents`, and its history, when given, is merged
+        into the stored one (observations and archived versions by time and number; the version
+        number is the larger)."""
 
     def histories(self, doc_ids: Sequence[str]) -> dict[str, DocumentHistory]:
         """History of each stored document among ``doc_ids`` (unknown ids are absent)."""
@@ -427,23 +566,6 @@ def date_bounds(since: str | None, until: str | None) -> tuple[str | None, str |
     lo = since[:10] if since and len(since) <= 10 else since
     hi = _day_after(until) if until and len(until) <= 10 else until
     return lo, hi
-
-
-def snippet_source(doc: Document, parsed: ParsedQuery) -> str:
-    """The text a search snippet is cut from: the body when it holds a term, else the summary."""
-    body_f = fold(doc.body)
-    if any(" ".join(t) in body_f for t in parsed.folded_terms):
-        return doc.body
-    return doc.summary or doc.body
-
-
-def search_hit(doc: Document, parsed: ParsedQuery, score: float, exact: bool) -> SearchHit:
-    """A hit as every backend reports it: ``exact`` when the backend or the text says every term
-    has its exact diacritics, and the shared snippet."""
-    text = doc.title + " \n " + (doc.summary or "") + " \n " + doc.body
-    exact = exact or (parsed.has_diacritics and exact_match(text, parsed))
-    source = snippet_source(doc, parsed) if parsed.terms else doc.body
-    return SearchHit(document=doc, score=score, snippet=make_snippet(source, parsed), exact=exact)
 
 
 def apply_run(row: CoverageRow, run: RunRecord) -> None:

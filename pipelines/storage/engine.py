@@ -20,6 +20,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from pipelines.search import Abbreviations, abbreviations_from_settings
 from pipelines.storage import engine_query as q
 from pipelines.storage import migrations
 from pipelines.storage.base import (
@@ -28,12 +29,13 @@ from pipelines.storage.base import (
     Document,
     DocumentHistory,
     ExportFilter,
+    Facet,
     MigrationReport,
     PageRecord,
     RecentDocument,
     RunRecord,
-    SearchHit,
     SearchQuery,
+    SearchResult,
     Store,
     StoreError,
     UpsertResult,
@@ -41,10 +43,9 @@ from pipelines.storage.base import (
     canonical_url,
     check_recent_field,
     parse_instant,
-    search_hit,
 )
 from pipelines.storage.coordination_engine import EngineCoordination
-from pipelines.storage.engine_client import OPENSEARCH, EngineConfig, error_reason, make_client
+from pipelines.storage.engine_client import OPENSEARCH, EngineConfig, EngineError, error_reason, make_client
 from pipelines.storage.engine_mappings import (
     article_mappings,
     article_template,
@@ -58,11 +59,12 @@ from pipelines.storage.engine_write import (
     document_from_source,
     history_from_source,
     run_sync,
+    search_source,
     write_batch,
 )
 from pipelines.storage.migrations import SourceTransform
+from pipelines.storage.searching import facet_values, make_hit, prepare
 from pipelines.storage.spool import Record, spool_dir_name
-from pipelines.storage.textsearch import parse_query
 
 logger = logging.getLogger(__name__)
 
@@ -73,8 +75,18 @@ _SCROLL_PAGE = 5000
 class EngineStore(EngineCoordination, Store):
     """Elasticsearch / OpenSearch store (see the module docstring)."""
 
+    _abbreviations: Abbreviations | None = None
+    _health_only = False  # the node has no GET / (a core Elasticsearch): liveness is cluster health
+
     def __repr__(self) -> str:
         return f"EngineStore({self.config.flavour}, {self.config.base_url}, prefix={self.config.prefix!r})"
+
+    @property
+    def abbreviations(self) -> Abbreviations:
+        """The abbreviations documents are indexed and searched with (``PORTALNEWS_ABBREVIATIONS``, read once)."""
+        if self._abbreviations is None:
+            self._abbreviations = abbreviations_from_settings(None)
+        return self._abbreviations
 
     @property
     def spool_name(self) -> str:
@@ -97,7 +109,16 @@ class EngineStore(EngineCoordination, Store):
         return f"the store {self.names.articles} at {self.config.base_url}"
 
     def _connect(self) -> None:
-        info = self._call(self._client().info)
+        try:
+            info = self._call(self._client().info)
+        except EngineError as exc:
+            if exc.status != 405:
+                raise
+            # A node without the rest-root module (the core Elasticsearch server: GET / answers
+            # 405, tests/engine/ELASTICSEARCH.md) is still a node: cluster health says it is up.
+            self._call(self._client().cluster.health)
+            self._health_only = True
+            info = {}
         distribution = (info.get("version") or {}).get("distribution") or "elasticsearch"
         if self.config.flavour == OPENSEARCH and distribution != "opensearch":
             raise StoreError(f"the server at {self.config.base_url} is Elasticsearch "
@@ -151,23 +172,28 @@ class EngineStore(EngineCoordination, Store):
             client = self._aclient()
         except StoreError as exc:
             return WriteReport(failed=[(r, str(exc)) for r in records])
-        return await write_batch(client, self.flavour, self.names, records, translate=self._error, replay=replay)
+        return await write_batch(client, self.flavour, self.names, records, translate=self._error, replay=replay,
+                                 abbreviations=self.abbreviations)
 
-    def write(self, records: Sequence[Record], replay: bool = False) -> WriteReport:
+    def write(self, records: Sequence[Record], replay: bool = False,
+              histories: Mapping[str, DocumentHistory] | None = None, refresh: bool = True) -> WriteReport:
         """The sync face of the write path (CLI, tests): a client of its own on an event loop of
-        its own; the writes are visible to searches at once."""
+        its own; the writes are visible to searches at once (unless ``refresh`` is False).
+        ``histories``: imported histories to merge into the documents' (``portalnews import``)."""
         async def once() -> WriteReport:
             client = make_client(self.config, asynchronous=True)
             try:
                 return await write_batch(client, self.flavour, self.names, records, translate=self._error,
-                                         refresh=True, replay=replay)
+                                         refresh=refresh, replay=replay, abbreviations=self.abbreviations,
+                                         histories=histories)
             finally:
                 await client.close()
 
         return run_sync(once)
 
-    def _write_or_raise(self, records: Sequence[Record], what: str) -> WriteReport:
-        report = self.write(records)
+    def _write_or_raise(self, records: Sequence[Record], what: str,
+                        histories: Mapping[str, DocumentHistory] | None = None, refresh: bool = True) -> WriteReport:
+        report = self.write(records, histories=histories, refresh=refresh)
         problems = report.failed + report.rejected
         if problems:
             record, reason = problems[0]
@@ -179,6 +205,12 @@ class EngineStore(EngineCoordination, Store):
     def upsert_documents(self, docs: Sequence[Document]) -> UpsertResult:
         return self._write_or_raise(docs, "documents").result
 
+    def import_documents(self, items: Sequence[tuple[Document, DocumentHistory | None]]) -> UpsertResult:
+        """Like the SQLite store; the documents are searchable after the next refresh (at most
+        ``refresh_interval`` later, or :meth:`refresh`)."""
+        histories = {doc.id: hist for doc, hist in items if hist is not None}
+        return self._write_or_raise([doc for doc, _ in items], "documents", histories=histories, refresh=False).result
+
     def record_pages(self, pages: Sequence[PageRecord]) -> None:
         self._write_or_raise(pages, "page records")
 
@@ -188,7 +220,8 @@ class EngineStore(EngineCoordination, Store):
     async def aping(self) -> bool:
         """Whether the engine answers (used to detect the end of an outage)."""
         try:
-            await self._aclient().info()
+            client = self._aclient()
+            await (client.cluster.health() if self._health_only else client.info())
             return True
         except Exception as exc:
             logger.debug("engine ping failed: %s", self._error(exc))
@@ -211,15 +244,26 @@ class EngineStore(EngineCoordination, Store):
         return int(resp["count"])
 
     def iter_documents(self, flt: ExportFilter | None = None) -> Iterator[Document]:
-        for hit in self._hits(self.names.articles, q.export_body(flt or ExportFilter(), _PAGE)):
+        prep = prepare((flt or ExportFilter()).as_query(), self.abbreviations, paged=False)
+        for hit in self._hits(self.names.articles, q.export_body(prep, _PAGE)):
             yield document_from_source(hit["_source"])
 
-    def search(self, query: SearchQuery) -> list[SearchHit]:
-        parsed = parse_query(query.text)
-        resp = self._search(self.names.articles, q.search_body(query, parsed))
-        return [search_hit(document_from_source(raw["_source"]), parsed,
-                           *(q.hit_score(raw) if parsed.terms else (0.0, False)))
+    def search(self, query: SearchQuery) -> SearchResult:
+        prep = prepare(query, self.abbreviations)
+        resp = self._search(self.names.articles, q.search_body(prep))
+        ranked = bool(prep.query.include)
+        hits = [make_hit(document_from_source(raw["_source"]), prep.query,
+                         *(q.hit_score(raw) if ranked else (0.0, False)))
                 for raw in resp["hits"]["hits"]]
+        total = resp["hits"]["total"]
+        facets: dict[str, Any] = {}
+        facets_exact = True
+        for name, agg in (resp.get("aggregations") or {}).items():
+            facets[name] = facet_values(Facet(name), ((b["key"], b["doc_count"]) for b in agg["buckets"]))
+            facets_exact = facets_exact and not agg.get("doc_count_error_upper_bound")
+        return SearchResult(hits=hits, total=int(total["value"]), total_exact=total.get("relation", "eq") == "eq",
+                            page=prep.page, per_page=prep.limit, sort=prep.sort.value, query=prep.query.source,
+                            facets=facets, facets_exact=facets_exact)
 
     def histories(self, doc_ids: Sequence[str]) -> dict[str, DocumentHistory]:
         sources = self._mget_sources(self.names.articles, doc_ids, ["version", *HISTORY_FIELDS])
@@ -355,8 +399,10 @@ class EngineStore(EngineCoordination, Store):
 
         def actions() -> Iterator[dict[str, Any]]:
             for hit in helpers.scan(client, index=source, query={"query": query}, size=1000):
-                src = hit["_source"]
-                yield {"_index": dest, "_id": hit["_id"], "_source": transform(src) if transform else src}
+                src = transform(hit["_source"]) if transform else hit["_source"]
+                # the search fields are not in _source: computed again (with today's abbreviations)
+                src.update(search_source(document_from_source(src), self.abbreviations))
+                yield {"_index": dest, "_id": hit["_id"], "_source": src}
 
         try:
             copied, errors = helpers.bulk(client, actions(), chunk_size=1000, raise_on_error=False, max_retries=3,

@@ -7,11 +7,15 @@ template ``<prefix>-articles`` gives every versioned index its settings and mapp
 state has indices of its own (``<prefix>-pages``, ``<prefix>-runs``) so coverage and
 incremental crawls work from the engine alone and several crawler machines share them.
 
-The text analyzer uses built-in components only: the standard tokenizer, lowercase and
-asciifolding with ``preserve_original``, so "hoi nghi" and "Hội nghị" find the same
-documents.  Each text field has an ``.exact`` subfield (standard tokenizer and lowercase
-only) that tells which documents have every query word with its exact diacritics: they
-rank first.
+No analysis plugin is needed, so the same mapping runs on a stock Elasticsearch node (even
+the core server without analysis-common), on OpenSearch and on managed services: the text is
+analysed in Python (:mod:`pipelines.search`: tone placement, folding, abbreviations) into the
+sibling fields of :func:`pipelines.search.fields.engine_properties` (``title_exact``,
+``title_folded`` …), which the built-in ``standard`` analyzer only splits into words.  Those
+fields are indexed but left out of ``_source`` (they are computed again whenever a document
+is written or copied: :func:`pipelines.storage.engine_write.search_source`).  Filters, sorts
+and facets use keyword fields computed in Python too (province keys, month, category key:
+:func:`pipelines.storage.searching.indexed_values`).
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from pipelines.search.fields import Form, engine_properties, search_fields
 from pipelines.storage.migrations import SCHEMA_VERSION
 
 logger = logging.getLogger(__name__)
@@ -29,15 +34,6 @@ logger = logging.getLogger(__name__)
 #: the template or a mapping comes with a step in :mod:`pipelines.storage.migrations`, and
 #: ``portalnews migrate`` rebuilds the documents with it.
 MAPPING_VERSION = SCHEMA_VERSION
-
-#: Index-time analyzer of the text fields (original and folded tokens at one position).
-TEXT_ANALYZER = "portalnews_vi"
-#: Search-time analyzer: folded tokens only, the recall query.
-SEARCH_ANALYZER = "portalnews_vi_search"
-#: Analyzer of the ``.exact`` subfields: the words as written, lower-cased, no folding.
-EXACT_ANALYZER = "portalnews_vi_exact"
-#: Keyword normalizer for comparisons without diacritics (province).
-FOLD_NORMALIZER = "portalnews_fold"
 
 _PREFIX_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,100}$")
 
@@ -83,31 +79,6 @@ class IndexNames:
         return (self.pages, self.runs)
 
 
-def analysis_settings() -> dict[str, Any]:
-    return {
-        "filter": {
-            "portalnews_folding": {"type": "asciifolding", "preserve_original": True},
-        },
-        "analyzer": {
-            TEXT_ANALYZER: {"type": "custom", "tokenizer": "standard",
-                            "filter": ["lowercase", "portalnews_folding"]},
-            SEARCH_ANALYZER: {"type": "custom", "tokenizer": "standard", "filter": ["lowercase", "asciifolding"]},
-            EXACT_ANALYZER: {"type": "custom", "tokenizer": "standard", "filter": ["lowercase"]},
-        },
-        "normalizer": {
-            FOLD_NORMALIZER: {"type": "custom", "filter": ["lowercase", "asciifolding"]},
-        },
-    }
-
-
-def _text() -> dict[str, Any]:
-    """A text field searched without diacritics; ``.exact`` keeps only the words as written
-    (a word without diacritics in the query must not match a folded one in ``.exact``)."""
-    return {"type": "text", "analyzer": TEXT_ANALYZER, "search_analyzer": SEARCH_ANALYZER,
-            "fields": {"exact": {"type": "text", "analyzer": EXACT_ANALYZER, "norms": False,
-                                 "index_options": "positions"}}}
-
-
 def _date(raw: bool = False) -> dict[str, Any]:
     """A date that never rejects a document; ``raw`` adds the string as written, which
     sorts and filters exactly like the SQLite backend's ISO strings."""
@@ -129,18 +100,22 @@ def _mapping(properties: dict[str, Any]) -> dict[str, Any]:
             "_meta": {"portalnews_mapping_version": MAPPING_VERSION}, "properties": properties}
 
 
+#: The sibling search fields: indexed, not kept in ``_source``.
+SEARCH_FIELDS: tuple[str, ...] = (*search_fields(Form.EXACT), *search_fields(Form.FOLDED))
+
+
 def article_mappings() -> dict[str, Any]:
-    return _mapping({
-        **dict.fromkeys(("id", "url", "portal_id", "level", "profile", "date_precision", "content_hash"), _KEYWORD),
-        **dict.fromkeys(("portal_name", "category", "author"), _LONG_KEYWORD),
-        "province": {"type": "keyword", "fields": {"folded": {"type": "keyword", "normalizer": FOLD_NORMALIZER}}},
+    """The articles' mapping.  ``title``, ``summary`` and ``body`` are kept in ``_source`` only;
+    searches go to the sibling fields."""
+    mapping = _mapping({
+        **dict.fromkeys(("id", "url", "portal_id", "level", "profile", "date_precision", "content_hash", "month",
+                         "province_key", "current_key", "category_key"), _KEYWORD),
+        **dict.fromkeys(("portal_name", "category", "author", "province", "current_province"), _LONG_KEYWORD),
         "published_at": _date(raw=True),
         **{name: _date() for name in ("crawled_at", "first_seen_at", "indexed_at")},
         "view_count": {"type": "integer", "ignore_malformed": True},
         "version": _INTEGER,
-        "title": {**_text(), "fields": {**_text()["fields"], "raw": {"type": "keyword", "ignore_above": 1024}}},
-        "summary": _text(),
-        "body": _text(),
+        **engine_properties(),
         "extra": _OPAQUE,
         # the article's history (pipelines.storage.engine_write): every view-count observation,
         # and the earlier contents
@@ -148,6 +123,8 @@ def article_mappings() -> dict[str, Any]:
             "t": {"type": "date", "ignore_malformed": True}, "views": {"type": "integer"}}},
         "previous_versions": _OPAQUE,
     })
+    mapping["_source"] = {"excludes": list(SEARCH_FIELDS)}
+    return mapping
 
 
 #: Searches see new documents within this delay; a longer interval than the default 1 s
@@ -156,8 +133,7 @@ REFRESH_INTERVAL = "5s"
 
 
 def index_settings(shards: int, replicas: int) -> dict[str, Any]:
-    return {"number_of_shards": shards, "number_of_replicas": replicas,
-            "refresh_interval": REFRESH_INTERVAL, "analysis": analysis_settings()}
+    return {"number_of_shards": shards, "number_of_replicas": replicas, "refresh_interval": REFRESH_INTERVAL}
 
 
 def article_template(names: IndexNames, shards: int, replicas: int) -> dict[str, Any]:

@@ -1,16 +1,16 @@
 """Query DSL for the search-engine backends, built from the backend-neutral requests.
 
 Pure functions (no I/O) so that they are easy to test and identical for Elasticsearch
-and OpenSearch.  They reproduce the SQLite backend's rules:
+and OpenSearch.  A search (:func:`search_body`) is the query language's DSL
+(:func:`pipelines.search.dsl.to_dsl` on the sibling fields, BM25 with the field weights),
+the filters of :class:`pipelines.storage.searching.PreparedSearch` on keyword fields
+computed in Python, and the rules the SQLite backend follows too:
 
-* filters: portals, province compared without diacritics, ``since``/``until`` on the
-  ISO string of ``published_at`` (until inclusive of its day), ``min_views``;
-* text: every term required (a term may be a "quoted phrase"), matched without
-  diacritics in title, summary or body;
-* relevance (:data:`pipelines.storage.base.FIELD_WEIGHTS`): documents where every term
-  appears with its exact diacritics come first (only when the query has diacritics),
-  then the weighted count of terms found in title (8), summary (3) and body (1), then
-  the newest; date and views sorts put missing values last; ties are broken by URL.
+* relevance: documents with every term in its exact spelling first (a constant
+  :data:`EXACT_BOOST` added to their score), then the score, the newest, the URL;
+* date and views orders put missing values last; ties are broken by URL;
+* ``since``/``until`` compare the ISO string of ``published_at`` (until inclusive of its day);
+* facets are ``terms`` aggregations on the same values SQLite groups.
 """
 
 from __future__ import annotations
@@ -18,93 +18,101 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from pipelines.storage.base import FIELD_WEIGHTS, ExportFilter, SearchQuery, _day_after, date_bounds
-from pipelines.storage.textsearch import ParsedQuery
+from pipelines.search import exact_filter, to_dsl
+from pipelines.storage.base import Facet, SortOrder, _day_after
+from pipelines.storage.searching import FACET_SIZES, PreparedSearch
 
 logger = logging.getLogger(__name__)
-
-TEXT_FIELDS = tuple(field for field, _ in FIELD_WEIGHTS)
 
 BY_URL: dict[str, Any] = {"url": {"order": "asc"}}
 BY_DATE: list[dict[str, Any]] = [{"published_at.raw": {"order": "desc", "missing": "_last"}}, BY_URL]
 BY_VIEWS: list[dict[str, Any]] = [{"view_count": {"order": "desc", "missing": "_last"}}, BY_URL]
 BY_RELEVANCE: list[Any] = [{"_score": {"order": "desc"}},
                             {"published_at.raw": {"order": "desc", "missing": "_last"}}, BY_URL]
-#: Added to the score of documents with every term in its exact diacritics: they come first.
+#: Added to the score of documents with every term in its exact spelling: they come first.
+#: (A BM25 score of the sibling fields stays far below it; scores are 32-bit floats, so the
+#: score reported for such a hit is exact to about 0.01.)
 EXACT_BOOST = 100000.0
 EXPORT_SORT: list[dict[str, Any]] = [{"portal_id": {"order": "asc"}},
                                      {"published_at.raw": {"order": "desc", "missing": "_last"}}, BY_URL]
+#: Facet -> the keyword field its terms aggregation counts.
+FACET_FIELDS: dict[Facet, str] = {Facet.PROVINCE: "current_province", Facet.LEVEL: "level",
+                                  Facet.PORTAL: "portal_id", Facet.CATEGORY: "category", Facet.MONTH: "month"}
 
 
-def filters(portals: list[str] | None = None, province: str | None = None, since: str | None = None,
-            until: str | None = None, min_views: int | None = None) -> list[dict[str, Any]]:
+def filters(prep: PreparedSearch) -> list[dict[str, Any]]:
+    """The filter clauses of a search (the same values SQLite compares)."""
     out: list[dict[str, Any]] = []
-    if portals:
-        out.append({"terms": {"portal_id": list(portals)}})
-    if province:
-        # the keyword normalizer folds both sides: "Phu Yen" == "Phú Yên"
-        out.append({"term": {"province.folded": province}})
-    lo, hi = date_bounds(since, until)
-    bounds = {k: v for k, v in (("gte", lo), ("lt", hi)) if v}
+    if prep.portals:
+        out.append({"terms": {"portal_id": list(prep.portals)}})
+    if prep.province_keys is not None:
+        keys = sorted(prep.province_keys)
+        out.append({"bool": {"should": [{"terms": {"province_key": keys}}, {"terms": {"current_key": keys}}],
+                             "minimum_should_match": 1}})
+    if prep.level:
+        out.append({"term": {"level": prep.level}})
+    if prep.category_key:
+        out.append({"term": {"category_key": prep.category_key}})
+    bounds = {k: v for k, v in (("gte", prep.since), ("lt", prep.until)) if v}
     if bounds:
         out.append({"range": {"published_at.raw": bounds}})
-    if min_views is not None:
-        out.append({"range": {"view_count": {"gte": min_views}}})
+    if prep.min_views is not None:
+        out.append({"range": {"view_count": {"gte": prep.min_views}}})
     return out
 
 
-def _term_query(words: tuple[str, ...], fields: list[str]) -> dict[str, Any]:
-    return {"multi_match": {"query": " ".join(words), "type": "phrase", "fields": fields}}
+def match_query(prep: PreparedSearch, *, rank: bool = True) -> dict[str, Any]:
+    """The query part: the text (if any) and the filters; with ``rank``, the exact-spelling tier."""
+    text = to_dsl(prep.query)
+    query: dict[str, Any] = {"bool": {"filter": filters(prep)}}
+    if text is not None:
+        query["bool"]["must"] = [text]
+    exact = exact_filter(prep.query) if rank else None
+    if exact is not None:
+        query["bool"]["should"] = [{"constant_score": {"filter": exact, "boost": EXACT_BOOST}}]
+    return query
 
 
-def text_queries(parsed: ParsedQuery) -> list[dict[str, Any]]:
-    """One required clause per term, matched without diacritics in any text field (recall)."""
-    return [_term_query(term, list(TEXT_FIELDS)) for term in parsed.terms]
-
-
-def exact_query(parsed: ParsedQuery) -> dict[str, Any]:
-    """Every term with its exact diacritics (case-insensitive), in any text field."""
-    fields = [f"{f}.exact" for f in TEXT_FIELDS]
-    return {"bool": {"filter": [_term_query(tuple(w.lower() for w in term), fields) for term in parsed.terms]}}
-
-
-def score_clauses(parsed: ParsedQuery) -> list[dict[str, Any]]:
-    """The relevance score of :data:`FIELD_WEIGHTS`: a constant per term found per field,
-    plus :data:`EXACT_BOOST` when every term has its exact diacritics.  Constant scores
-    are small integers, exact in floating point, so the order is the SQLite backend's."""
-    out: list[dict[str, Any]] = [
-        {"constant_score": {"filter": {"match_phrase": {field: " ".join(term)}}, "boost": weight}}
-        for term in parsed.terms for field, weight in FIELD_WEIGHTS
-    ]
-    if parsed.has_diacritics:
-        out.append({"constant_score": {"filter": exact_query(parsed), "boost": EXACT_BOOST}})
-    return out
-
-
-def search_body(query: SearchQuery, parsed: ParsedQuery) -> dict[str, Any]:
+def search_body(prep: PreparedSearch) -> dict[str, Any]:
     """The request body of one search (see the module docstring for the rules)."""
-    flt = filters(query.portals, query.province, query.since, query.until, query.min_views)
-    sort = {"date": BY_DATE, "views": BY_VIEWS}.get(query.sort)
-    body: dict[str, Any] = {"from": query.offset, "size": query.limit, "track_total_hits": False}
-    if not parsed.terms:
-        body.update(query={"bool": {"filter": flt}}, sort=sort or BY_DATE)
-        return body
-    body.update(query={"bool": {"filter": [*text_queries(parsed), *flt], "should": score_clauses(parsed)}},
-                sort=sort or BY_RELEVANCE, track_scores=True)
+    ranked = bool(prep.query.include)
+    if prep.sort is SortOrder.DATE or (not ranked and prep.sort is SortOrder.RELEVANCE):
+        sort = BY_DATE
+    elif prep.sort is SortOrder.VIEWS:
+        sort = BY_VIEWS
+    else:
+        sort = BY_RELEVANCE
+    body: dict[str, Any] = {"from": prep.offset, "size": prep.limit, "track_total_hits": True,
+                            "query": match_query(prep, rank=ranked), "sort": sort}
+    if ranked:
+        body["track_scores"] = True
+    if prep.facets:
+        body["aggs"] = facet_aggregations()
     return body
 
 
+def facet_aggregations() -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for facet, field in FACET_FIELDS.items():
+        terms: dict[str, Any] = {"field": field, "size": FACET_SIZES[facet]}
+        if facet is Facet.MONTH:
+            terms["order"] = {"_key": "desc"}
+        out[facet.value] = {"terms": terms}
+    return out
+
+
 def hit_score(hit: dict[str, Any]) -> tuple[float, bool]:
-    """(relevance score, every term with exact diacritics) of a search hit."""
+    """(relevance score, every term in its exact spelling) of a search hit."""
     score = float(hit.get("_score") or 0.0)
     if score >= EXACT_BOOST:
         return score - EXACT_BOOST, True
     return score, False
 
 
-def export_body(flt: ExportFilter, page_size: int) -> dict[str, Any]:
-    return {"query": {"bool": {"filter": filters(flt.portals, None, flt.since, flt.until, None)}},
-            "sort": EXPORT_SORT, "size": page_size, "track_total_hits": False}
+def export_body(prep: PreparedSearch, page_size: int) -> dict[str, Any]:
+    """Every match of a search (or filter), in export order, one page at a time (search_after)."""
+    return {"query": match_query(prep, rank=False), "sort": EXPORT_SORT, "size": page_size,
+            "track_total_hits": False}
 
 
 def count_body(portal_id: str | None) -> dict[str, Any]:

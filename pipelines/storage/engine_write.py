@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
 
 from pipelines.model.kinds import RunOutcome
+from pipelines.search import Abbreviations, abbreviations_from_settings, index_fields
 from pipelines.storage.base import (
     Document,
     DocumentHistory,
@@ -41,7 +42,8 @@ from pipelines.storage.base import (
     observations_from,
 )
 from pipelines.storage.engine_client import EngineError, Flavour, body, error_reason
-from pipelines.storage.engine_mappings import IndexNames
+from pipelines.storage.engine_mappings import SEARCH_FIELDS, IndexNames
+from pipelines.storage.searching import indexed_values
 from pipelines.storage.spool import Record
 
 logger = logging.getLogger(__name__)
@@ -58,10 +60,12 @@ BULK_OPTIONS: dict[str, Any] = {
 #: Most archived versions kept in an article document (the oldest are dropped beyond it).
 MAX_VERSIONS = 100
 #: Fields of an existing article the upsert path needs to extend its history.
-HISTORY_SOURCE_FIELDS = ("view_history", "previous_versions", "title", "body", "published_at")
+HISTORY_SOURCE_FIELDS = ("view_history", "previous_versions", "title", "summary", "body", "published_at")
 #: Fields of an article ``_source`` that are history, not :class:`Document` fields.
 HISTORY_FIELDS = ("view_history", "previous_versions")
-_INTERNAL_FIELDS = ("first_seen_at", "version", "indexed_at", *HISTORY_FIELDS)
+#: Values computed from a document for searching (not :class:`Document` fields).
+INDEXED_FIELDS = ("province_key", "current_key", "category_key", "month")
+_INTERNAL_FIELDS = ("first_seen_at", "version", "indexed_at", *HISTORY_FIELDS, *INDEXED_FIELDS, *SEARCH_FIELDS)
 _MAX_ROUNDS = 5
 _MGET_FIELDS = ["content_hash", "view_count", "first_seen_at", "version", "crawled_at", *HISTORY_SOURCE_FIELDS]
 
@@ -104,7 +108,15 @@ class WriteReport:
 _DOC_FIELDS = tuple(f for f in Document.__dataclass_fields__ if f != "extra")
 
 
-def _document_source(doc: Document, first_seen_at: str | None, version: int) -> dict[str, Any]:
+def search_source(doc: Document, abbreviations: Abbreviations | None) -> dict[str, Any]:
+    """What a document is searched by: the sibling text fields (:mod:`pipelines.search.fields`;
+    indexed, not kept in ``_source``) and the filter and facet values."""
+    text = index_fields({"title": doc.title, "summary": doc.summary, "body": doc.body}, abbreviations)
+    return {**text, **indexed_values(doc)}
+
+
+def _document_source(doc: Document, first_seen_at: str | None, version: int,
+                     abbreviations: Abbreviations | None) -> dict[str, Any]:
     data = {name: getattr(doc, name) for name in _DOC_FIELDS}  # dataclasses.asdict is slow here
     if doc.extra:
         data["extra"] = dict(doc.extra)
@@ -114,6 +126,7 @@ def _document_source(doc: Document, first_seen_at: str | None, version: int) -> 
     for key in ("published_at", "crawled_at"):
         if data.get(key) == "":
             data[key] = None
+    data.update(search_source(doc, abbreviations))
     return data
 
 
@@ -174,6 +187,16 @@ class DocumentHistoryBuilder:
                         "body": doc.body, "published_at": doc.published_at}
         self.observe(doc)
 
+    def merge(self, imported: DocumentHistory) -> int:
+        """Add an imported history (``portalnews import``): observations by time, archived
+        versions by number; the current version number to record (the larger)."""
+        self.observations = merge_observations(self.observations, imported.view_history)
+        by_number = {int(v["version"]): v for v in self.previous if v.get("version") is not None}
+        for v in imported.versions:
+            by_number.setdefault(v.version, {k: val for k, val in v.to_dict().items() if k != "doc_id"})
+        self.previous = [by_number[n] for n in sorted(by_number)]
+        return max(int((self.current or {}).get("version") or 1), imported.version)
+
     def fields(self) -> dict[str, Any]:
         """The history fields to write into the document's ``_source``."""
         return {"view_history": [o.to_dict() for o in self.observations],
@@ -204,8 +227,11 @@ class BatchPlan:
 
     def __init__(self, names: IndexNames, records: Sequence[Record], replay: bool = False,
                  translate: Callable[[BaseException], EngineError] | None = None,
-                 resend: frozenset[int] = frozenset()) -> None:
+                 resend: frozenset[int] = frozenset(), abbreviations: Abbreviations | None = None,
+                 histories: Mapping[str, DocumentHistory] | None = None) -> None:
         self.names = names
+        self.histories = histories or {}
+        self.abbreviations = abbreviations if abbreviations is not None else abbreviations_from_settings(None)
         self.replay = replay
         self.translate = translate
         self.resend = resend
@@ -275,8 +301,12 @@ class BatchPlan:
                 # without its view-count observation (a conditional partial update)
                 observed = [history.observe(d) for d in group]  # every copy, not only up to the first
                 if any(observed):
+                    # the search fields are not in _source: the partial update must give them again
+                    stored = document_from_source({**src, "url": final.url, "portal_id": final.portal_id})
+                    text = index_fields({"title": stored.title, "summary": stored.summary, "body": stored.body},
+                                        self.abbreviations)
                     actions.append({"_op_type": "update", "_index": alias, "_id": doc_id,
-                                    "doc": {"view_history": history.fields()["view_history"]},
+                                    "doc": {"view_history": history.fields()["view_history"], **text},
                                     "if_seq_no": hit["_seq_no"], "if_primary_term": hit["_primary_term"]})
                     self._waiting.setdefault(("doc", doc_id), deque()).append(
                         (list(group), UpsertResult(unchanged=len(group))))
@@ -285,8 +315,11 @@ class BatchPlan:
                 continue
             for doc in group:
                 history.add(doc)
+            if doc_id in self.histories:
+                version = history.merge(self.histories[doc_id])
             action: dict[str, Any] = {"_index": alias, "_id": doc_id,
-                                      "_source": {**_document_source(final, first_seen, version), **history.fields()}}
+                                      "_source": {**_document_source(final, first_seen, version, self.abbreviations),
+                                                  **history.fields()}}
             if hit is None:
                 action["_op_type"] = "create"
             else:
@@ -390,11 +423,13 @@ class BatchPlan:
 
 async def write_batch(client: Any, flavour: Flavour, names: IndexNames, records: Sequence[Record], *,
                       translate: Callable[[BaseException], EngineError], refresh: bool = False,
-                      replay: bool = False) -> WriteReport:
+                      replay: bool = False, abbreviations: Abbreviations | None = None,
+                      histories: Mapping[str, DocumentHistory] | None = None) -> WriteReport:
     """Write one batch through an async client.  Never raises for engine problems: every
     record comes back in the report as written, failed (retryable) or rejected."""
     plan = BatchPlan(names, records, replay=replay, translate=translate,
-                     resend=RETRY_ON_STATUS - flavour.helper_retries)
+                     resend=RETRY_ON_STATUS - flavour.helper_retries, abbreviations=abbreviations,
+                     histories=histories)
     bulk = flavour.helpers().async_streaming_bulk
     options = {**BULK_OPTIONS, **flavour.bulk_options(), **({"refresh": True} if refresh else {})}
     while plan.pending:

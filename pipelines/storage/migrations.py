@@ -6,7 +6,8 @@ user_version``, the search engines in the ``_meta`` of the articles index behind
 that names ``portalnews migrate``; that command upgrades it in place after a backup:
 
 * SQLite: a copy of the file next to it (``NAME.vN-backup.db``), then the SQL of every
-  step in one transaction;
+  step in one transaction (and a step's Python part, such as rebuilding the full-text index
+  from the documents, in the same transaction);
 * Elasticsearch / OpenSearch: a new versioned index ``<prefix>-articles-v(K+1)`` with the
   current mapping, the documents copied into it through every step's ``engine`` transform,
   and the alias moved to it; the old index stays as the backup.
@@ -44,6 +45,7 @@ class Migration:
     summary: str
     sqlite: str  # statements, run in order inside the migration's transaction
     engine: SourceTransform | None = None  # applied to every article while it is copied
+    sqlite_after: Callable[[sqlite3.Connection], None] | None = None  # after the statements, same transaction
 
 
 # --- version 1: documents, full-text indices, crawl state --------------------------------------
@@ -167,10 +169,73 @@ def _engine_v2(src: dict[str, Any]) -> dict[str, Any]:
     return src
 
 
+# --- version 3: the search language (pipelines.search) and current provinces ------------------------
+# The old full-text tables (docs_fold, docs_exact: text as written and folded, ranked by one
+# sub-query per term and column) give way to one contentless FTS5 table of the six sibling
+# columns of pipelines.search.fields, ranked by bm25() in one pass, and to search_meta, the
+# narrow table that filters, sorts and facets use (pipelines/storage/sqlite_search.py).  The
+# documents get their current province (pipelines.admin).  Both are filled from the documents
+# by the step's Python part.
+_V3 = """
+DROP TABLE IF EXISTS docs_fold;
+DROP TABLE IF EXISTS docs_exact;
+ALTER TABLE documents ADD COLUMN current_province TEXT;
+CREATE VIRTUAL TABLE search_text USING fts5(
+    title_exact, title_folded, summary_exact, summary_folded, body_exact, body_folded,
+    content = '', tokenize = 'unicode61 remove_diacritics 0');
+CREATE TABLE search_meta (
+    rid INTEGER PRIMARY KEY,
+    portal_id TEXT NOT NULL,
+    url TEXT NOT NULL,
+    published_at TEXT,
+    month TEXT,
+    view_count INTEGER,
+    province_key TEXT,
+    current_key TEXT,
+    current_province TEXT,
+    level TEXT,
+    category TEXT,
+    category_key TEXT,
+    index_keys TEXT
+);
+CREATE INDEX search_meta_date ON search_meta(published_at DESC, url);
+CREATE INDEX search_meta_views ON search_meta(view_count DESC, url);
+CREATE INDEX search_meta_portal ON search_meta(portal_id, published_at DESC, url);
+CREATE INDEX search_meta_province ON search_meta(province_key);
+CREATE INDEX search_meta_current ON search_meta(current_key);
+CREATE TABLE store_meta (key TEXT PRIMARY KEY, value TEXT);
+"""
+
+
+def _sqlite_v3(conn: sqlite3.Connection) -> None:
+    """Every document gets its current province and is indexed for the search language."""
+    from pipelines.admin import current_province
+    from pipelines.search import abbreviations_from_settings
+    from pipelines.storage.sqlite_search import SearchIndex
+
+    rows = conn.execute("SELECT rid, province FROM documents WHERE province IS NOT NULL").fetchall()
+    conn.executemany("UPDATE documents SET current_province = ? WHERE rid = ?",
+                     [(current_province(r[1]) or r[1], r[0]) for r in rows])
+    SearchIndex(abbreviations_from_settings(None)).rebuild(conn)
+
+
+def _engine_v3(src: dict[str, Any]) -> dict[str, Any]:
+    """Engine documents get their current province (the search fields are added to every
+    document that is copied: pipelines.storage.engine_write.search_source)."""
+    from pipelines.admin import current_province
+
+    if not src.get("current_province") and src.get("province"):
+        src["current_province"] = current_province(src["province"]) or src["province"]
+    return src
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "documents, full-text indices, pages and runs", _V1),
     Migration(2, "leases, calendar, back-offs, alert notices; view-count history and archived versions",
               _V2, engine=_engine_v2),
+    Migration(3, "search: the query language on FTS5 with exact and folded columns ranked by bm25(), "
+                 "filter and facet table; engines: sibling fields analysed by `standard` (no plugin); "
+                 "current provinces", _V3, engine=_engine_v3, sqlite_after=_sqlite_v3),
 )
 #: The schema version this portalnews writes.
 SCHEMA_VERSION = MIGRATIONS[-1].version

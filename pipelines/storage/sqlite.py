@@ -1,10 +1,10 @@
-"""Embedded store: one SQLite file with FTS5 full-text indices.
+"""Embedded store: one SQLite file with an FTS5 full-text index.
 
-Two FTS5 tables index every document: ``docs_fold`` holds diacritic-folded text
-("hoi nghi" finds "Hội nghị") and ``docs_exact`` the text as written, so that an
-exact diacritic match ranks above a folded one.  The article history (``view_history``,
-``versions``), the crawl state (``pages``, ``runs``) and the coordination tables
-(:mod:`pipelines.storage.coordination_sqlite`) live in the same file; the tables are
+Documents live in ``documents``; the search language (:mod:`pipelines.search`) runs on a
+contentless FTS5 table of their exact and folded words and a narrow filter/facet table, kept
+in step by :class:`pipelines.storage.sqlite_search.SearchIndex`.  The article history
+(``view_history``, ``versions``), the crawl state (``pages``, ``runs``) and the coordination
+tables (:mod:`pipelines.storage.coordination_sqlite`) live in the same file; the tables are
 defined by the steps of :mod:`pipelines.storage.migrations`, and ``PRAGMA user_version``
 holds the schema version.  Connections are per thread; WAL mode lets the CLI read while
 a crawl writes.
@@ -23,9 +23,9 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
+from pipelines.search import Abbreviations, abbreviations_from_settings
 from pipelines.storage import migrations
 from pipelines.storage.base import (
-    FIELD_WEIGHTS,
     MAX_OBSERVATIONS,
     RUN_TOTAL_FIELDS,
     CoverageRow,
@@ -38,8 +38,8 @@ from pipelines.storage.base import (
     PageRecord,
     RecentDocument,
     RunRecord,
-    SearchHit,
     SearchQuery,
+    SearchResult,
     Store,
     StoreError,
     UpsertResult,
@@ -47,24 +47,21 @@ from pipelines.storage.base import (
     apply_run,
     canonical_url,
     check_recent_field,
-    date_bounds,
+    merge_observations,
     now_iso,
     parse_instant,
-    search_hit,
 )
 from pipelines.storage.coordination_sqlite import SQLiteCoordination
-from pipelines.storage.textsearch import fold, parse_query
+from pipelines.storage.searching import facet_values, make_hit, prepare
+from pipelines.storage.sqlite_search import SearchIndex, document_from_row
 
 logger = logging.getLogger(__name__)
 
 _DOC_COLUMNS = (
-    "id", "url", "portal_id", "portal_name", "province", "level", "title", "published_at",
+    "id", "url", "portal_id", "portal_name", "province", "current_province", "level", "title", "published_at",
     "date_precision", "view_count", "body", "summary", "author", "category", "crawled_at",
     "profile", "content_hash",
 )
-
-# Relevance score (see base.FIELD_WEIGHTS): weighted count of the query terms found per column.
-_TERM_IN_COLUMN = "(d.rid IN (SELECT rowid FROM docs_fold WHERE docs_fold MATCH ?)) * {weight}"
 
 
 def _switch_to_wal(conn: sqlite3.Connection, patience: float = 30.0) -> None:
@@ -89,6 +86,16 @@ class SQLiteStore(SQLiteCoordination, Store):
         self._local = threading.local()
         self._lock = threading.Lock()
         self._conns: list[sqlite3.Connection] = []
+        self._abbreviations: Abbreviations | None = None
+        self._index: SearchIndex | None = None
+
+    @property
+    def search_index(self) -> SearchIndex:
+        """The full-text index, with the abbreviations of ``PORTALNEWS_ABBREVIATIONS`` (read once)."""
+        if self._index is None:
+            self._abbreviations = abbreviations_from_settings(None)
+            self._index = SearchIndex(self._abbreviations)
+        return self._index
 
     # --- connection handling ----------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -103,7 +110,6 @@ class SQLiteStore(SQLiteCoordination, Store):
                 conn.execute("PRAGMA busy_timeout=30000")
                 _switch_to_wal(conn)
                 conn.execute("PRAGMA synchronous=NORMAL")
-                conn.create_function("pn_fold", 1, lambda s: fold(s) if s else s, deterministic=True)
             except sqlite3.DatabaseError as exc:
                 conn.close()
                 raise StoreError(f"{self.path} is not a usable portalnews SQLite store: {exc}") from None
@@ -124,6 +130,18 @@ class SQLiteStore(SQLiteCoordination, Store):
             if self._version(conn) == 0:
                 self._upgrade()  # a new store: every step from version 0
             migrations.check_version(self._version(conn), f"SQLite store {self.path}", self.url)
+            self._check_abbreviations(conn)
+
+    def _check_abbreviations(self, conn: sqlite3.Connection) -> None:
+        """Say once when the documents were indexed with another abbreviation list."""
+        row = conn.execute("SELECT value FROM store_meta WHERE key = 'abbreviations'").fetchone()
+        current = self.search_index.abbreviations.fingerprint
+        if row is None:
+            with self._immediate() as c:
+                c.execute("INSERT OR IGNORE INTO store_meta(key, value) VALUES ('abbreviations', ?)", (current,))
+        elif row[0] != current:
+            logger.warning("%s was indexed with another list of abbreviations: documents indexed before "
+                           "know only the old ones until `portalnews reindex --store %s`", self.path, self.url)
 
     @contextlib.contextmanager
     def _usable(self) -> Iterator[None]:
@@ -154,6 +172,8 @@ class SQLiteStore(SQLiteCoordination, Store):
             for step in steps:
                 for statement in migrations.sqlite_statements(step.sqlite):
                     conn.execute(statement)
+                if step.sqlite_after is not None:
+                    step.sqlite_after(conn)
             conn.execute(f"PRAGMA user_version = {migrations.SCHEMA_VERSION}")
         return steps
 
@@ -206,7 +226,9 @@ class SQLiteStore(SQLiteCoordination, Store):
 
     def _upsert_one(self, conn: sqlite3.Connection, doc: Document) -> UpsertResult:
         row = conn.execute(
-            "SELECT rid, content_hash, view_count, first_seen_at, version FROM documents WHERE id = ?",
+            "SELECT d.rid, d.content_hash, d.view_count, d.version, d.title, d.summary, d.body, m.rid AS indexed,"
+            " m.index_keys"
+            " FROM documents d LEFT JOIN search_meta m ON m.rid = d.rid WHERE d.id = ?",
             (doc.id,),
         ).fetchone()
         values = [getattr(doc, c) for c in _DOC_COLUMNS]
@@ -217,7 +239,7 @@ class SQLiteStore(SQLiteCoordination, Store):
                 f"VALUES ({', '.join('?' * (len(_DOC_COLUMNS) + 2))})",
                 [*values, doc.crawled_at, extra],
             )
-            self._index(conn, int(cur.lastrowid or 0), doc, replace=False)
+            self.search_index.add(conn, int(cur.lastrowid or 0), doc)
             self._observe(conn, doc)
             return UpsertResult(inserted=1)
         rid = int(row["rid"])
@@ -234,8 +256,9 @@ class SQLiteStore(SQLiteCoordination, Store):
             f"UPDATE documents SET {sets}, extra = ?, version = ? WHERE rid = ?",
             [*values, extra, version, rid],
         )
+        # the search index follows the stored row: its text when it changed, its filter values always
+        self.search_index.add(conn, rid, doc, previous=row if row["indexed"] is not None else None)
         if changed:
-            self._index(conn, rid, doc, replace=True)
             return UpsertResult(updated=1)
         if row["view_count"] != doc.view_count:
             return UpsertResult(updated=1)
@@ -248,117 +271,76 @@ class SQLiteStore(SQLiteCoordination, Store):
             conn.execute("INSERT OR REPLACE INTO view_history(doc_id, observed_at, views) VALUES (?, ?, ?)",
                          (doc.id, doc.crawled_at, int(doc.view_count)))
 
+    def import_documents(self, items: Sequence[tuple[Document, DocumentHistory | None]]) -> UpsertResult:
+        result = UpsertResult()
+        if not items:
+            return result
+        with self._immediate() as conn:
+            for doc, history in items:
+                result.add(self._upsert_one(conn, doc))
+                if history is not None:
+                    self._merge_history(conn, doc.id, history)
+        return result
+
     @staticmethod
-    def _index(conn: sqlite3.Connection, rid: int, doc: Document, replace: bool) -> None:
-        if replace:
-            conn.execute("DELETE FROM docs_fold WHERE rowid = ?", (rid,))
-            conn.execute("DELETE FROM docs_exact WHERE rowid = ?", (rid,))
-        summary = doc.summary or ""
-        conn.execute(
-            "INSERT INTO docs_fold(rowid, title, summary, body) VALUES (?, ?, ?, ?)",
-            (rid, fold(doc.title), fold(summary), fold(doc.body)),
-        )
-        conn.execute(
-            "INSERT INTO docs_exact(rowid, title, summary, body) VALUES (?, ?, ?, ?)",
-            (rid, doc.title.lower(), summary.lower(), doc.body.lower()),
-        )
+    def _merge_history(conn: sqlite3.Connection, doc_id: str, history: DocumentHistory) -> None:
+        stored = [Observation(t=r[0], views=int(r[1])) for r in conn.execute(
+            "SELECT observed_at, views FROM view_history WHERE doc_id = ?", (doc_id,))]
+        merged = merge_observations(stored, history.view_history)
+        kept = {o.t for o in merged}
+        conn.executemany("DELETE FROM view_history WHERE doc_id = ? AND observed_at = ?",
+                         [(doc_id, o.t) for o in stored if o.t not in kept])
+        conn.executemany("INSERT OR REPLACE INTO view_history(doc_id, observed_at, views) VALUES (?, ?, ?)",
+                         [(doc_id, o.t, o.views) for o in merged])
+        conn.executemany(
+            "INSERT OR IGNORE INTO versions(doc_id, version, content_hash, title, body, published_at, replaced_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [(doc_id, v.version, v.content_hash, v.title, v.body, v.published_at, v.replaced_at)
+             for v in history.versions])
+        conn.execute("UPDATE documents SET version = MAX(version, ?) WHERE id = ?", (history.version, doc_id))
 
     @staticmethod
     def _row_to_doc(row: sqlite3.Row) -> Document:
-        data: dict[str, Any] = {c: row[c] for c in _DOC_COLUMNS}
-        doc = Document(**data)
-        if row["extra"]:
-            doc.extra.update(json.loads(row["extra"]))
-        return doc
+        return document_from_row(row)
 
     def get_document(self, doc_id: str) -> Document | None:
         row = self._conn().execute("SELECT * FROM documents WHERE id = ?", (doc_id,)).fetchone()
         return self._row_to_doc(row) if row else None
 
     def iter_documents(self, flt: ExportFilter | None = None) -> Iterator[Document]:
-        flt = flt or ExportFilter()
-        where, params = self._filters(flt.portals, None, flt.since, flt.until, None)
-        sql = "SELECT * FROM documents d" + (" WHERE " + " AND ".join(where) if where else "")
-        sql += " ORDER BY d.portal_id, d.published_at DESC, d.url"
-        cur = self._conn().execute(sql, params)
-        while True:
-            rows = cur.fetchmany(500)
-            if not rows:
-                break
-            for row in rows:
-                yield self._row_to_doc(row)
+        prep = prepare((flt or ExportFilter()).as_query(), self.search_index.abbreviations, paged=False)
+        for row in self.search_index.export_rows(self._conn(), prep):
+            yield self._row_to_doc(row)
 
     def count_documents(self, portal_id: str | None = None) -> int:
-        where, params = self._filters([portal_id] if portal_id else [], None, None, None, None)
-        sql = "SELECT COUNT(*) FROM documents d" + (" WHERE " + " AND ".join(where) if where else "")
-        return int(self._conn().execute(sql, params).fetchone()[0])
+        if portal_id:
+            return int(self._conn().execute("SELECT COUNT(*) FROM documents WHERE portal_id = ?",
+                                            (portal_id,)).fetchone()[0])
+        return int(self._conn().execute("SELECT COUNT(*) FROM documents").fetchone()[0])
 
-    @staticmethod
-    def _filters(portals: list[str], province: str | None, since: str | None, until: str | None,
-                 min_views: int | None) -> tuple[list[str], list[Any]]:
-        where: list[str] = []
-        params: list[Any] = []
-        if portals:
-            where.append(f"d.portal_id IN ({', '.join('?' * len(portals))})")
-            params.extend(portals)
-        if province:  # matched without diacritics too ("Phu Yen" = "Phú Yên")
-            where.append("pn_fold(d.province) = ?")
-            params.append(fold(province))
-        lo, hi = date_bounds(since, until)
-        if lo:
-            where.append("d.published_at >= ?")
-            params.append(lo)
-        if hi:
-            where.append("d.published_at < ?")
-            params.append(hi)
-        if min_views is not None:
-            where.append("d.view_count >= ?")
-            params.append(min_views)
-        return where, params
-
-    def search(self, query: SearchQuery) -> list[SearchHit]:
-        parsed = parse_query(query.text)
-        where, params = self._filters(query.portals, query.province, query.since, query.until, query.min_views)
-        order = {  # ties are broken by URL, like the search-engine backends do
-            "date": "d.published_at IS NULL, d.published_at DESC, d.url",
-            "views": "d.view_count IS NULL, d.view_count DESC, d.url",
-        }.get(query.sort)
-        if parsed.terms:
-            exact_expr = parsed.fts5(folded=False) if parsed.has_diacritics else None
-            score_parts, score_args = [], []
-            for term in parsed.folded_terms:
-                phrase = '"' + " ".join(w.replace('"', "") for w in term) + '"'
-                for column, weight in FIELD_WEIGHTS:
-                    score_parts.append(_TERM_IN_COLUMN.format(weight=weight))
-                    score_args.append(f"{column} : {phrase}")
-            sql = (
-                f"SELECT d.*, ({' + '.join(score_parts)}) AS score"
-                + (", (e.rowid IS NOT NULL) AS exact" if exact_expr else ", 0 AS exact")
-                + " FROM docs_fold JOIN documents d ON d.rid = docs_fold.rowid"
-                + (" LEFT JOIN (SELECT rowid FROM docs_exact WHERE docs_exact MATCH ?) e"
-                   " ON e.rowid = d.rid" if exact_expr else "")
-                + " WHERE docs_fold MATCH ?"
-                + ("".join(" AND " + w for w in where))
-                + " ORDER BY " + (order or "exact DESC, score DESC, d.published_at IS NULL, d.published_at DESC,"
-                                           " d.url")
-                + " LIMIT ? OFFSET ?"
-            )
-            lowered = [tuple(w.lower() for w in t) for t in parsed.terms]
-            exact_param = " AND ".join('"' + " ".join(t) + '"' for t in lowered)
-            args: list[Any] = [*score_args, *([exact_param] if exact_expr else []), parsed.fts5(folded=True),
-                               *params, query.limit, query.offset]
-        else:
-            sql = ("SELECT d.*, 0.0 AS score, 0 AS exact FROM documents d"
-                   + (" WHERE " + " AND ".join(where) if where else "")
-                   + " ORDER BY " + (order or "d.published_at IS NULL, d.published_at DESC, d.url")
-                   + " LIMIT ? OFFSET ?")
-            args = [*params, query.limit, query.offset]
+    def search(self, query: SearchQuery) -> SearchResult:
+        prep = prepare(query, self.search_index.abbreviations)
+        conn = self._conn()
         try:
-            rows = self._conn().execute(sql, args).fetchall()
+            found = self.search_index.search(conn, prep)
+            rids = [rid for rid, _, _ in found.page]
+            docs = {int(r["rid"]): self._row_to_doc(r) for r in conn.execute(
+                f"SELECT * FROM documents WHERE rid IN ({', '.join('?' * len(rids))})", rids)} if rids else {}
         except sqlite3.OperationalError as exc:
             raise StoreError(f"search failed: {exc}") from None
-        return [search_hit(self._row_to_doc(row), parsed, float(row["score"] or 0.0), bool(row["exact"]))
-                for row in rows]
+        hits = [make_hit(docs[rid], prep.query, score, exact) for rid, score, exact in found.page if rid in docs]
+        facets = {facet.value: facet_values(facet, counts) for facet, counts in found.facets.items()} \
+            if found.facets is not None else {}
+        return SearchResult(hits=hits, total=found.total, page=prep.page, per_page=prep.limit, sort=prep.sort.value,
+                            query=prep.query.source, facets=facets, facets_exact=found.facet_step == 1)
+
+    def reindex(self, delete_old: bool = False) -> dict[str, Any]:
+        """Index every document again (after the abbreviation list changed)."""
+        with self._immediate() as conn:
+            n = self.search_index.rebuild(conn)
+        return {"alias": "search_text", "old_index": "search_text", "new_index": "search_text", "documents": n,
+                "copied": n, "copied_after_swap": 0, "old_index_deleted": False,
+                "message": f"indexed {n} documents of {self.path} again for search"}
 
     def histories(self, doc_ids: Sequence[str]) -> dict[str, DocumentHistory]:
         out: dict[str, DocumentHistory] = {}

@@ -6,7 +6,13 @@
   JDK/Maven the engine tests are skipped with the reason, unless
   ``PORTALNEWS_REQUIRE_ENGINE=1`` (CI), which makes that a failure
   (:func:`tests.conftest.skip_or_fail`).
-* ``elasticsearch_url``: ``$ELASTICSEARCH_URL``, or the test is skipped.
+* ``core_elasticsearch_url``: a core Elasticsearch 8.19 node (the server and netty4 from Maven
+  Central, tests/engine/elasticsearch_node.py) for the session, or the one
+  ``PORTALNEWS_TEST_ELASTICSEARCH_URL`` names (``.ci/run`` starts one); skipped without a
+  JDK/Maven like OpenSearch.
+* ``elasticsearch_url``: ``$ELASTICSEARCH_URL`` (a full Elasticsearch, e.g. from docker compose)
+  when set, else the core node: the store contract suite runs against it with the official
+  client and no shim.
 * ``es_shim_url``: the session OpenSearch behind :class:`tests.engine.es_shim.ElasticsearchShim`,
   so the ``elasticsearch`` client code path runs against a real engine on every run.
 
@@ -54,13 +60,28 @@ def opensearch_url() -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def elasticsearch_url() -> str:
+def core_elasticsearch_url() -> Iterator[str]:
+    external = os.environ.get("PORTALNEWS_TEST_ELASTICSEARCH_URL", "").strip()
+    if external:
+        yield external.rstrip("/")
+        return
+    from tests.engine.elasticsearch_node import ElasticsearchNode
+
+    node = ElasticsearchNode()
+    url = start_node_or_skip(node)
+    try:
+        yield url
+    finally:
+        node.stop()
+
+
+@pytest.fixture(scope="session")
+def elasticsearch_url(request: pytest.FixtureRequest) -> str:
     url = os.environ.get("ELASTICSEARCH_URL", "").strip()
-    if not url:
-        # not a missing piece: a real Elasticsearch is optional (CI has none); the elasticsearch
-        # client's code path runs on every run against OpenSearch (es-client@opensearch)
-        pytest.skip("ELASTICSEARCH_URL is not set (optional second engine)")
-    return url.rstrip("/")
+    if url:
+        return url.rstrip("/")
+    core: str = request.getfixturevalue("core_elasticsearch_url")
+    return core
 
 
 @pytest.fixture(scope="session")

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
 import sys
 import time
@@ -32,8 +31,7 @@ import pytest
 from elasticsearch import ApiError, AsyncElasticsearch, ConflictError, Elasticsearch, helpers
 from elasticsearch.helpers import async_streaming_bulk
 
-from tests.engine.elasticsearch_node import ELASTICSEARCH_VERSION, ElasticsearchNode
-from tests.engine.fixtures import start_node_or_skip
+from tests.engine.elasticsearch_node import ELASTICSEARCH_VERSION
 from tests.engine.jvm_node import pid_alive
 
 pytestmark = pytest.mark.engine
@@ -68,17 +66,8 @@ TEMPLATE_MAPPINGS: dict[str, Any] = {
 
 
 @pytest.fixture(scope="module")
-def es_url() -> Iterator[str]:
-    external = os.environ.get(URL_ENV, "").strip()
-    if external:
-        yield external.rstrip("/")
-        return
-    node = ElasticsearchNode()
-    url = start_node_or_skip(node)
-    try:
-        yield url
-    finally:
-        node.stop()
+def es_url(core_elasticsearch_url: str) -> str:
+    return core_elasticsearch_url
 
 
 @pytest.fixture()
@@ -348,23 +337,18 @@ def test_feature_missing_on_a_core_node(es: Elasticsearch, prefix: str, articles
 
 
 def test_the_store_article_template_on_a_core_node(es: Elasticsearch, prefix: str) -> None:
-    """The article template as the store builds it: accepted, or refused only for asciifolding.
-
-    Expected to fail (xfail) while the store's analyzer needs analysis-common (issue 12); once
-    the mapping folds in Python, the same test creates an index from the template and passes.
-    """
-    from pipelines.storage.engine_mappings import IndexNames, article_template
+    """The article template as the store builds it needs no analysis plugin: a core node takes
+    it, and an index created from it analyses the sibling search fields with ``standard``
+    (the whole store runs here too: the contract suite's ``elasticsearch`` backend)."""
+    from pipelines.storage.engine_mappings import SEARCH_FIELDS, IndexNames, article_template
 
     names = IndexNames(prefix)
-    try:
-        es.indices.put_index_template(name=prefix, body=article_template(names, 1, 0))
-    except ApiError as exc:
-        assert exc.meta.status == 400
-        assert "Unknown filter type [asciifolding]" in json.dumps(exc.body)
-        pytest.xfail("the store's analyzer needs asciifolding from analysis-common (tests/engine/ELASTICSEARCH.md)")
+    es.indices.put_index_template(name=prefix, body=article_template(names, 1, 0))
     index = names.articles_version(1)
     es.indices.create(index=index)
-    assert es.indices.get_mapping(index=index)[index]["mappings"]["properties"]
+    mapping = es.indices.get_mapping(index=index)[index]["mappings"]
+    assert {mapping["properties"][f].get("analyzer") for f in SEARCH_FIELDS} == {"standard"}
+    assert mapping["_source"]["excludes"] == list(SEARCH_FIELDS)
 
 
 # --------------------------------------------------------------------------- the helper itself

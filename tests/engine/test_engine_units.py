@@ -15,10 +15,10 @@ from pipelines.storage.base import redact_url
 from pipelines.storage.engine import EngineStore, engine_store
 from pipelines.storage.engine_client import EngineConfig
 from pipelines.storage.engine_mappings import IndexNames, article_template
-from pipelines.storage.engine_query import filters, hit_score, search_body
+from pipelines.storage.engine_query import EXACT_BOOST, filters, hit_score, search_body
 from pipelines.storage.factory import SCHEMES
+from pipelines.storage.searching import prepare
 from pipelines.storage.spool import Spool, spool_dir_name
-from pipelines.storage.textsearch import parse_query
 
 
 def cfg(url: str, **env: str) -> EngineConfig:
@@ -177,24 +177,30 @@ def test_index_names_and_template() -> None:
         ("id", "url", "portal_id", "province", "level", "category"), "keyword")
     assert (props["published_at"]["type"], props["crawled_at"]["type"], props["view_count"]["type"]) == (
         "date", "date", "integer")
-    assert {props[k]["type"] for k in ("title", "summary", "body")} == {"text"}
-    analysis = template["template"]["settings"]["analysis"]
-    analyzer = analysis["analyzer"][props["body"]["analyzer"]]
-    assert analyzer["tokenizer"] == "standard"
-    assert [analysis["filter"].get(f, {"type": f})["type"] for f in analyzer["filter"]] == ["lowercase",
-                                                                                            "asciifolding"]
-    assert analysis["filter"][analyzer["filter"][1]]["preserve_original"] is True
+    # no analysis plugin: the sibling search fields use the built-in standard analyzer, nothing else is analysed
+    assert "analysis" not in template["template"]["settings"]
+    assert {k: (v["type"], v["analyzer"]) for k, v in props.items() if "analyzer" in v} == {
+        f"{field}_{form}": ("text", "standard") for field in ("title", "summary", "body") for form in ("exact", "folded")}
+    assert not {"title", "summary", "body"} & set(props)  # kept in _source, searched through the sibling fields
+    assert template["template"]["mappings"]["_source"] == {"excludes": [
+        "title_exact", "summary_exact", "body_exact", "title_folded", "summary_folded", "body_folded"]}
 
 
 def test_query_dsl() -> None:
-    assert filters(["p1"], "Phú Yên", "2024-01-01", "2024-12-31", 10) == [
-        {"terms": {"portal_id": ["p1"]}}, {"term": {"province.folded": "Phú Yên"}},
+    flt = SearchQuery(portals=["p1"], province="Đắk Lắk", level="huyện", category="Tin tức - Sự kiện",
+                      since="2024-01-01", until="2024-12-31", min_views=10)
+    assert filters(prepare(flt)) == [
+        {"terms": {"portal_id": ["p1"]}},
+        {"bool": {"should": [{"terms": {"province_key": ["daklak", "phuyen"]}},
+                             {"terms": {"current_key": ["daklak", "phuyen"]}}], "minimum_should_match": 1}},
+        {"term": {"level": "district"}}, {"term": {"category_key": "tin tuc su kien"}},
         {"range": {"published_at.raw": {"gte": "2024-01-01", "lt": "2025-01-01"}}},
         {"range": {"view_count": {"gte": 10}}}]
-    body = search_body(SearchQuery(text="Hội nghị", limit=5, offset=10), parse_query("Hội nghị"))
-    assert (body["from"], body["size"]) == (10, 5)
-    assert len(body["query"]["bool"]["should"]) == 2 * 3 + 1  # per term per field, plus exact
+    body = search_body(prepare(SearchQuery(text="Hội nghị", limit=5, offset=10, facets=True)))
+    assert (body["from"], body["size"], body["track_total_hits"]) == (10, 5, True)
+    assert body["query"]["bool"]["should"][0]["constant_score"]["boost"] == EXACT_BOOST  # exact spellings first
+    assert set(body["aggs"]) == {"province", "level", "portal_id", "category", "month"}
     assert hit_score({"_score": 100018.0}) == (18.0, True) and hit_score({"_score": 9.0}) == (9.0, False)
-    body = search_body(SearchQuery(text="hoi nghi", sort="views"), parse_query("hoi nghi"))
+    body = search_body(prepare(SearchQuery(text="hoi nghi", sort="views")))
     assert body["sort"][0] == {"view_count": {"order": "desc", "missing": "_last"}}
-    assert len(body["query"]["bool"]["should"]) == 2 * 3  # no exact clause without diacritics
+    assert "should" not in body["query"]["bool"] and "aggs" not in body  # no exact tier without diacritics
