@@ -55,7 +55,7 @@ def page_links(params: SearchParams, result: SearchResult, around: int = 3) -> l
     """Links to the first, last and nearby pages (none past the deepest reachable page)."""
     last = min(result.pages, max(1, MAX_WINDOW // params.per_page))
     numbers = sorted({1, last, *range(max(1, params.page - around), min(last, params.page + around) + 1)})
-    return [PageLink(n, params.query_string(page=n), n == params.page) for n in numbers]
+    return [PageLink(n, params.href(page=n), n == params.page) for n in numbers]
 
 
 def active_filters(params: SearchParams) -> list[ActiveFilter]:
@@ -63,16 +63,17 @@ def active_filters(params: SearchParams) -> list[ActiveFilter]:
     for name in ("province", "level", "category", "since", "until"):
         value = getattr(params, name)
         if value:
-            out.append(ActiveFilter(name, value, params.query_string(**{name: None})))
+            unset: dict[str, Any] = {name: None}
+            out.append(ActiveFilter(name, value, params.href("/", **unset)))
     if params.min_views is not None:
-        out.append(ActiveFilter("min views", str(params.min_views), params.query_string(min_views=None)))
+        out.append(ActiveFilter("min views", str(params.min_views), params.href(min_views=None)))
     return out
 
 
 def facet_link(params: SearchParams, facet: Facet, value: str) -> str:
     if facet is Facet.PORTAL:
         return params.with_portal(value)
-    return params.query_string(**{facet.value: value})
+    return params.href(**{facet.value: value})
 
 
 async def search_page(request: Request) -> HTMLResponse:
@@ -83,10 +84,10 @@ async def search_page(request: Request) -> HTMLResponse:
     html = render(
         "search.html", params=params, result=result, facets=facets, facet_link=facet_link,
         histogram=month_histogram(result.facets.get(Facet.MONTH.value, [])), pages=page_links(params, result),
-        filters=active_filters(params), sorts=[(s.value, params.query_string(sort=s)) for s in SortOrder],
+        filters=active_filters(params), sorts=[(s.value, params.href(sort=s)) for s in SortOrder],
         first=first, last=first + len(result.hits) - 1,
         exports=[(f.value, params.link("/export", format=f.value)) for f in ExportFormat],
-        api="/api/search" + params.query_string(page=params.page), store=_holder(request).shown_url)
+        api=params.href("/api/search"), store=_holder(request).shown_url)
     return HTMLResponse(html)
 
 
@@ -109,7 +110,7 @@ async def article_page(request: Request) -> HTMLResponse:
     fields += [(name, value) for name, value in sorted(doc.extra.items())]
     html = render("article.html", doc=doc, fields=fields, history=history, observations=observations,
                   chart=views_chart(observations), paragraphs=[p for p in (doc.body or "").split("\n") if p.strip()],
-                  portal_link=SearchParams(portals=(doc.portal_id,)).query_string(),
+                  portal_link=SearchParams(portals=(doc.portal_id,)).href(),
                   store=_holder(request).shown_url)
     return HTMLResponse(html)
 
@@ -118,7 +119,7 @@ async def coverage_page(request: Request) -> HTMLResponse:
     rules, meta = request.app.state.rules, request.app.state.meta
     report, alerts = await _holder(request).run(lambda store: check_store(store, rules, meta))
     html = render("coverage.html", report=report, alerts=alerts, cards=summary_cards(report, alerts),
-                  portal_link=lambda pid: SearchParams(portals=(pid,)).query_string(),
-                  province_link=lambda name: SearchParams(province=name).query_string(),
+                  portal_link=lambda pid: SearchParams(portals=(pid,)).href(),
+                  province_link=lambda name: SearchParams(province=name).href(),
                   store=_holder(request).shown_url)
     return HTMLResponse(html)

@@ -94,12 +94,13 @@ class SearchParams:
             out.append(("page", str(self.page)))
         return out
 
-    def query_string(self, **changes: Any) -> str:
-        """``?…`` of this search with ``changes`` (a change of anything but the page goes back
-        to page 1)."""
+    def href(self, path: str = "/", **changes: Any) -> str:
+        """``path?…`` of this search with ``changes`` (a change of anything but the page goes
+        back to page 1)."""
         if changes and "page" not in changes:
             changes["page"] = 1
-        return "?" + urlencode((replace(self, **changes) if changes else self).items())
+        items = (replace(self, **changes) if changes else self).items()
+        return path + ("?" + urlencode(items) if items else "")
 
     def link(self, path: str, **extra: str) -> str:
         """``path`` with this search's query and filters (not its page) and ``extra``."""
@@ -107,10 +108,10 @@ class SearchParams:
         return path + ("?" + urlencode(items) if items else "")
 
     def with_portal(self, portal: str) -> str:
-        return self.query_string(portals=tuple(dict.fromkeys((*self.portals, portal))))
+        return self.href(portals=tuple(dict.fromkeys((*self.portals, portal))))
 
     def without_portal(self, portal: str) -> str:
-        return self.query_string(portals=tuple(p for p in self.portals if p != portal))
+        return self.href(portals=tuple(p for p in self.portals if p != portal))
 
     @property
     def has_filters(self) -> bool:
