@@ -1,0 +1,142 @@
+"""``portalnews web``: the token, the security headers, loopback by default, and the real server.
+
+Every answer (pages, API, static files, errors, the export stream) carries the
+Content-Security-Policy and the other headers; with a token nothing is answered without it;
+a non-loopback ``--host`` without ``PORTALNEWS_WEB_TOKEN`` refuses to start (exit 2); and the
+app runs under uvicorn on 127.0.0.1 (a real socket, a real HTTP client)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+from starlette.testclient import TestClient
+
+from crawler.web.app import create_app
+from crawler.web.security import COOKIE, CSP, TOKEN_ENV, cookie_value, is_loopback
+from tests.web_support import WebStore, get, served, web_store
+
+TOKEN = "s3cret-token-for-the-tests-0123456789"
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> WebStore:
+    return web_store(tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture(scope="module")
+def client(store: WebStore) -> Iterator[TestClient]:
+    with TestClient(create_app(store.url)) as c:
+        yield c
+
+
+def assert_security_headers(headers: dict[str, str] | object) -> None:
+    h = {k.lower(): v for k, v in dict(headers).items()}  # type: ignore[call-overload]
+    assert h["content-security-policy"] == CSP
+    assert "default-src 'self'" in CSP and "'unsafe-inline'" not in CSP
+    assert h["x-content-type-options"] == "nosniff"
+    assert h["referrer-policy"] == "no-referrer"
+    assert h["x-frame-options"] == "DENY"
+
+
+@pytest.mark.parametrize(("url", "status"), [
+    ("/", 200), ("/?q=hoi", 200), ("/coverage", 200), ("/api/search?q=UBND", 200), ("/static/style.css", 200),
+    ("/export?q=UBND&format=csv", 200), ("/api/search?page=0", 400), ("/?sort=x", 400), ("/nowhere", 404),
+    ("/article/" + "0" * 40, 404), ("/static/missing.css", 404),
+])
+def test_every_answer_carries_the_security_headers(client: TestClient, url: str, status: int) -> None:
+    resp = client.get(url)
+    assert resp.status_code == status
+    assert_security_headers(resp.headers)
+
+
+def test_pages_have_no_inline_script_or_style(client: TestClient) -> None:
+    for url in ("/?q=hoi", "/coverage"):
+        html = client.get(url).text
+        assert "<script" not in html and "<style" not in html and " style=" not in html
+        assert '<link rel="stylesheet" href="/static/style.css">' in html
+        assert "http://" not in html.split("<main>")[0] and "https://" not in html.split("<main>")[0], "no CDN"
+
+
+def test_a_503_and_a_401_carry_the_headers_too(tmp_path: object) -> None:
+    with TestClient(create_app("sqlite:////nonexistent/dir/store.db")) as c:
+        resp = c.get("/")
+        assert resp.status_code == 503
+        assert_security_headers(resp.headers)
+    with TestClient(create_app("sqlite:////nonexistent/dir/store.db", token=TOKEN)) as c:
+        resp = c.get("/")
+        assert resp.status_code == 401
+        assert_security_headers(resp.headers)
+
+
+def test_with_a_token_every_request_needs_it(store: WebStore) -> None:
+    with TestClient(create_app(store.url, token=TOKEN)) as c:
+        for url in ("/", "/coverage", "/api/search?q=hoi", "/export?format=csv", "/static/style.css", "/nowhere"):
+            resp = c.get(url)
+            assert resp.status_code == 401, url
+            assert TOKEN not in resp.text
+        assert c.get("/api/search").json()["error"].startswith("this server needs a token")
+        assert c.get("/api/search", headers={"Authorization": f"Bearer {TOKEN}x"}).status_code == 401
+        assert c.get("/api/search", headers={"Authorization": f"Basic {TOKEN}"}).status_code == 401
+        assert c.get("/?token=wrong").status_code == 401
+        ok = c.get("/api/search", params={"q": "hoi"}, headers={"Authorization": f"Bearer {TOKEN}"})
+        assert ok.status_code == 200 and ok.json()["total"] > 0
+        # /?token= sets a cookie (an HMAC of the token, not the token) and drops the token from the address
+        resp = c.get("/", params={"q": "hội nghị", "token": TOKEN}, follow_redirects=False)
+        assert resp.status_code == 303
+        assert resp.headers["location"] == "/?q=h%E1%BB%99i+ngh%E1%BB%8B"
+        cookie = resp.headers["set-cookie"]
+        assert cookie.startswith(f"{COOKIE}={cookie_value(TOKEN)};") and TOKEN not in cookie
+        assert "httponly" in cookie.lower() and "samesite=strict" in cookie.lower()
+        page = c.get(resp.headers["location"])  # the client keeps the cookie
+        assert page.status_code == 200 and 'id="total"' in page.text
+        c.cookies.clear()
+        c.cookies.set(COOKIE, cookie_value("another token"))
+        assert c.get("/").status_code == 401
+
+
+def test_loopback_hosts() -> None:
+    assert all(is_loopback(h) for h in ("127.0.0.1", "127.8.9.10", "localhost", "::1", "[::1]"))
+    assert not any(is_loopback(h) for h in ("0.0.0.0", "::", "192.168.1.10", "10.0.0.1", "example.org"))
+
+
+def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "crawler.cli", "web", *args], capture_output=True, text=True,
+                          env=env, timeout=60)
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.10"])
+def test_a_non_loopback_host_needs_the_token(store: WebStore, host: str) -> None:
+    env = {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
+    run = _cli("--store", store.url, "--host", host, "--port", "1", env=env)
+    assert run.returncode == 2
+    assert TOKEN_ENV in run.stderr and f"--host {host}" in run.stderr
+    assert "Traceback" not in run.stderr
+    short = _cli("--store", store.url, "--host", host, "--port", "1", env={**env, TOKEN_ENV: "short"})
+    assert short.returncode == 2 and "too short" in short.stderr
+
+
+def test_uvicorn_serves_the_app_on_loopback(store: WebStore) -> None:
+    env = {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
+    with served(store.url, env=env) as base:
+        status, headers, body = get(f"{base}/api/search?q=UBND&per_page=3")
+        assert status == 200
+        data = json.loads(body)
+        assert data["total"] > 3 and len(data["hits"]) == 3
+        assert_security_headers(headers)
+        status, headers, body = get(f"{base}/?q=UBND")
+        assert status == 200 and f'data-total="{data["total"]}"' in body.decode("utf-8")
+        assert "server" not in {k.lower() for k in headers}
+        status, _headers, body = get(f"{base}/export?q=UBND&format=jsonl")
+        assert status == 200 and len(body.decode("utf-8").splitlines()) == data["total"]
+
+
+def test_uvicorn_with_a_token(store: WebStore) -> None:
+    with served(store.url, env={**os.environ, TOKEN_ENV: TOKEN}) as base:
+        assert get(f"{base}/api/search?q=hoi")[0] == 401
+        status, _h, body = get(f"{base}/api/search?q=hoi", headers={"Authorization": f"Bearer {TOKEN}"})
+        assert status == 200 and json.loads(body)["total"] > 0
