@@ -73,7 +73,7 @@ def month_histogram(months: Sequence[FacetValue], max_bars: int = 240) -> Histog
         return None
     names = _months(min(counts), max(counts))[-max_bars:]
     peak = max(counts.get(n, 0) for n in names) or 1
-    plot_w, plot_h = WIDTH - LEFT - 4, HEIGHT - BOTTOM - TOP
+    plot_w, plot_h = WIDTH - LEFT - 28, HEIGHT - BOTTOM - TOP  # room on the right for the last label
     step = plot_w / len(names)
     bars, ticks = [], []
     every = max(1, len(names) // 8)
@@ -138,4 +138,4 @@ def views_chart(history: Sequence[Observation]) -> LineChart | None:
         frac = (instant - t0).total_seconds() / span if span else 0.5
         points.append(Point(x=round(LEFT + 4 + frac * plot_w, 1), y=round(HEIGHT - BOTTOM - plot_h * o.views / high, 1),
                             t=o.t, views=o.views))
-    return LineChart(points=points, low=0, high=high, first=timed[0][1].t[:16], last=timed[-1][1].t[:16])
+    return LineChart(points=points, low=0, high=high, first=timed[0][1].t, last=timed[-1][1].t)

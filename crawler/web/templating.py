@@ -32,11 +32,20 @@ def number(value: int | None) -> str:
     return "–" if value is None else f"{value:,}".replace(",", ".")
 
 
+def published(doc: Any) -> str:
+    """When an article was published, in Vietnam time, to the precision it is known: a date
+    alone for a page that gives only the day (not a made-up 00:00); "" when undated."""
+    value = getattr(doc, "published_at", None)
+    if getattr(doc, "date_precision", None) == "day":
+        return vn_date(value)
+    return vn_time(value)
+
+
 @functools.cache
 def environment() -> Environment:
     env = Environment(loader=PackageLoader("crawler.web", "templates"), autoescape=True, undefined=StrictUndefined,
                       trim_blocks=True, lstrip_blocks=True, finalize=_finalize)
-    env.filters.update(number=number, vn_time=vn_time, vn_date=vn_date)
+    env.filters.update(number=number, vn_time=vn_time, vn_date=vn_date, published=published)
     return env
 
 
