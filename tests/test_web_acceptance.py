@@ -7,55 +7,41 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from starlette.testclient import TestClient
 
-from crawler.web.app import create_app
 from pipelines.search.analysis import fold_words, words
-from tests.web_support import WebStore, web_store
+from tests.web_support import all_hits
 
 
-@pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    store: WebStore = web_store(tmp_path_factory.getbasetemp())
-    with TestClient(create_app(store.url)) as c:
-        yield c
-
-
-def hits(client: TestClient, q: str) -> list[dict[str, Any]]:
-    out: list[dict[str, Any]] = []
-    page = 1
-    while True:
-        resp = client.get("/api/search", params={"q": q, "per_page": 100, "page": page})
+def hits(web_client: TestClient, q: str) -> list[dict[str, Any]]:
+    def search(**params: Any) -> dict[str, Any]:
+        resp = web_client.get("/api/search", params={"q": q, **params})
         assert resp.status_code == 200, resp.text
-        data = resp.json()
-        out += data["hits"]
-        if page >= data["pages"]:
-            assert len(out) == data["total"]
-            return out
-        page += 1
+        data: dict[str, Any] = resp.json()
+        return data
+
+    return all_hits(search)
 
 
-def ids(client: TestClient, q: str) -> set[str]:
-    return {h["id"] for h in hits(client, q)}
+def ids(web_client: TestClient, q: str) -> set[str]:
+    return {h["id"] for h in hits(web_client, q)}
 
 
 def folded(text: str) -> list[str]:
     return [fold_words(w) for w in words(text)]
 
 
-def test_ubnd_and_its_long_form_return_the_same_documents(client: TestClient) -> None:
-    short, long_form = ids(client, "UBND"), ids(client, '"Ủy ban nhân dân"')
+def test_ubnd_and_its_long_form_return_the_same_documents(web_client: TestClient) -> None:
+    short, long_form = ids(web_client, "UBND"), ids(web_client, '"Ủy ban nhân dân"')
     assert len(short) >= 10
     assert short == long_form
-    assert ids(client, '"Uỷ ban nhân dân"') == short, "old tone placement is the same spelling"
+    assert ids(web_client, '"Uỷ ban nhân dân"') == short, "old tone placement is the same spelling"
 
 
-def test_hoa_with_the_old_tone_flags_hoa_as_exact(client: TestClient) -> None:
-    found = hits(client, "hoà")
+def test_hoa_with_the_old_tone_flags_hoa_as_exact(web_client: TestClient) -> None:
+    found = hits(web_client, "hoà")
     with_hoa = [h for h in found if re.search(r"\bH[òo]a\b", unicodedata.normalize("NFC", h["snippet_text"]))
                 and "Hòa" in h["snippet_text"]]
     assert with_hoa, "the mirror has places named Hòa"
@@ -69,17 +55,17 @@ def test_hoa_with_the_old_tone_flags_hoa_as_exact(client: TestClient) -> None:
     assert any("hóa" in (h["title"] + h["snippet_text"]).lower() for h in not_exact)
 
 
-def test_minus_excludes(client: TestClient) -> None:
-    hoi, hoi_nghi, hoi_not_nghi = ids(client, "hoi"), ids(client, "hoi nghi"), ids(client, "hoi -nghi")
+def test_minus_excludes(web_client: TestClient) -> None:
+    hoi, hoi_nghi, hoi_not_nghi = ids(web_client, "hoi"), ids(web_client, "hoi nghi"), ids(web_client, "hoi -nghi")
     assert hoi_nghi and hoi_not_nghi
     assert hoi_not_nghi == hoi - hoi_nghi
-    for h in hits(client, "hoi -nghi"):
+    for h in hits(web_client, "hoi -nghi"):
         assert "nghi" not in folded(h["title"]) + folded(h["snippet_text"])
 
 
-def test_or_unites(client: TestClient) -> None:
-    ubnd, hdnd = ids(client, "UBND"), ids(client, "HĐND")
-    either = ids(client, "UBND OR HĐND")
+def test_or_unites(web_client: TestClient) -> None:
+    ubnd, hdnd = ids(web_client, "UBND"), ids(web_client, "HĐND")
+    either = ids(web_client, "UBND OR HĐND")
     assert ubnd - hdnd and hdnd - ubnd, "the two words find different documents"
     assert either == ubnd | hdnd
-    assert ids(client, "UBND HĐND") == ubnd & hdnd
+    assert ids(web_client, "UBND HĐND") == ubnd & hdnd

@@ -25,17 +25,16 @@ import pytest
 
 from pipelines.storage.base import EXPORT_FIELDS, document_id
 from tests.conftest import require_browser, skip_or_fail
-from tests.web_support import HOSTILE_URL, HOSTILE_VIEWS, WebStore, get, served, web_store
+from tests.web_support import HOSTILE_URL, HOSTILE_VIEWS, WebStore, all_hits, get, served
 
 CHROMEDRIVER = "/usr/bin/chromedriver"
 SHOTS = Path(os.environ.get("PORTALNEWS_WEB_SHOTS", "/tmp/web-shots"))
 
 
 @pytest.fixture(scope="module")
-def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    store: WebStore = web_store(tmp_path_factory.getbasetemp())
+def base_url(web_store: WebStore) -> Iterator[str]:
     env = {k: v for k, v in os.environ.items() if k != "PORTALNEWS_WEB_TOKEN"}
-    with served(store.url, env=env) as base:
+    with served(web_store.url, env=env) as base:
         yield base
 
 
@@ -97,14 +96,7 @@ def api(base: str, **params: Any) -> dict[str, Any]:
 
 
 def api_all(base: str, **params: Any) -> list[dict[str, Any]]:
-    hits: list[dict[str, Any]] = []
-    page = 1
-    while True:
-        data = api(base, per_page=100, page=page, **params)
-        hits += data["hits"]
-        if page >= data["pages"]:
-            return hits
-        page += 1
+    return all_hits(lambda **p: api(base, **p), **params)
 
 
 def current_params(driver: Any) -> dict[str, list[str]]:

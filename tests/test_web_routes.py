@@ -9,7 +9,6 @@ import io
 import json
 import re
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -27,7 +26,7 @@ from tests.web_support import (
     HOSTILE_URL,
     HOSTILE_VIEWS,
     WebStore,
-    web_store,
+    all_hits,
 )
 
 HOSTILE_ID = document_id(HOSTILE_URL)
@@ -35,39 +34,19 @@ HOSTILE_ID = document_id(HOSTILE_URL)
 UNSAFE_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> WebStore:
-    return web_store(tmp_path_factory.getbasetemp())
-
-
-@pytest.fixture(scope="module")
-def client(store: WebStore) -> Iterator[TestClient]:
-    with TestClient(create_app(store.url)) as c:
-        yield c
-
-
-def api(client: TestClient, **params: Any) -> dict[str, Any]:
-    resp = client.get("/api/search", params=params)
+def api(web_client: TestClient, **params: Any) -> dict[str, Any]:
+    resp = web_client.get("/api/search", params=params)
     assert resp.status_code == 200, resp.text
     data: dict[str, Any] = resp.json()
     return data
 
 
-def all_hits(client: TestClient, **params: Any) -> list[dict[str, Any]]:
-    """Every hit of a search, page by page through the API."""
-    hits: list[dict[str, Any]] = []
-    page = 1
-    while True:
-        data = api(client, per_page=100, page=page, **params)
-        hits += data["hits"]
-        if page >= data["pages"]:
-            assert len(hits) == data["total"]
-            return hits
-        page += 1
+def every_hit(web_client: TestClient, **params: Any) -> list[dict[str, Any]]:
+    return all_hits(lambda **p: api(web_client, **p), **params)
 
 
-def page(client: TestClient, url: str, **params: Any) -> lxml.html.HtmlElement:
-    resp = client.get(url, params=params) if params else client.get(url)  # params={} would drop url's query
+def page(web_client: TestClient, url: str, **params: Any) -> lxml.html.HtmlElement:
+    resp = web_client.get(url, params=params) if params else web_client.get(url)  # params={} would drop url's query
     assert resp.status_code == 200, resp.text[-2000:]
     assert_nothing_live(resp.text)
     return lxml.html.fromstring(resp.text)
@@ -100,9 +79,9 @@ def query_of(href: str) -> dict[str, list[str]]:
 
 
 # --- the search page -------------------------------------------------------------------------------
-def test_search_page_shows_what_the_api_answers(client: TestClient) -> None:
-    tree = page(client, "/", q="hoi nghi")
-    data = api(client, q="hoi nghi")
+def test_search_page_shows_what_the_api_answers(web_client: TestClient) -> None:
+    tree = page(web_client, "/", q="hoi nghi")
+    data = api(web_client, q="hoi nghi")
     assert data["total"] > 20, "the query must fill more than one page"
     assert total_on(tree) == data["total"]
     shown = tree.get_element_by_id("total").text_content()
@@ -124,70 +103,70 @@ def test_search_page_shows_what_the_api_answers(client: TestClient) -> None:
     assert sum(months.values()) == data["total"], "every match of the mirror is dated"
 
 
-def test_a_facet_link_adds_its_filter(client: TestClient) -> None:
-    tree = page(client, "/", q="hoi nghi")
+def test_a_facet_link_adds_its_filter(web_client: TestClient) -> None:
+    tree = page(web_client, "/", q="hoi nghi")
     link = tree.cssselect('section[data-facet="province"] li a')[0]
     value = link.get("data-value")
     assert query_of(link.get("href")) == {"q": ["hoi nghi"], "province": [value]}
-    narrowed = page(client, link.get("href"))
-    data = api(client, q="hoi nghi", province=value)
+    narrowed = page(web_client, link.get("href"))
+    data = api(web_client, q="hoi nghi", province=value)
     assert total_on(narrowed) == data["total"] == int(link.getnext().text_content().replace(".", ""))
     assert {h["province"] for h in data["hits"]} == {value}
     # portals add up: a second portal link keeps the first
     p1 = narrowed.cssselect('section[data-facet="portal_id"] li a')[0]
-    both = page(client, p1.get("href"))
+    both = page(web_client, p1.get("href"))
     assert query_of(p1.get("href"))["portal"] == [p1.get("data-value")]
     chip = both.cssselect("p.filters a.chip")
     assert len(chip) == 2, "province and portal are shown as removable filters"
-    removed = page(client, chip[0].get("href"))
-    assert total_on(removed) == api(client, q="hoi nghi", province=value)["total"]
+    removed = page(web_client, chip[0].get("href"))
+    assert total_on(removed) == api(web_client, q="hoi nghi", province=value)["total"]
 
 
-def test_paging_forward_and_sorting(client: TestClient) -> None:
-    tree = page(client, "/", q="hoi", per_page=10)
+def test_paging_forward_and_sorting(web_client: TestClient) -> None:
+    tree = page(web_client, "/", q="hoi", per_page=10)
     nxt = tree.cssselect('nav.pages a[rel="next"]')[0]
-    second = page(client, nxt.get("href"))
-    data = api(client, q="hoi", per_page=10, page=2)
+    second = page(web_client, nxt.get("href"))
+    data = api(web_client, q="hoi", per_page=10, page=2)
     assert hit_ids(second) == [h["id"] for h in data["hits"]]
     assert second.cssselect("ol.hits")[0].get("start") == "11"
     assert not set(hit_ids(second)) & set(hit_ids(tree))
-    by_date = api(client, q="hoi", sort="date", per_page=100)["hits"]
+    by_date = api(web_client, q="hoi", sort="date", per_page=100)["hits"]
     dates = [h["published_at"] for h in by_date if h["published_at"]]
     assert dates == sorted(dates, reverse=True)
-    by_views = page(client, "/", q="hoi", sort="views")
+    by_views = page(web_client, "/", q="hoi", sort="views")
     views = [int(s.text_content().split()[0].replace(".", "").replace("–", "-1"))
              for s in by_views.cssselect("li.hit span.views")]
     assert views == sorted(views, reverse=True) and views[0] > 0
     assert by_views.cssselect("p.sort b")[0].text_content() == "views"
 
 
-def test_date_range_and_minimum_views(client: TestClient) -> None:
+def test_date_range_and_minimum_views(web_client: TestClient) -> None:
     params = {"q": "", "since": "2023-01-01", "until": "2024-06-30", "min_views": "500"}
-    tree = page(client, "/", **params)
-    hits = all_hits(client, **params)
+    tree = page(web_client, "/", **params)
+    hits = every_hit(web_client, **params)
     assert total_on(tree) == len(hits) > 0
-    everything = all_hits(client)
+    everything = every_hit(web_client)
     expected = [h for h in everything if h["published_at"] and "2023-01-01" <= h["published_at"][:10] <= "2024-06-30"
                 and (h["view_count"] or 0) >= 500]
     assert {h["id"] for h in hits} == {h["id"] for h in expected}
     assert tree.cssselect("#since")[0].get("value") == "2023-01-01"
     # a bar of the histogram narrows the search to its month
-    bar_link = page(client, "/").cssselect('svg[data-chart="months"] a')[-1].get("href")
+    bar_link = page(web_client, "/").cssselect('svg[data-chart="months"] a')[-1].get("href")
     month = query_of(bar_link)
     assert month["since"][0][:7] == month["until"][0][:7]
 
 
 # --- the article page --------------------------------------------------------------------------------
-def test_article_page_shows_every_field_the_original_and_the_history(client: TestClient, store: WebStore) -> None:
-    doc_id = api(client, q="hoi nghi")["hits"][0]["id"]
-    s = SQLiteStore(store.path)
+def test_article_page_shows_every_field_the_original_and_the_history(web_client: TestClient, web_store: WebStore) -> None:
+    doc_id = api(web_client, q="hoi nghi")["hits"][0]["id"]
+    s = SQLiteStore(web_store.path)
     s.open()
     try:
         doc = s.get_document(doc_id)
     finally:
         s.close()
     assert doc is not None
-    tree = page(client, f"/article/{doc_id}")
+    tree = page(web_client, f"/article/{doc_id}")
     assert tree.get_element_by_id("title").text_content() == doc.title
     assert tree.get_element_by_id("original").get("href") == doc.url
     fields = {tr.cssselect("th")[0].text_content(): tr.cssselect("td")[0].text_content()
@@ -199,8 +178,8 @@ def test_article_page_shows_every_field_the_original_and_the_history(client: Tes
     assert doc.body.split("\n")[0].strip()[:80] in body
 
 
-def test_view_history_chart_and_earlier_versions(client: TestClient) -> None:
-    tree = page(client, f"/article/{HOSTILE_ID}")
+def test_view_history_chart_and_earlier_versions(web_client: TestClient) -> None:
+    tree = page(web_client, f"/article/{HOSTILE_ID}")
     points = tree.cssselect('svg[data-chart="views"] circle')
     assert [(c.get("data-t"), int(c.get("data-views"))) for c in points] == list(HOSTILE_VIEWS)
     ys = [float(c.get("cy")) for c in points]
@@ -214,18 +193,18 @@ def test_view_history_chart_and_earlier_versions(client: TestClient) -> None:
 
 
 @pytest.mark.parametrize("path", ["/article/" + "0" * 40, "/article/nothex", "/article/%2e%2e%2fcoverage", "/nowhere"])
-def test_unknown_articles_and_pages_are_404(client: TestClient, path: str) -> None:
-    resp = client.get(path)
+def test_unknown_articles_and_pages_are_404(web_client: TestClient, path: str) -> None:
+    resp = web_client.get(path)
     assert resp.status_code == 404
     assert "Not found" in resp.text
     assert_nothing_live(resp.text)
 
 
 # --- export --------------------------------------------------------------------------------------------
-def test_csv_export_is_the_whole_result_set(client: TestClient) -> None:
-    expected = all_hits(client, q="hoi")
+def test_csv_export_is_the_whole_result_set(web_client: TestClient) -> None:
+    expected = every_hit(web_client, q="hoi")
     assert len(expected) > 20
-    resp = client.get("/export", params={"q": "hoi", "page": 2, "format": "csv"})
+    resp = web_client.get("/export", params={"q": "hoi", "page": 2, "format": "csv"})
     assert resp.status_code == 200
     assert resp.headers["content-type"].startswith("text/csv")
     assert "attachment" in resp.headers["content-disposition"]
@@ -237,36 +216,36 @@ def test_csv_export_is_the_whole_result_set(client: TestClient) -> None:
     assert any("Ủy ban" in r[5] or "UBND" in r[5] for r in rows[1:]), "Vietnamese intact"
 
 
-def test_export_neutralises_formulas_and_follows_the_filters(client: TestClient) -> None:
-    resp = client.get("/export", params={"portal": HOSTILE_PORTAL, "format": "csv"})
+def test_export_neutralises_formulas_and_follows_the_filters(web_client: TestClient) -> None:
+    resp = web_client.get("/export", params={"portal": HOSTILE_PORTAL, "format": "csv"})
     rows = list(csv.DictReader(io.StringIO(resp.content.decode("utf-8-sig"))))
     assert len(rows) == 1
     assert rows[0]["category"].startswith("'="), "a formula cell is made text"
     params = {"q": "UBND", "portal": ["demo-district-1", "demo-tandan-1"], "since": "2022-01-01"}
-    expected = all_hits(client, **params)
-    lines = client.get("/export", params={**params, "format": "jsonl"}).text.splitlines()
+    expected = every_hit(web_client, **params)
+    lines = web_client.get("/export", params={**params, "format": "jsonl"}).text.splitlines()
     docs = [json.loads(line) for line in lines]
     assert sorted(d["url"] for d in docs) == sorted(h["url"] for h in expected) and docs
     assert {d["portal_id"] for d in docs} <= {"demo-district-1", "demo-tandan-1"}
     assert list(docs[0]) == list(EXPORT_FIELDS)
 
 
-def test_export_of_nothing_is_a_header(client: TestClient) -> None:
-    resp = client.get("/export", params={"q": "zzzkhongcogi", "format": "csv"})
+def test_export_of_nothing_is_a_header(web_client: TestClient) -> None:
+    resp = web_client.get("/export", params={"q": "zzzkhongcogi", "format": "csv"})
     assert resp.status_code == 200
     assert resp.content.decode("utf-8-sig").splitlines() == [",".join(EXPORT_FIELDS)]
-    assert client.get("/export", params={"q": "zzzkhongcogi", "format": "jsonl"}).text == ""
+    assert web_client.get("/export", params={"q": "zzzkhongcogi", "format": "jsonl"}).text == ""
 
 
 # --- coverage --------------------------------------------------------------------------------------------
-def test_coverage_links_to_every_portal_and_its_articles(client: TestClient, store: WebStore) -> None:
-    s = SQLiteStore(store.path)
+def test_coverage_links_to_every_portal_and_its_articles(web_client: TestClient, web_store: WebStore) -> None:
+    s = SQLiteStore(web_store.path)
     s.open()
     try:
         report, alerts = check_store(s, load_rules())
     finally:
         s.close()
-    tree = page(client, "/coverage")
+    tree = page(web_client, "/coverage")
     rows = {tr.get("data-portal"): tr for tr in tree.cssselect("table#coverage tbody tr")}
     assert list(rows) == [p.portal_id for p in report.portals], "worst first, as the CLI"
     assert "demo-broken-1" in rows and "unreachable" in rows["demo-broken-1"].text_content()
@@ -275,7 +254,7 @@ def test_coverage_links_to_every_portal_and_its_articles(client: TestClient, sto
         link = rows[p.portal_id].cssselect("a[data-articles]")[0]
         assert int(link.get("data-articles")) == p.articles
         assert query_of(link.get("href")) == {"portal": [p.portal_id]}
-        assert total_on(page(client, link.get("href"))) == p.articles
+        assert total_on(page(web_client, link.get("href"))) == p.articles
 
 
 # --- bad parameters --------------------------------------------------------------------------------------
@@ -285,18 +264,18 @@ def test_coverage_links_to_every_portal_and_its_articles(client: TestClient, sto
     ({"until": "yesterday"}, "until"), ({"min_views": "-1"}, "min_views"), ({"min_views": "1e3"}, "min_views"),
     ({"province": ["Huế", "Hà Nội"]}, "province"), ({"q": "x" * 1001}, "q"),
 ])
-def test_bad_parameters_are_400_naming_the_parameter(client: TestClient, params: dict[str, Any], name: str) -> None:
-    resp = client.get("/api/search", params=params)
+def test_bad_parameters_are_400_naming_the_parameter(web_client: TestClient, params: dict[str, Any], name: str) -> None:
+    resp = web_client.get("/api/search", params=params)
     assert resp.status_code == 400
     assert resp.json()["parameter"] == name and name in resp.json()["error"]
-    html = client.get("/", params=params)
+    html = web_client.get("/", params=params)
     assert html.status_code == 400 and name in html.text
     assert_nothing_live(html.text)
-    assert client.get("/export", params=params).status_code == 400
+    assert web_client.get("/export", params=params).status_code == 400
 
 
-def test_bad_export_format_is_400(client: TestClient) -> None:
-    resp = client.get("/export", params={"format": "xlsx"})
+def test_bad_export_format_is_400(web_client: TestClient) -> None:
+    resp = web_client.get("/export", params={"format": "xlsx"})
     assert resp.status_code == 400 and "format" in resp.text
 
 
@@ -304,26 +283,26 @@ def test_bad_export_format_is_400(client: TestClient) -> None:
 @pytest.mark.parametrize("url", ["/?q=H%C3%B2a", f"/?portal={HOSTILE_PORTAL}", f"/article/{HOSTILE_ID}", "/coverage",
                                  "/?q=%3Cscript%3Ealert(1)%3C/script%3E", "/?sort=%3Cscript%3E",
                                  "/?province=%3Cimg+src%3Dx+onerror%3Dalert(1)%3E"])
-def test_hostile_strings_never_appear_live(client: TestClient, url: str) -> None:
-    resp = client.get(url)
+def test_hostile_strings_never_appear_live(web_client: TestClient, url: str) -> None:
+    resp = web_client.get(url)
     assert resp.status_code in (200, 400)
     assert_nothing_live(resp.text)
     if "hostile" in url or "article" in url:
         assert "&lt;script&gt;" in resp.text, "the text is shown, escaped"
 
 
-def test_the_hostile_article_is_found_and_shown_escaped(client: TestClient) -> None:
-    tree = page(client, "/", portal=HOSTILE_PORTAL)
+def test_the_hostile_article_is_found_and_shown_escaped(web_client: TestClient) -> None:
+    tree = page(web_client, "/", portal=HOSTILE_PORTAL)
     assert hit_ids(tree) == [HOSTILE_ID]
     title = tree.cssselect("li.hit h3 a")[0].text_content()
     assert '<script>alert("t")</script>' in title and "?[2J" in title, "shown as text, control characters as ?"
-    data = api(client, q="UBND", portal=HOSTILE_PORTAL)
+    data = api(web_client, q="UBND", portal=HOSTILE_PORTAL)
     assert data["total"] == 1
     assert "<script" not in data["hits"][0]["snippet_html"] and "<mark>" in data["hits"][0]["snippet_html"]
 
 
 # --- an unusable store ----------------------------------------------------------------------------------------
-def test_a_missing_store_is_a_503_and_is_never_created(tmp_path: Path, store: WebStore) -> None:
+def test_a_missing_store_is_a_503_and_is_never_created(tmp_path: Path, web_store: WebStore) -> None:
     missing = tmp_path / "later" / "store.db"
     with TestClient(create_app(f"sqlite:///{missing}")) as c:
         for url in ("/", "/coverage", f"/article/{HOSTILE_ID}", "/export?format=csv"):
@@ -336,12 +315,12 @@ def test_a_missing_store_is_a_503_and_is_never_created(tmp_path: Path, store: We
         assert not missing.exists() and not missing.parent.exists(), "the web app never creates a store"
         # the app kept running: once the store is there, the same app answers
         missing.parent.mkdir()
-        shutil.copy(store.path, missing)
-        assert c.get("/api/search", params={"q": "hoi"}).json()["total"] == api_total_of(store, "hoi")
+        shutil.copy(web_store.path, missing)
+        assert c.get("/api/search", params={"q": "hoi"}).json()["total"] == api_total_of(web_store, "hoi")
 
 
-def api_total_of(store: WebStore, q: str) -> int:
-    with TestClient(create_app(store.url)) as c:
+def api_total_of(web_store: WebStore, q: str) -> int:
+    with TestClient(create_app(web_store.url)) as c:
         total: int = c.get("/api/search", params={"q": q}).json()["total"]
         return total
 

@@ -3,7 +3,7 @@
 Every answer (pages, API, static files, errors, the export stream) carries the
 Content-Security-Policy and the other headers; with a token nothing is answered without it;
 a non-loopback ``--host`` without ``PORTALNEWS_WEB_TOKEN`` refuses to start (exit 2); and the
-app runs under uvicorn on 127.0.0.1 (a real socket, a real HTTP client)."""
+app runs under uvicorn on 127.0.0.1 (a real socket, a real HTTP web_client)."""
 
 from __future__ import annotations
 
@@ -11,27 +11,15 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import pytest
 from starlette.testclient import TestClient
 
 from crawler.web.app import create_app
 from crawler.web.security import COOKIE, CSP, TOKEN_ENV, cookie_value, is_loopback
-from tests.web_support import WebStore, get, served, web_store
+from tests.web_support import WebStore, get, served
 
 TOKEN = "s3cret-token-for-the-tests-0123456789"
-
-
-@pytest.fixture(scope="module")
-def store(tmp_path_factory: pytest.TempPathFactory) -> WebStore:
-    return web_store(tmp_path_factory.getbasetemp())
-
-
-@pytest.fixture(scope="module")
-def client(store: WebStore) -> Iterator[TestClient]:
-    with TestClient(create_app(store.url)) as c:
-        yield c
 
 
 def assert_security_headers(headers: dict[str, str] | object) -> None:
@@ -48,15 +36,15 @@ def assert_security_headers(headers: dict[str, str] | object) -> None:
     ("/export?q=UBND&format=csv", 200), ("/api/search?page=0", 400), ("/?sort=x", 400), ("/nowhere", 404),
     ("/article/" + "0" * 40, 404), ("/static/missing.css", 404),
 ])
-def test_every_answer_carries_the_security_headers(client: TestClient, url: str, status: int) -> None:
-    resp = client.get(url)
+def test_every_answer_carries_the_security_headers(web_client: TestClient, url: str, status: int) -> None:
+    resp = web_client.get(url)
     assert resp.status_code == status
     assert_security_headers(resp.headers)
 
 
-def test_pages_have_no_inline_script_or_style(client: TestClient) -> None:
+def test_pages_have_no_inline_script_or_style(web_client: TestClient) -> None:
     for url in ("/?q=hoi", "/coverage"):
-        html = client.get(url).text
+        html = web_client.get(url).text
         assert "<script" not in html and "<style" not in html and " style=" not in html
         assert '<link rel="stylesheet" href="/static/style.css">' in html
         assert "http://" not in html.split("<main>")[0] and "https://" not in html.split("<main>")[0], "no CDN"
@@ -73,8 +61,8 @@ def test_a_503_and_a_401_carry_the_headers_too(tmp_path: object) -> None:
         assert_security_headers(resp.headers)
 
 
-def test_with_a_token_every_request_needs_it(store: WebStore) -> None:
-    with TestClient(create_app(store.url, token=TOKEN)) as c:
+def test_with_a_token_every_request_needs_it(web_store: WebStore) -> None:
+    with TestClient(create_app(web_store.url, token=TOKEN)) as c:
         for url in ("/", "/coverage", "/api/search?q=hoi", "/export?format=csv", "/static/style.css", "/nowhere"):
             resp = c.get(url)
             assert resp.status_code == 401, url
@@ -92,7 +80,7 @@ def test_with_a_token_every_request_needs_it(store: WebStore) -> None:
         cookie = resp.headers["set-cookie"]
         assert cookie.startswith(f"{COOKIE}={cookie_value(TOKEN)};") and TOKEN not in cookie
         assert "httponly" in cookie.lower() and "samesite=strict" in cookie.lower()
-        page = c.get(resp.headers["location"])  # the client keeps the cookie
+        page = c.get(resp.headers["location"])  # the web_client keeps the cookie
         assert page.status_code == 200 and 'id="total"' in page.text
         c.cookies.clear()
         c.cookies.set(COOKIE, cookie_value("another token"))
@@ -110,19 +98,19 @@ def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.10"])
-def test_a_non_loopback_host_needs_the_token(store: WebStore, host: str) -> None:
+def test_a_non_loopback_host_needs_the_token(web_store: WebStore, host: str) -> None:
     env = {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
-    run = _cli("--store", store.url, "--host", host, "--port", "1", env=env)
+    run = _cli("--store", web_store.url, "--host", host, "--port", "1", env=env)
     assert run.returncode == 2
     assert TOKEN_ENV in run.stderr and f"--host {host}" in run.stderr
     assert "Traceback" not in run.stderr
-    short = _cli("--store", store.url, "--host", host, "--port", "1", env={**env, TOKEN_ENV: "short"})
+    short = _cli("--store", web_store.url, "--host", host, "--port", "1", env={**env, TOKEN_ENV: "short"})
     assert short.returncode == 2 and "too short" in short.stderr
 
 
-def test_uvicorn_serves_the_app_on_loopback(store: WebStore) -> None:
+def test_uvicorn_serves_the_app_on_loopback(web_store: WebStore) -> None:
     env = {k: v for k, v in os.environ.items() if k != TOKEN_ENV}
-    with served(store.url, env=env) as base:
+    with served(web_store.url, env=env) as base:
         status, headers, body = get(f"{base}/api/search?q=UBND&per_page=3")
         assert status == 200
         data = json.loads(body)
@@ -135,8 +123,8 @@ def test_uvicorn_serves_the_app_on_loopback(store: WebStore) -> None:
         assert status == 200 and len(body.decode("utf-8").splitlines()) == data["total"]
 
 
-def test_uvicorn_with_a_token(store: WebStore) -> None:
-    with served(store.url, env={**os.environ, TOKEN_ENV: TOKEN}) as base:
+def test_uvicorn_with_a_token(web_store: WebStore) -> None:
+    with served(web_store.url, env={**os.environ, TOKEN_ENV: TOKEN}) as base:
         assert get(f"{base}/api/search?q=hoi")[0] == 401
         status, _h, body = get(f"{base}/api/search?q=hoi", headers={"Authorization": f"Bearer {TOKEN}"})
         assert status == 200 and json.loads(body)["total"] > 0

@@ -21,11 +21,15 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from starlette.testclient import TestClient
 
 from crawler.mirror import MirrorServer, generate_mirror
+from crawler.web.app import create_app
 from pipelines.storage import Document
 from pipelines.storage.sqlite import SQLiteStore
 from tests.conftest import free_port
@@ -133,3 +137,23 @@ def get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str,
             return resp.status, dict(resp.headers.items()), resp.read()
     except urllib.error.HTTPError as exc:
         return exc.code, dict(exc.headers.items()), exc.read()
+
+
+def all_hits(search: Callable[..., dict[str, Any]], **params: Any) -> list[dict[str, Any]]:
+    """Every hit of a search, page by page: ``search(**params)`` answers one page of
+    ``/api/search`` (through the TestClient or over HTTP)."""
+    hits: list[dict[str, Any]] = []
+    page = 1
+    while True:
+        data = search(per_page=100, page=page, **params)
+        hits += data["hits"]
+        if page >= data["pages"]:
+            assert len(hits) == data["total"]
+            return hits
+        page += 1
+
+
+def app_client(store: WebStore) -> Iterator[TestClient]:
+    """The app on ``store`` through Starlette's TestClient, lifespan included (for a fixture)."""
+    with TestClient(create_app(store.url)) as c:
+        yield c
