@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -106,6 +107,16 @@ def test_a_non_loopback_host_needs_the_token(web_store: WebStore, host: str) -> 
     assert "Traceback" not in run.stderr
     short = _cli("--store", web_store.url, "--host", host, "--port", "1", env={**env, TOKEN_ENV: "short"})
     assert short.returncode == 2 and "too short" in short.stderr
+
+
+def test_a_port_in_use_is_one_clear_line(web_store: WebStore) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        run = _cli("--store", web_store.url, "--port", str(port), env=dict(os.environ))
+    assert run.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in run.stderr and "Traceback" not in run.stderr
 
 
 def test_uvicorn_serves_the_app_on_loopback(web_store: WebStore) -> None:

@@ -119,10 +119,14 @@ def served(store_url: str, *extra: str, env: dict[str, str] | None = None) -> It
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
             try:
-                proc.wait(20)
+                code = proc.wait(20)
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(10)
+                raise AssertionError("portalnews web did not stop within 20 s of SIGTERM") from None
+            # uvicorn shuts down gracefully, then lets the signal end the process as it would have
+            err = proc.stderr.read() if proc.stderr else ""
+            assert code in (0, -signal.SIGTERM) and "Traceback" not in err, (code, err[-2000:])
         if proc.stdout:
             proc.stdout.close()
         if proc.stderr:

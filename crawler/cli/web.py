@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import socket
 import sys
 from typing import Any
 
@@ -32,17 +33,37 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--port {args.port}: use 1 to 65535")
     url = resolve_store_url(args.store)
     app = create_app(url, token=token, rules=monitoring_rules(args), meta=portal_meta(args))
-    where = f"http://{'[' + args.host + ']' if ':' in args.host else args.host}:{args.port}/"
+    sock = listen(args.host, args.port)
+    where = f"http://{'[' + args.host + ']' if ':' in args.host else args.host}:{sock.getsockname()[1]}/"
     print(f"portalnews web: {where} on the store {redact_url(url)}" + (" (token required)" if token else "")
           + "; Ctrl-C stops", file=sys.stderr, flush=True)
-    config = uvicorn.Config(app, host=args.host, port=args.port, log_level="warning", access_log=False,
-                            server_header=False, proxy_headers=False)
+    config = uvicorn.Config(app, log_level="warning", access_log=False, server_header=False, proxy_headers=False)
     server = uvicorn.Server(config)
     try:
-        server.run()
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
+    return 0 if server.started else 1
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The listening socket, bound here so that a port in use or an address this machine does
+    not have is one clear line (exit 2) rather than the server's own log and exit code."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except socket.gaierror as exc:
+        raise UsageError(f"--host {host}: {exc.strerror}") from None
+    family, kind, proto, _name, address = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(128)
     except OSError as exc:
-        raise UsageError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
-    return 0 if server.started else 2
+        sock.close()
+        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def add_parser(sub: Any) -> None:
