@@ -332,3 +332,11 @@ def test_a_store_that_is_not_a_store_is_a_503(tmp_path: Path) -> None:
         resp = c.get("/")
         assert resp.status_code == 503 and "not a usable portalnews SQLite store" in resp.text
         assert c.get("/coverage").status_code == 503
+
+
+def test_an_unreachable_engine_is_a_503() -> None:
+    with TestClient(create_app("opensearch://127.0.0.1:9?prefix=tdown")) as c:  # nothing listens on port 9
+        resp = c.get("/", params={"q": "hoi"})
+        assert resp.status_code == 503 and "cannot reach the search engine" in resp.text
+        api = c.get("/api/search")
+        assert api.status_code == 503 and "cannot reach the search engine" in api.json()["error"]

@@ -61,9 +61,10 @@ async def _param_error(request: Request, exc: Exception) -> Response:
 
 
 async def _store_unavailable(request: Request, exc: Exception) -> Response:
-    return _error(request, 503, "The store is not available",
-                  f"The store {request.app.state.holder.shown_url} cannot answer now: {exc}. "
-                  "The app keeps running; reload the page to try again.")
+    message = f"The store {request.app.state.holder.shown_url} cannot answer now: {exc}."
+    if not _wants_json(request):
+        message += " The app keeps running; reload the page to try again."
+    return _error(request, 503, "The store is not available", message)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
