@@ -17,7 +17,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from crawler.web.app import create_app
-from crawler.web.security import COOKIE, CSP, TOKEN_ENV, cookie_value, is_loopback
+from crawler.web.security import COOKIE, CSP, TOKEN_ENV, cookie_value, host_of, is_loopback
 from tests.web_support import WebStore, get, served
 
 TOKEN = "s3cret-token-for-the-tests-0123456789"
@@ -88,9 +88,24 @@ def test_with_a_token_every_request_needs_it(web_store: WebStore) -> None:
         assert c.get("/").status_code == 401
 
 
+def test_without_a_token_only_loopback_host_names_are_answered(web_store: WebStore) -> None:
+    """DNS rebinding: a page on evil.example whose name resolves to 127.0.0.1 must not read the store."""
+    app = create_app(web_store.url, loopback_hosts_only=True)
+    for base in ("http://127.0.0.1:8080", "http://localhost", "http://[::1]:8080", "http://127.3.2.1"):
+        with TestClient(app, base_url=base) as c:
+            assert c.get("/api/search", params={"q": "hoi"}).status_code == 200, base
+    with TestClient(app, base_url="http://evil.example:8080") as c:
+        for url in ("/", "/api/search?q=hoi", "/export?format=csv", "/coverage"):
+            resp = c.get(url)
+            assert resp.status_code == 400 and "loopback" in resp.text
+            assert_security_headers(resp.headers)
+
+
 def test_loopback_hosts() -> None:
     assert all(is_loopback(h) for h in ("127.0.0.1", "127.8.9.10", "localhost", "::1", "[::1]"))
     assert not any(is_loopback(h) for h in ("0.0.0.0", "::", "192.168.1.10", "10.0.0.1", "example.org"))
+    assert [host_of(h) for h in ("[::1]:8080", "[::1]", "localhost:80", "127.0.0.1", "evil.example:1")] == [
+        "::1", "::1", "localhost", "127.0.0.1", "evil.example"]
 
 
 def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
@@ -130,6 +145,7 @@ def test_uvicorn_serves_the_app_on_loopback(web_store: WebStore) -> None:
         status, headers, body = get(f"{base}/?q=UBND")
         assert status == 200 and f'data-total="{data["total"]}"' in body.decode("utf-8")
         assert "server" not in {k.lower() for k in headers}
+        assert get(f"{base}/api/search?q=hoi", headers={"Host": "rebound.example"})[0] == 400
         status, _headers, body = get(f"{base}/export?q=UBND&format=jsonl")
         assert status == 200 and len(body.decode("utf-8").splitlines()) == data["total"]
 

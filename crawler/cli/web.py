@@ -32,7 +32,8 @@ def run(args: argparse.Namespace) -> int:
     if not 0 < args.port < 65536:
         raise UsageError(f"--port {args.port}: use 1 to 65535")
     url = resolve_store_url(args.store)
-    app = create_app(url, token=token, rules=monitoring_rules(args), meta=portal_meta(args))
+    app = create_app(url, token=token, loopback_hosts_only=not token, rules=monitoring_rules(args),
+                     meta=portal_meta(args))
     sock = listen(args.host, args.port)
     where = f"http://{'[' + args.host + ']' if ':' in args.host else args.host}:{sock.getsockname()[1]}/"
     print(f"portalnews web: {where} on the store {redact_url(url)}" + (" (token required)" if token else "")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -29,7 +28,7 @@ from crawler.web.api import api_search, json_response
 from crawler.web.export import export
 from crawler.web.pages import article_page, coverage_page, search_page
 from crawler.web.params import ParamError
-from crawler.web.security import SecurityHeaders, TokenGate
+from crawler.web.security import LoopbackHostOnly, SecurityHeaders, TokenGate
 from crawler.web.storeholder import StoreHolder, StoreUnavailable
 from crawler.web.templating import render
 from pipelines.monitoring import PortalMeta, Rules, load_rules
@@ -78,23 +77,24 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     return _error(request, 500, "Internal error", "Something went wrong answering this request; it is logged.")
 
 
-def create_app(store_url: str, *, token: str | None = None, rules: Rules | None = None,
-               meta: Mapping[str, PortalMeta] | None = None) -> SecurityHeaders:
+def create_app(store_url: str, *, token: str | None = None, loopback_hosts_only: bool = False,
+               rules: Rules | None = None, meta: Mapping[str, PortalMeta] | None = None) -> SecurityHeaders:
     """The application for the store at ``store_url`` (read-only: it is never created).
-    ``token``: every request must carry it.  ``rules``/``meta``: for ``/coverage`` (the
-    bundled alert rules, and the run records' portal facts, by default)."""
-    holder = StoreHolder(store_url)
-    export_executor = ThreadPoolExecutor(max_workers=EXPORT_THREADS, thread_name_prefix="export")
+    ``token``: every request must carry it.  ``loopback_hosts_only``: refuse requests whose
+    ``Host`` is not a loopback address (``portalnews web`` without a token).  ``rules``/``meta``:
+    for ``/coverage`` (the bundled alert rules, and the run records' portal facts, by default)."""
+    holder = StoreHolder(store_url, export_threads=EXPORT_THREADS)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         try:
             yield
         finally:
-            export_executor.shutdown(wait=False, cancel_futures=True)
             holder.close()
 
-    middleware = [Middleware(TokenGate, token=token)] if token else []
+    middleware = [Middleware(LoopbackHostOnly)] if loopback_hosts_only else []
+    if token:
+        middleware.append(Middleware(TokenGate, token=token))
     app = Starlette(
         routes=[
             Route("/", search_page),
@@ -110,7 +110,6 @@ def create_app(store_url: str, *, token: str | None = None, rules: Rules | None 
         lifespan=lifespan,
     )
     app.state.holder = holder
-    app.state.export_executor = export_executor
     app.state.rules = rules if rules is not None else load_rules()
     app.state.meta = dict(meta) if meta else None
     return SecurityHeaders(app)

@@ -23,7 +23,6 @@ import logging
 import queue
 import threading
 from collections.abc import AsyncIterator, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
 from starlette.requests import Request
@@ -131,9 +130,9 @@ class ExportJob:
 async def export(request: Request) -> Response:
     params = parse_search(request.query_params)
     fmt = parse_format(request.query_params)
-    executor: ThreadPoolExecutor = request.app.state.export_executor
-    job = ExportJob(request.app.state.holder, params, fmt)
-    executor.submit(job.produce)
+    holder: StoreHolder = request.app.state.holder
+    job = ExportJob(holder, params, fmt)
+    holder.export_executor.submit(job.produce)
     first = await job.next_item()
     if isinstance(first, _End):  # failed before the first chunk: a store that is down is a 503
         job.stop.set()

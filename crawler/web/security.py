@@ -10,6 +10,9 @@
   without the token, so it stays out of the address bar, the history and the logs).  The
   cookie holds an HMAC of the token, not the token.  Comparisons use
   :func:`hmac.compare_digest`.
+* :class:`LoopbackHostOnly` (the app without a token, on loopback) answers only requests whose
+  ``Host`` names a loopback address: a web page elsewhere cannot reach the app through a name
+  of its own that resolves to 127.0.0.1 (DNS rebinding) and read the store.
 """
 
 from __future__ import annotations
@@ -70,6 +73,30 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def host_of(header: str) -> str:
+    """The host part of a ``Host`` header: ``[::1]:8080`` -> ``::1``, ``localhost:80`` -> ``localhost``."""
+    header = header.strip()
+    if header.startswith("["):
+        return header[1:header.find("]")] if "]" in header else header
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+class LoopbackHostOnly:
+    """ASGI middleware: a request whose ``Host`` is not a loopback address is refused (400)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and not is_loopback(host_of(Headers(scope=scope).get("host", ""))):
+            response = PlainTextResponse("portalnews web: this server answers only to a loopback address in the Host "
+                                         "header (127.0.0.1, localhost, [::1]); set PORTALNEWS_WEB_TOKEN and --host "
+                                         "to serve other names.\n", status_code=400)
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
 
 
 class TokenGate:

@@ -59,12 +59,33 @@ class StoreHolder:
     A :class:`~pipelines.storage.StoreError` while opening or using it closes it and raises
     :class:`StoreUnavailable`; the following request opens it again."""
 
-    def __init__(self, url: str, opener: Callable[[str], Store] = open_store, threads: int = 4) -> None:
+    def __init__(self, url: str, opener: Callable[[str], Store] = open_store, threads: int = 4,
+                 export_threads: int = 2) -> None:
         self.url = url
         self._opener = opener
         self._store: Store | None = None
         self._lock = threading.Lock()
-        self.executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="store")
+        self._threads = {"store": threads, "export": export_threads}
+        self._executors: dict[str, ThreadPoolExecutor] = {}
+
+    def _executor(self, name: str) -> ThreadPoolExecutor:
+        """The named pool, started on first use (again after :meth:`close`: an app may be served,
+        stopped and served again)."""
+        with self._lock:
+            if name not in self._executors:
+                self._executors[name] = ThreadPoolExecutor(max_workers=self._threads[name],
+                                                           thread_name_prefix=f"web-{name}")
+            return self._executors[name]
+
+    @property
+    def executor(self) -> ThreadPoolExecutor:
+        """The threads every store call runs on."""
+        return self._executor("store")
+
+    @property
+    def export_executor(self) -> ThreadPoolExecutor:
+        """The threads exports read on (each export holds one while it streams)."""
+        return self._executor("export")
 
     @property
     def shown_url(self) -> str:
@@ -120,8 +141,17 @@ class StoreHolder:
         return await run_on(self.executor, lambda: self.call(fn))
 
     def close(self) -> None:
-        self.executor.submit(self.reset).result()
-        self.executor.shutdown(wait=True)
+        """Close the store (on the threads that opened it) and stop the threads."""
+        with self._lock:
+            executors, self._executors = self._executors, {}
+        store_threads = executors.pop("store", None)
+        if store_threads is not None:
+            store_threads.submit(self.reset).result()
+            store_threads.shutdown(wait=True)
+        else:
+            self.reset()
+        for pool in executors.values():
+            pool.shutdown(wait=False, cancel_futures=True)
 
 
 async def run_on(executor: ThreadPoolExecutor, fn: Callable[[], T]) -> T:
