@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from crawler.web.charts import month_histogram, views_chart
-from crawler.web.params import ExportFormat, SearchParams, parse_search
+from crawler.web.params import DEFAULT_PER_PAGE, ExportFormat, SearchParams, parse_search
 from crawler.web.storeholder import StoreHolder
 from crawler.web.templating import render
 from pipelines.monitoring import check_store
@@ -87,7 +87,7 @@ async def search_page(request: Request) -> HTMLResponse:
         filters=active_filters(params), sorts=[(s.value, params.href(sort=s)) for s in SortOrder],
         first=first, last=first + len(result.hits) - 1,
         exports=[(f.value, params.link("/export", format=f.value)) for f in ExportFormat],
-        api=params.href("/api/search"), store=_holder(request).shown_url)
+        api=params.href("/api/search"), store=_holder(request).shown_url, default_per_page=DEFAULT_PER_PAGE)
     return HTMLResponse(html)
 
 
