@@ -25,9 +25,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 import pytest
+
+if TYPE_CHECKING:
+    from starlette.testclient import TestClient
+
+    from tests.web_support import WebStore
 
 ROOT = Path(__file__).resolve().parents[1]
 #: What a test may need, by the suffix of its PORTALNEWS_REQUIRE_<WHAT> variable.
@@ -155,3 +160,19 @@ from tests.engine.fixtures import (  # noqa: E402, F401
     es_shim_url,
     opensearch_url,
 )
+
+
+# The web app's tests (tests/test_web_*.py): the store the real crawl fills, built once per
+# session (tests/web_support.py), and the app on it through Starlette's TestClient.
+@pytest.fixture(scope="module")
+def web_store(tmp_path_factory: pytest.TempPathFactory) -> WebStore:
+    from tests.web_support import web_store as build
+
+    return build(tmp_path_factory.getbasetemp())
+
+
+@pytest.fixture(scope="module")
+def web_client(web_store: WebStore) -> Iterator[TestClient]:
+    from tests.web_support import app_client
+
+    yield from app_client(web_store)

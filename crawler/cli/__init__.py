@@ -27,6 +27,7 @@ from crawler.cli import (
     schedule,
     search,
     serve,
+    web,
 )
 from crawler.cli.common import UsageError
 from crawler.registry import RegistryError
@@ -34,8 +35,8 @@ from pipelines.monitoring.rules import RulesError
 from pipelines.storage import StoreError
 
 #: The commands in the order ``--help`` lists them.
-COMMANDS = (crawl, schedule, export, import_, search, coverage, check, report, serve, reindex, migrate, portals, extract,
-            demo)
+COMMANDS = (crawl, schedule, export, import_, search, web, coverage, check, report, serve, reindex, migrate, portals,
+            extract, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
