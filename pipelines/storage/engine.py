@@ -65,6 +65,7 @@ from pipelines.storage.engine_write import (
 from pipelines.storage.migrations import SourceTransform
 from pipelines.storage.searching import facet_values, make_hit, prepare
 from pipelines.storage.spool import Record, spool_dir_name
+from pipelines.storage.watchlists_engine import EngineWatchlists
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +73,7 @@ _PAGE = 500
 _SCROLL_PAGE = 5000
 
 
-class EngineStore(EngineCoordination, Store):
+class EngineStore(EngineCoordination, EngineWatchlists, Store):
     """Elasticsearch / OpenSearch store (see the module docstring)."""
 
     _abbreviations: Abbreviations | None = None
