@@ -26,6 +26,7 @@ from crawler.cli import (
     schedule,
     search,
     serve,
+    watch,
 )
 from crawler.cli.common import UsageError
 from crawler.registry import RegistryError
@@ -33,7 +34,8 @@ from pipelines.monitoring.rules import RulesError
 from pipelines.storage import StoreError
 
 #: The commands in the order ``--help`` lists them.
-COMMANDS = (crawl, schedule, export, import_, search, coverage, check, report, serve, reindex, migrate, portals, demo)
+COMMANDS = (crawl, schedule, export, import_, search, watch, coverage, check, report, serve, reindex, migrate, portals,
+            demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
