@@ -25,7 +25,7 @@ from typing import Any
 
 import pytest
 
-from crawler.cli import main
+from crawler.cli import build_parser, main
 from pipelines.monitoring.notify import NotifyConfig
 from pipelines.monitoring.watch import WatchlistMatcher, check_watchlists, search_query
 from pipelines.search import IndexedDocument, abbreviations_from_settings
@@ -297,6 +297,9 @@ def test_watch_add_list_remove(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert "looks for no word" in capsys.readouterr().err
     assert main(["watch", "add", "bad\x1bname", "x", "--store", store]) == 2
     assert "control characters" in capsys.readouterr().err
+    assert main(["watch", "add", "--store", store, "Bóng đá", "--", '-"thể thao" bóng đá']) == 0  # README
+    assert "saved watchlist 'Bóng đá'" in capsys.readouterr().out
+    assert main(["watch", "remove", "bóng đá", "--store", store]) == 0
 
     assert main(["watch", "list", "--store", store]) == 0
     out = capsys.readouterr().out
@@ -315,3 +318,11 @@ def test_watch_add_list_remove(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert main(["watch", "list", "--json", "--store", store]) == 0
     assert [w["name"] for w in json.loads(capsys.readouterr().out)] == ["Chuyển đổi số"]
 
+
+
+@pytest.mark.parametrize("action", [[], ["add"], ["list"], ["remove"], ["check"]])
+def test_watch_has_help(action: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exc:
+        build_parser().parse_args(["watch", *action, "--help"])
+    assert exc.value.code == 0
+    assert "usage: portalnews watch" + "".join(f" {a}" for a in action) in capsys.readouterr().out
