@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -284,6 +285,8 @@ def test_watch_add_list_remove(tmp_path: Path, capsys: pytest.CaptureFixture[str
     store = f"sqlite:///{tmp_path / 'cli.db'}"
     assert main(["watch", "list", "--store", store]) == 0
     assert "no watchlists saved" in capsys.readouterr().out
+    with sqlite3.connect(tmp_path / "cli.db") as db:  # reading creates nothing: tables come with the first one
+        assert not db.execute("SELECT name FROM sqlite_master WHERE name LIKE 'watch%'").fetchall()
     assert main(["watch", "add", "Chuyển đổi số", "chuyen doi so", "--province", "Lào Cai", "--portal", "a",
                  "--portal", "b", "--min-views", "50", "--store", store]) == 0
     assert "saved watchlist 'Chuyển đổi số': chuyen doi so" in capsys.readouterr().out

@@ -62,7 +62,8 @@ def _notice_id(n: WatchNotice) -> str:
 class EngineWatchlists(EngineConnection, Watchlists):
     """The watchlist part of :class:`pipelines.storage.engine.EngineStore`."""
 
-    _watch_ready = False
+    _watch_ready = False  # the indices exist
+    _watch_created = False  # and this object made sure of both
 
     @property
     def _watchlists_index(self) -> str:
@@ -72,12 +73,19 @@ class EngineWatchlists(EngineConnection, Watchlists):
     def _notices_index(self) -> str:
         return f"{self.names.prefix}-watch-notices"
 
-    def _watch_indices(self) -> None:
+    def _watch_indices_exist(self) -> bool:
+        """Whether the indices exist (a store that never had a watchlist has none)."""
         if not self._watch_ready:
+            self._watch_ready = self._exists(self._client().indices.exists, index=self._watchlists_index)
+        return self._watch_ready
+
+    def _watch_indices(self) -> None:
+        """Create the indices that are missing (before the writes; once per store object)."""
+        if not self._watch_created:
             settings = {"number_of_shards": 1, "number_of_replicas": self.config.replicas}
             self._create_index(self._watchlists_index, {"settings": settings, "mappings": _WATCHLISTS_MAPPING})
             self._create_index(self._notices_index, {"settings": settings, "mappings": _NOTICES_MAPPING})
-            self._watch_ready = True
+            self._watch_created = self._watch_ready = True
 
     def _watch_create(self, index: str, doc_id: str, source: dict[str, Any]) -> bool:
         """Create a document; False when one with that id exists (409)."""
@@ -101,13 +109,15 @@ class EngineWatchlists(EngineConnection, Watchlists):
             self.set_watch_cursor(self.watch_position(), force=True)
 
     def watchlists(self) -> list[Watchlist]:
-        self._watch_indices()
+        if not self._watch_indices_exist():
+            return []
         self._call(self._client().indices.refresh, index=self._watchlists_index)
         query = {"size": _PAGE, "query": {"term": {"kind": "watchlist"}}, "sort": [{"key": "asc"}]}
         return [Watchlist.from_dict(h["_source"]) for h in self._hits(self._watchlists_index, query)]
 
     def remove_watchlist(self, name: str) -> Watchlist | None:
-        self._watch_indices()
+        if not self._watch_indices_exist():
+            return None
         key = watchlist_key(name)
         found = self._get(self._watchlists_index, key)
         if found is None or found["_source"].get("kind") != "watchlist":
@@ -122,7 +132,8 @@ class EngineWatchlists(EngineConnection, Watchlists):
         return now_iso()
 
     def watch_cursor(self) -> str | None:
-        self._watch_indices()
+        if not self._watch_indices_exist():
+            return None
         found = self._get(self._watchlists_index, _CURSOR_ID)
         return str(found["_source"]["position"]) if found is not None else None
 
@@ -239,7 +250,8 @@ class EngineWatchlists(EngineConnection, Watchlists):
             raise StoreError(f"cannot record {len(errors)} watchlist notice(s) as {state.value}")
 
     def watch_notices(self, name: str) -> list[WatchNotice]:
-        self._watch_indices()
+        if not self._watch_indices_exist():
+            return []
         self._call(self._client().indices.refresh, index=self._notices_index)
         query = {"size": _PAGE, "sort": [{"claimed_at": "asc"}, {"doc_id": "asc"}],
                  "query": {"term": {"watchlist": watchlist_key(name)}}}

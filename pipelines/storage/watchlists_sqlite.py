@@ -61,14 +61,20 @@ class SQLiteWatchlists(Watchlists):
     @abc.abstractmethod
     def _immediate(self) -> AbstractContextManager[sqlite3.Connection]: ...
 
-    def _watch_conn(self) -> sqlite3.Connection:
+    def _watch_tables(self) -> bool:
+        """Whether the tables exist (a store that never had a watchlist has none)."""
         if not self._watch_ready:
-            conn = self._conn()
-            if conn.execute("SELECT count(*) FROM sqlite_master WHERE name IN ('watchlists', 'watch_notices',"
-                            " 'watch_state')").fetchone()[0] < 3:
-                with self._immediate() as c:
-                    for statement in filter(str.strip, _TABLES.split(";")):
-                        c.execute(statement)
+            self._watch_ready = self._conn().execute(
+                "SELECT count(*) FROM sqlite_master WHERE name IN ('watchlists', 'watch_notices', 'watch_state')"
+            ).fetchone()[0] == 3
+        return self._watch_ready
+
+    def _watch_conn(self) -> sqlite3.Connection:
+        """The connection, after creating the tables when they are missing (the writes)."""
+        if not self._watch_tables():
+            with self._immediate() as c:
+                for statement in filter(str.strip, _TABLES.split(";")):
+                    c.execute(statement)
             self._watch_ready = True
         return self._conn()
 
@@ -88,12 +94,15 @@ class SQLiteWatchlists(Watchlists):
                              (_CURSOR, self._position(conn)))
 
     def watchlists(self) -> list[Watchlist]:
-        rows = self._watch_conn().execute("SELECT data FROM watchlists ORDER BY key").fetchall()
+        if not self._watch_tables():
+            return []
+        rows = self._conn().execute("SELECT data FROM watchlists ORDER BY key").fetchall()
         return [Watchlist.from_dict(json.loads(r[0])) for r in rows]
 
     def remove_watchlist(self, name: str) -> Watchlist | None:
         key = watchlist_key(name)
-        self._watch_conn()
+        if not self._watch_tables():
+            return None
         with self._immediate() as conn:
             row = conn.execute("SELECT data FROM watchlists WHERE key = ?", (key,)).fetchone()
             if row is None:
@@ -108,10 +117,12 @@ class SQLiteWatchlists(Watchlists):
         return str(conn.execute("SELECT coalesce(max(rid), 0) FROM documents").fetchone()[0])
 
     def watch_position(self) -> str:
-        return self._position(self._watch_conn())
+        return self._position(self._conn())
 
     def watch_cursor(self) -> str | None:
-        row = self._watch_conn().execute("SELECT value FROM watch_state WHERE key = ?", (_CURSOR,)).fetchone()
+        if not self._watch_tables():
+            return None
+        row = self._conn().execute("SELECT value FROM watch_state WHERE key = ?", (_CURSOR,)).fetchone()
         return str(row[0]) if row is not None else None
 
     def set_watch_cursor(self, position: str, force: bool = False) -> None:
@@ -122,7 +133,7 @@ class SQLiteWatchlists(Watchlists):
                 conn.execute("INSERT OR REPLACE INTO watch_state(key, value) VALUES (?, ?)", (_CURSOR, position))
 
     def articles_stored_after(self, position: str, upto: str | None = None) -> Iterator[StoredArticle]:
-        conn = self._watch_conn()
+        conn = self._conn()
         last, end = int(position), int(upto) if upto is not None else None
         while True:
             sql = "SELECT * FROM documents WHERE rid > ?" + (" AND rid <= ?" if end is not None else "")
@@ -178,6 +189,8 @@ class SQLiteWatchlists(Watchlists):
             n.state, n.sent_at = state, (now if sent else None)
 
     def watch_notices(self, name: str) -> list[WatchNotice]:
-        rows = self._watch_conn().execute("SELECT * FROM watch_notices WHERE watchlist = ? ORDER BY claimed_at,"
+        if not self._watch_tables():
+            return []
+        rows = self._conn().execute("SELECT * FROM watch_notices WHERE watchlist = ? ORDER BY claimed_at,"
                                           " doc_id", (watchlist_key(name),)).fetchall()
         return [self._watch_notice(r) for r in rows]
