@@ -22,18 +22,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from pipelines.monitoring.notify import NotifyConfig
+from pipelines.monitoring.watch import check_watchlists
+from pipelines.storage import Document
+from pipelines.storage.base import now_iso
+from pipelines.storage.sqlite import SQLiteStore
+from pipelines.storage.watchlists import Watchlist
 
-from pipelines.monitoring.notify import NotifyConfig  # noqa: E402
-from pipelines.monitoring.watch import check_watchlists  # noqa: E402
-from pipelines.storage import Document  # noqa: E402
-from pipelines.storage.base import now_iso  # noqa: E402
-from pipelines.storage.sqlite import SQLiteStore  # noqa: E402
-from pipelines.storage.watchlists import Watchlist  # noqa: E402
-
-WORDS = ("hội nghị tổng kết công tác năm ủy ban nhân dân xã huyện tỉnh nông thôn mới chuyển đổi số an toàn giao "
-         "thông thực phẩm bảo hiểm xã hội y tế giáo dục đào tạo văn hóa thể thao du lịch hòa thủy lợi sản xuất "
-         "nông nghiệp phát triển kinh tế quốc phòng an ninh cải cách hành chính người dân doanh nghiệp").split()
+WORDS = ["hội", "nghị", "tổng", "kết", "công", "tác", "năm", "ủy", "ban", "nhân", "dân", "xã", "huyện", "tỉnh", "nông", "thôn", "mới", "chuyển", "đổi", "số", "an", "toàn", "giao", "thông", "thực", "phẩm", "bảo", "hiểm", "xã", "hội", "y", "tế", "giáo", "dục", "đào", "tạo", "văn", "hóa", "thể", "thao", "du", "lịch", "hòa", "thủy", "lợi", "sản", "xuất", "nông", "nghiệp", "phát", "triển", "kinh", "tế", "quốc", "phòng", "an", "ninh", "cải", "cách", "hành", "chính", "người", "dân", "doanh", "nghiệp"]
 QUERIES = ["NTM", "UBND", '"chuyển đổi số"', "hoà", "thuy loi", "ATGT OR ATTP", "hoi nghi -the", "bảo hiểm",
            "du lịch", "cải cách hành chính", "quốc phòng", "giáo dục", "doanh nghiệp", "văn hóa", "y tế"]
 

@@ -145,6 +145,7 @@ def test_one_notice_for_the_three_new_articles_then_nothing_then_a_kept_one(stor
         log = crawl()
         notices = watch_bodies(hook)
         assert len(notices) == 1, log[-5000:]
+        assert "watchlists: 1 notice(s) sent (Nông thôn mới: 3 new article(s))" in log
         notice = notices[0]
         assert set(notice) == {"event", "watchlist", "query", "articles"}
         assert (notice["event"], notice["watchlist"], notice["query"]) == ("watchlist", "Nông thôn mới", "NTM")
@@ -169,6 +170,7 @@ def test_one_notice_for_the_three_new_articles_then_nothing_then_a_kept_one(stor
         kept = site.add("ntm-4", "Lễ công bố xã đạt chuẩn NTM", "Xã được công nhận đạt chuẩn nông thôn mới.")
         log = crawl(webhook=f"http://127.0.0.1:{free_port()}/down")
         assert "watchlist Nông thôn mới" in log and "kept and sent at the next crawl" in log, log[-3000:]
+        assert "watchlists: 0 notice(s) sent; 1 article(s) kept for the next crawl" in log
         assert len(watch_bodies(hook)) == 1
 
         crawl()  # nothing new on the portal: the kept notice goes out
