@@ -30,9 +30,9 @@ from crawler.cli import build_parser, main
 from pipelines.monitoring.notify import NotifyConfig
 from pipelines.monitoring.watch import WatchlistMatcher, check_watchlists, search_query
 from pipelines.search import IndexedDocument, abbreviations_from_settings
-from pipelines.storage import Document, SearchQuery, open_store
+from pipelines.storage import Document, SearchQuery, Store, open_store
 from pipelines.storage.base import now_iso
-from pipelines.storage.watchlists import NoticeState, StoredArticle, Watchlist, WatchNotice
+from pipelines.storage.watchlists import NoticeState, StoredArticle, Watchlist, WatchlistExists, WatchNotice
 from tests.conftest import free_port, loopback_server
 from tests.engine.fixtures import drop_engine_indices, opensearch_store_url, unique_prefix
 from tests.monitoring_servers import SMTPReceiver, WebhookReceiver
@@ -101,6 +101,16 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield url
     finally:
         drop_engine_indices(url)
+
+
+@pytest.fixture()
+def store(store_url: str) -> Iterator[Store]:
+    opened = open_store(store_url)
+    opened.open()
+    try:
+        yield opened
+    finally:
+        opened.close()
 
 
 def subject(msg: Message) -> str:
@@ -207,73 +217,58 @@ QUERIES = [
 ]
 
 
-def test_a_watchlist_matches_what_search_finds(store_url: str) -> None:
-    store = open_store(store_url)
-    store.open()
-    try:
-        store.upsert_documents(DOCS)
-        abbr = abbreviations_from_settings(None)
-        for wl in QUERIES:
-            searched = {h.document.url for h in store.search(SearchQuery(**{**vars(search_query(wl)), "limit": 50}))}
-            matcher = WatchlistMatcher(wl, abbr)
-            matched = {d.url for d in DOCS if matcher.filters_pass(StoredArticle(d, None))
-                       and matcher.matches_text(IndexedDocument.of(vars(d), abbr))}
-            assert matched == searched, (wl.query, wl.province, wl.portals, wl.min_views)
-            assert searched, f"{wl.query!r} should find something in this test"
-    finally:
-        store.close()
+def test_a_watchlist_matches_what_search_finds(store: Store) -> None:
+    store.upsert_documents(DOCS)
+    abbr = abbreviations_from_settings(None)
+    for wl in QUERIES:
+        searched = {h.document.url for h in store.search(SearchQuery(**{**vars(search_query(wl)), "limit": 50}))}
+        matcher = WatchlistMatcher(wl, abbr)
+        matched = {d.url for d in DOCS if matcher.filters_pass(StoredArticle(d, None))
+                   and matcher.matches_text(IndexedDocument.of(vars(d), abbr))}
+        assert matched == searched, (wl.query, wl.province, wl.portals, wl.min_views)
+        assert searched, f"{wl.query!r} should find something in this test"
 
 
 # --- the store's notice records ----------------------------------------------------------------------
-def test_notices_are_claimed_once_kept_when_undelivered_and_forgotten_with_the_watchlist(store_url: str) -> None:
-    store = open_store(store_url)
-    store.open()
-    try:
-        store.add_watchlist(Watchlist("Lũ lụt", "lũ", created_at="2026-01-01T00:00:00+00:00"))
-        notices = [WatchNotice.of("lũ lụt", d) for d in DOCS[:3]]
-        first = store.claim_watch_notices("Lũ lụt", notices, now=1000.0)
-        assert sorted(n.doc_id for n in first) == sorted(d.id for d in DOCS[:3])
-        assert store.claim_watch_notices("LŨ LỤT", [WatchNotice.of("lũ lụt", d) for d in DOCS[:3]], now=1001.0) == []
-        store.settle_watch_notices(first[:1], sent=True, now=1002.0)
-        store.settle_watch_notices(first[1:], sent=False, now=1002.0)  # no channel took them
-        again = store.claim_watch_notices("Lũ lụt", [WatchNotice.of("lũ lụt", DOCS[3])], now=1003.0)
-        assert sorted(n.doc_id for n in again) == sorted([first[1].doc_id, first[2].doc_id, DOCS[3].id])
-        assert all(n.url and n.title and n.state == NoticeState.CLAIMED for n in again)
-        # a worker that died after claiming: its claims are taken over after the TTL, not before
-        assert store.claim_watch_notices("Lũ lụt", [], now=1010.0) == []
-        assert len(store.claim_watch_notices("Lũ lụt", [], now=1003.0 + 3601)) == 3
-        states = {n.doc_id: n.state for n in store.watch_notices("lũ lụt")}
-        assert states[first[0].doc_id] == NoticeState.SENT and len(states) == 4
-        with pytest.raises(ValueError):
-            store.add_watchlist(Watchlist("lũ LỤT", "x"))
-        removed = store.remove_watchlist("LŨ lụt")
-        assert removed is not None and removed.name == "Lũ lụt"
-        assert store.watch_notices("Lũ lụt") == [] and store.watchlists() == []
-        assert store.remove_watchlist("Lũ lụt") is None
-    finally:
-        store.close()
+def test_notices_are_claimed_once_kept_when_undelivered_and_forgotten_with_the_watchlist(store: Store) -> None:
+    store.add_watchlist(Watchlist("Lũ lụt", "lũ", created_at="2026-01-01T00:00:00+00:00"))
+    notices = [WatchNotice.of("lũ lụt", d) for d in DOCS[:3]]
+    first = store.claim_watch_notices("Lũ lụt", notices, now=1000.0)
+    assert sorted(n.doc_id for n in first) == sorted(d.id for d in DOCS[:3])
+    assert store.claim_watch_notices("LŨ LỤT", [WatchNotice.of("lũ lụt", d) for d in DOCS[:3]], now=1001.0) == []
+    store.settle_watch_notices(first[:1], sent=True, now=1002.0)
+    store.settle_watch_notices(first[1:], sent=False, now=1002.0)  # no channel took them
+    again = store.claim_watch_notices("Lũ lụt", [WatchNotice.of("lũ lụt", DOCS[3])], now=1003.0)
+    assert sorted(n.doc_id for n in again) == sorted([first[1].doc_id, first[2].doc_id, DOCS[3].id])
+    assert all(n.url and n.title and n.state == NoticeState.CLAIMED for n in again)
+    # a worker that died after claiming: its claims are taken over after the TTL, not before
+    assert store.claim_watch_notices("Lũ lụt", [], now=1010.0) == []
+    assert len(store.claim_watch_notices("Lũ lụt", [], now=1003.0 + 3601)) == 3
+    states = {n.doc_id: n.state for n in store.watch_notices("lũ lụt")}
+    assert states[first[0].doc_id] == NoticeState.SENT and len(states) == 4
+    with pytest.raises(WatchlistExists):
+        store.add_watchlist(Watchlist("lũ LỤT", "x"))
+    removed = store.remove_watchlist("LŨ lụt")
+    assert removed is not None and removed.name == "Lũ lụt"
+    assert store.watch_notices("Lũ lụt") == [] and store.watchlists() == []
+    assert store.remove_watchlist("Lũ lụt") is None
 
 
-def test_check_sends_one_email_per_watchlist_and_only_articles_stored_after_it(store_url: str) -> None:
-    store = open_store(store_url)
-    store.open()
-    try:
-        store.upsert_documents(DOCS[:1])  # before the watchlists: not news
-        created = "2026-01-01T00:00:00+00:00"
-        store.add_watchlist(Watchlist("NTM", "nông thôn mới", created_at=created))
-        store.add_watchlist(Watchlist("Họp", "UBND OR HĐND", created_at=created))
-        store.add_watchlist(Watchlist("Không có", "bão lũ", created_at=created))
-        later = [Document(**{**vars(d), "crawled_at": now_iso(), "id": "", "content_hash": ""})
-                 for d in DOCS[1:]]
-        store.upsert_documents(later)
-        with SMTPReceiver() as smtp:
-            config = NotifyConfig(smtp_host="127.0.0.1", smtp_port=smtp.port, smtp_to=["analyst@example.org"])
-            report = check_watchlists(store, config)
-            mails = smtp.messages
-            assert check_watchlists(store, config).notices_sent == 0
-            assert len(smtp.messages) == 2
-    finally:
-        store.close()
+def test_check_sends_one_email_per_watchlist_and_only_articles_stored_after_it(store: Store) -> None:
+    store.upsert_documents(DOCS[:1])  # before the watchlists: not news
+    created = "2026-01-01T00:00:00+00:00"
+    store.add_watchlist(Watchlist("NTM", "nông thôn mới", created_at=created))
+    store.add_watchlist(Watchlist("Họp", "UBND OR HĐND", created_at=created))
+    store.add_watchlist(Watchlist("Không có", "bão lũ", created_at=created))
+    later = [Document(**{**vars(d), "crawled_at": now_iso(), "id": "", "content_hash": ""})
+             for d in DOCS[1:]]
+    store.upsert_documents(later)
+    with SMTPReceiver() as smtp:
+        config = NotifyConfig(smtp_host="127.0.0.1", smtp_port=smtp.port, smtp_to=["analyst@example.org"])
+        report = check_watchlists(store, config)
+        mails = smtp.messages
+        assert check_watchlists(store, config).notices_sent == 0
+        assert len(smtp.messages) == 2
     assert report.notified == {"NTM": 1, "Họp": 2}, report.to_dict()
     subjects = sorted(subject(m.message) for m in mails)
     assert subjects == ["[portalnews] watchlist Họp: 2 new article(s)", "[portalnews] watchlist NTM: 1 new article(s)"]

@@ -26,7 +26,7 @@ from datetime import timedelta
 from typing import Any
 
 from pipelines.storage.base import StoreError, now_iso, parse_instant
-from pipelines.storage.engine_client import EngineConnection
+from pipelines.storage.coordination_engine import EngineCoordination
 from pipelines.storage.engine_write import document_from_source
 from pipelines.storage.watchlists import (
     CLAIM_TTL_SECONDS,
@@ -59,8 +59,9 @@ def _notice_id(n: WatchNotice) -> str:
     return f"{hashlib.sha1(n.watchlist.encode('utf-8')).hexdigest()[:16]}:{n.doc_id}"
 
 
-class EngineWatchlists(EngineConnection, Watchlists):
-    """The watchlist part of :class:`pipelines.storage.engine.EngineStore`."""
+class EngineWatchlists(EngineCoordination, Watchlists):
+    """The watchlist part of :class:`pipelines.storage.engine.EngineStore` (on the coordination's
+    conditional writes)."""
 
     _watch_ready = False  # the indices exist
     _watch_created = False  # and this object made sure of both
@@ -87,23 +88,12 @@ class EngineWatchlists(EngineConnection, Watchlists):
             self._create_index(self._notices_index, {"settings": settings, "mappings": _NOTICES_MAPPING})
             self._watch_created = self._watch_ready = True
 
-    def _watch_create(self, index: str, doc_id: str, source: dict[str, Any]) -> bool:
-        """Create a document; False when one with that id exists (409)."""
-        try:
-            self._client().index(index=index, id=doc_id, body=source, op_type="create", refresh="true")
-        except Exception as exc:
-            err = self._error(exc)
-            if err.status == 409:
-                return False
-            raise err from None
-        return True
-
     # --- the watchlists --------------------------------------------------------------------
     def add_watchlist(self, watchlist: Watchlist) -> None:
         self._watch_indices()
         first = not self.watchlists()
-        if not self._watch_create(self._watchlists_index, watchlist.key,
-                            {"kind": "watchlist", "key": watchlist.key, **watchlist.to_dict()}):
+        if not self._put(self._watchlists_index, watchlist.key,
+                         {"kind": "watchlist", "key": watchlist.key, **watchlist.to_dict()}, None, refresh=True):
             raise WatchlistExists(watchlist.name)
         if first:
             self.set_watch_cursor(self.watch_position(), force=True)
@@ -147,19 +137,8 @@ class EngineWatchlists(EngineConnection, Watchlists):
             old = parse_instant(current["_source"]["position"]) if current is not None else None
             if not force and old is not None and old >= new:
                 return
-            kwargs: dict[str, Any] = {"index": self._watchlists_index, "id": _CURSOR_ID,
-                                      "body": {"kind": "cursor", "position": position}}
-            if current is None:
-                kwargs["op_type"] = "create"
-            else:
-                kwargs.update(if_seq_no=current["_seq_no"], if_primary_term=current["_primary_term"])
-            try:
-                self._client().index(**kwargs)
+            if self._put(self._watchlists_index, _CURSOR_ID, {"kind": "cursor", "position": position}, current):
                 return
-            except Exception as exc:
-                err = self._error(exc)
-                if err.status != 409:
-                    raise err from None
         raise StoreError("could not move the watchlist cursor: too many concurrent updates")
 
     def articles_stored_after(self, position: str, upto: str | None = None) -> Iterator[StoredArticle]:
