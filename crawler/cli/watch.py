@@ -10,37 +10,14 @@ from __future__ import annotations
 
 import argparse
 import sys
-import unicodedata
 from typing import Any
 
 from crawler.cli.common import UsageError, open_cli_store, store_arg, table
 from pipelines.admin import load_provinces
+from pipelines.monitoring.watch import WatchlistError, new_watchlist
 from pipelines.output import json_line, terminal_text
 from pipelines.search import abbreviations_from_settings, parse
-from pipelines.storage.base import now_iso
-from pipelines.storage.watchlists import MAX_NAME_CHARS, NoticeState, Watchlist, WatchlistExists, Watchlists
-
-
-def _name(value: str) -> str:
-    """A watchlist name: NFC, trimmed, printable, at most MAX_NAME_CHARS characters."""
-    name = unicodedata.normalize("NFC", value).strip()
-    if not name:
-        raise UsageError("a watchlist needs a name")
-    if len(name) > MAX_NAME_CHARS:
-        raise UsageError(f"a watchlist name has at most {MAX_NAME_CHARS} characters ({len(name)} given)")
-    if any(unicodedata.category(c).startswith("C") for c in name):
-        raise UsageError(f"a watchlist name cannot hold control characters: {name!r}")
-    return name
-
-
-def _check_query(text: str) -> str:
-    """The query as the search language understands it; a UsageError when it looks for nothing."""
-    query = parse(text, abbreviations_from_settings(None))
-    if not query.include:
-        what = f"{text!r} looks for no word" if text.strip() else "the query is empty"
-        raise UsageError(f"{what}: a watchlist needs at least one word, \"phrase\" or prefix* to look for "
-                         "(see README, \"Search language\"; -word only excludes)")
-    return query.source
+from pipelines.storage.watchlists import NoticeState, Watchlist, WatchlistExists, Watchlists
 
 
 def _known(lists: list[Watchlist]) -> str:
@@ -48,13 +25,13 @@ def _known(lists: list[Watchlist]) -> str:
 
 
 def run_add(args: argparse.Namespace) -> int:
-    name = _name(args.name)
-    understood = _check_query(args.query)
-    if args.min_views is not None and args.min_views < 0:
-        raise UsageError(f"--min-views must be 0 or more, got {args.min_views}")
-    watchlist = Watchlist(name=name, query=args.query.strip(), province=args.province or None,
-                          portals=list(dict.fromkeys(args.portal or [])), min_views=args.min_views,
-                          created_at=now_iso())
+    abbreviations = abbreviations_from_settings(None)
+    try:
+        watchlist = new_watchlist(args.name, args.query, province=args.province, portals=args.portal or [],
+                                  min_views=args.min_views, abbreviations=abbreviations)
+    except WatchlistError as exc:
+        raise UsageError(str(exc)) from None
+    name, understood = watchlist.name, parse(watchlist.query, abbreviations).source
     if args.province and load_provinces().resolve(args.province) is None:
         print(f"portalnews watch: warning: {terminal_text(repr(args.province))} is not a province portalnews "
               "knows: the watchlist matches only portals whose registry spells it so", file=sys.stderr)

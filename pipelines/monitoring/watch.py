@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import socket
 import time
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -30,16 +31,55 @@ from email.utils import formatdate, make_msgid
 from typing import Any
 
 from pipelines.monitoring.notify import NotifyConfig, send_email, send_webhook
-from pipelines.search import Abbreviations, IndexedDocument, abbreviations_from_settings, matches
+from pipelines.search import Abbreviations, IndexedDocument, abbreviations_from_settings, matches, parse
 from pipelines.storage import open_store
-from pipelines.storage.base import SearchQuery, Store, StoreError, parse_instant
+from pipelines.storage.base import SearchQuery, Store, StoreError, now_iso, parse_instant
 from pipelines.storage.searching import PreparedSearch, indexed_values, prepare
-from pipelines.storage.watchlists import StoredArticle, Watchlist, WatchNotice
+from pipelines.storage.watchlists import MAX_NAME_CHARS, StoredArticle, Watchlist, WatchNotice
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["WatchReport", "WatchlistMatcher", "check_after_crawl", "check_watchlists", "search_query",
-           "send_notice", "watchlist_email", "watchlist_payload"]
+__all__ = [
+    "WatchReport",
+    "WatchlistError",
+    "WatchlistMatcher",
+    "check_after_crawl",
+    "check_watchlists",
+    "new_watchlist",
+    "search_query",
+    "send_notice",
+    "watchlist_email",
+    "watchlist_payload",
+]
+
+
+class WatchlistError(ValueError):
+    """A watchlist that cannot be saved: the message says why."""
+
+
+def new_watchlist(name: str, query: str, *, province: str | None = None, portals: Sequence[str] = (),
+                  min_views: int | None = None, level: str | None = None, category: str | None = None,
+                  abbreviations: Abbreviations | None = None) -> Watchlist:
+    """A watchlist to save (the CLI and the web app): the name in NFC, printable, at most
+    :data:`MAX_NAME_CHARS` characters; a query that looks for at least one word.  Raises
+    :class:`WatchlistError` with the reason."""
+    clean = unicodedata.normalize("NFC", name or "").strip()
+    if not clean:
+        raise WatchlistError("a watchlist needs a name")
+    if len(clean) > MAX_NAME_CHARS:
+        raise WatchlistError(f"a watchlist name has at most {MAX_NAME_CHARS} characters ({len(clean)} given)")
+    if any(unicodedata.category(c).startswith("C") for c in clean):
+        raise WatchlistError(f"a watchlist name cannot hold control characters: {clean!r}")
+    parsed = parse(query or "", abbreviations if abbreviations is not None else abbreviations_from_settings(None))
+    if not parsed.include:
+        what = f"{query!r} looks for no word" if (query or "").strip() else "the query is empty"
+        raise WatchlistError(f"{what}: a watchlist needs at least one word, \"phrase\" or prefix* to look for "
+                             "(see README, \"Search language\"; -word only excludes)")
+    if min_views is not None and min_views < 0:
+        raise WatchlistError(f"the minimum of views must be 0 or more, got {min_views}")
+    return Watchlist(name=clean, query=query.strip(), province=(province or "").strip() or None,
+                     portals=list(dict.fromkeys(portals)), min_views=min_views, level=level or None,
+                     category=category or None, created_at=now_iso())
 
 
 def search_query(watchlist: Watchlist) -> SearchQuery:
