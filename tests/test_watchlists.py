@@ -326,3 +326,56 @@ def test_watch_has_help(action: list[str], capsys: pytest.CaptureFixture[str]) -
         build_parser().parse_args(["watch", *action, "--help"])
     assert exc.value.code == 0
     assert "usage: portalnews watch" + "".join(f" {a}" for a in action) in capsys.readouterr().out
+
+
+def test_two_workers_checking_at_once_send_each_article_once(store_url: str, store: Store) -> None:
+    store.add_watchlist(Watchlist("NTM", "nông thôn mới", created_at="2026-01-01T00:00:00+00:00"))
+    store.upsert_documents([Document(**{**vars(d), "crawled_at": now_iso(), "id": "", "content_hash": ""})
+                            for d in DOCS])
+    with WebhookReceiver() as hook:
+        config = NotifyConfig(webhook_url=hook.url)
+        workers = [open_store(store_url) for _ in range(2)]
+        for w in workers:
+            w.open()
+        start = threading.Barrier(2)
+        reports = []
+
+        def work(worker: Store) -> None:
+            start.wait()
+            reports.append(check_watchlists(worker, config))
+
+        threads = [threading.Thread(target=work, args=(w,)) for w in workers]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for w in workers:
+            w.close()
+        urls = [a["url"] for body in watch_bodies(hook) for a in body["articles"]]
+    assert sorted(urls) == ["http://a.gov.vn/1", "http://a.gov.vn/2"]  # "NTM" in the body of the second
+    assert sum(r.articles_notified for r in reports) == 2 and not any(r.errors for r in reports)
+
+
+def test_watch_check_keeps_what_no_channel_took(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    url = f"sqlite:///{tmp_path / 'check.db'}"
+    assert main(["watch", "add", "Họp", "UBND OR HĐND", "--store", url]) == 0
+    opened = open_store(url)
+    opened.open()
+    opened.upsert_documents([Document(**{**vars(d), "crawled_at": now_iso(), "id": "", "content_hash": ""})
+                             for d in DOCS])
+    opened.close()
+    monkeypatch.setenv("PORTALNEWS_ALERT_WEBHOOK", f"http://127.0.0.1:{free_port()}/down")
+    assert main(["watch", "check", "--store", url]) == 1
+    assert "0 notice(s) sent (0 article(s)), 3 article(s) kept" in capsys.readouterr().out
+    with WebhookReceiver() as hook:
+        monkeypatch.setenv("PORTALNEWS_ALERT_WEBHOOK", hook.url)
+        assert main(["watch", "check", "--json", "--store", url]) == 0
+        out = capsys.readouterr().out
+        assert json.loads(out)["notified"] == {"Họp": 3}, out
+        assert main(["watch", "check", "--store", url]) == 0
+        assert "0 notice(s) sent" in capsys.readouterr().out
+        bodies = watch_bodies(hook)
+    assert len(bodies) == 1 and {a["url"] for a in bodies[0]["articles"]} == {d.url for d in DOCS[:3]}
+    assert main(["watch", "list", "--json", "--store", url]) == 0
+    assert [(w["notified"], w["pending"]) for w in json.loads(capsys.readouterr().out)] == [(3, 0)]
