@@ -34,9 +34,22 @@ QUERIES = ["NTM", "UBND", '"chuyển đổi số"', "hoà", "thuy loi", "ATGT OR
            "du lịch", "cải cách hành chính", "quốc phòng", "giáo dục", "doanh nghiệp", "văn hóa", "y tế"]
 
 
-def article(rng: random.Random, i: int) -> Document:
-    def text(n: int) -> str:
-        return " ".join(rng.choice(WORDS) for _ in range(n))
+ONSETS = ["b", "c", "ch", "d", "đ", "g", "gi", "h", "k", "kh", "l", "m", "n", "ng", "nh", "p", "ph", "qu", "r", "s", "t", "th", "tr", "v", "x"]
+RHYMES = ["a", "á", "à", "ả", "ã", "ạ", "ai", "ao", "am", "an", "ang", "anh", "ăn", "âm", "ân", "âng", "e", "ê", "em", "en", "eo", "i", "im", "in", "inh", "o", "ô", "ơ", "oi", "om", "on", "ong", "u", "ư", "um", "un", "ung", "uy"]
+
+
+def filler(rng: random.Random, n: int = 800) -> list[str]:
+    """Syllables that are not the query words: most of an article, so that a watchlist word is rare."""
+    common = set(WORDS)
+    out: set[str] = set()
+    for onset in ONSETS:
+        out.update(onset + rhyme for rhyme in RHYMES)
+    return rng.sample(sorted(out - common), min(n, len(out - common)))
+
+
+def article(rng: random.Random, i: int, vocabulary: list[str]) -> Document:
+    def text(n: int) -> str:  # one word in 40 is a watchlist word
+        return " ".join(rng.choice(WORDS) if rng.random() < 0.025 else rng.choice(vocabulary) for _ in range(n))
 
     return Document(url=f"http://127.0.0.1/bench/{i}.html", portal_id=f"p{i % 50}", title=text(10).capitalize(),
                     body=". ".join(text(25) for _ in range(8)), province="Lào Cai", view_count=rng.randint(0, 5000),
@@ -68,7 +81,8 @@ def main() -> int:
         store.open()
         for k in range(args.watchlists):
             store.add_watchlist(Watchlist(f"w{k}", QUERIES[k % len(QUERIES)], created_at="2026-01-01T00:00:00+00:00"))
-        docs = [article(rng, i) for i in range(args.articles)]
+        vocabulary = filler(rng)
+        docs = [article(rng, i, vocabulary) for i in range(args.articles)]
         t0 = time.perf_counter()
         for i in range(0, len(docs), 500):
             store.upsert_documents(docs[i:i + 500])
