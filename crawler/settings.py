@@ -63,6 +63,8 @@ EXTENSIONS = {
     "crawler.extensions.progress.ProgressReporter": 500,
     # evaluates the alert rules on spider_closed, after the storage pipeline has closed
     "pipelines.monitoring.extension.AlertingExtension": 600,
+    # one notice per watchlist with the new matching articles (pipelines/monitoring/watch.py)
+    "pipelines.monitoring.extension.WatchlistExtension": 610,
 }
 
 # --- portalnews settings -------------------------------------------------

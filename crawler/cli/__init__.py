@@ -27,6 +27,7 @@ from crawler.cli import (
     schedule,
     search,
     serve,
+    watch,
     web,
 )
 from crawler.cli.common import UsageError
@@ -35,8 +36,8 @@ from pipelines.monitoring.rules import RulesError
 from pipelines.storage import StoreError
 
 #: The commands in the order ``--help`` lists them.
-COMMANDS = (crawl, schedule, export, import_, search, web, coverage, check, report, serve, reindex, migrate, portals,
-            extract, demo)
+COMMANDS = (crawl, schedule, export, import_, search, web, watch, coverage, check, report, serve, reindex, migrate,
+            portals, extract, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

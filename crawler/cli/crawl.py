@@ -98,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
           + (f" ({pages / elapsed:.1f} pages/s)" if elapsed else "")
           + f"; extraction {stats.get('portalnews/extraction_ms_per_page', 0)} ms/page")
     _print_alerts(stats)
+    _print_watchlists(stats)
     for note in stats.get("portalnews/store_notes") or []:  # search-engine stores: outages, spool
         print(f"store: {terminal_text(note)}", file=sys.stderr)
     unsent = int(stats.get("portalnews/unsent", 0) or 0)
@@ -122,6 +123,20 @@ def _print_alerts(stats: dict[str, Any]) -> None:
         sent.append("email " + ("sent" if delivery.get("email_sent") else "failed"))
     print(f"alerts: {len(alerts)} portal(s): " + ", ".join(a["portal_id"] for a in alerts)
           + (f" ({'; '.join(sent)})" if sent else "") + "; see `portalnews check`", file=sys.stderr)
+
+
+def _print_watchlists(stats: dict[str, Any]) -> None:
+    """One line about the watchlist notices of the crawl (pipelines.monitoring.watch logged each one)."""
+    report = stats.get("portalnews/watchlists") or {}
+    notified: dict[str, int] = report.get("notified") or {}
+    kept = int(report.get("articles_kept") or 0)
+    if not notified and not kept:
+        return
+    line = f"watchlists: {len(notified)} notice(s) sent" + (
+        " (" + ", ".join(f"{name}: {n}" for name, n in notified.items()) + " new article(s))" if notified else "")
+    if kept:
+        line += f"; {kept} article(s) kept for the next crawl (no channel took the notice)"
+    print(terminal_text(line), file=sys.stderr)
 
 
 def add_parser(sub: Any) -> None:

@@ -1,4 +1,5 @@
-"""AlertingExtension: evaluate the alert rules after every crawl and send the alerts.
+"""AlertingExtension: evaluate the alert rules after every crawl and send the alerts;
+WatchlistExtension: send the watchlist notices of the articles the crawl stored.
 
 Runs on ``spider_closed``, which Scrapy sends after the item pipelines are closed, so the
 storage pipeline has written the run records of this crawl by then.  It reads the crawl's
@@ -30,6 +31,7 @@ from pipelines.monitoring.alerts import Alert
 from pipelines.monitoring.notices import notify_new_alerts
 from pipelines.monitoring.notify import Delivery, Notifier, NotifyConfig
 from pipelines.monitoring.rules import Rules, RulesError, load_rules, rules_path
+from pipelines.monitoring.watch import check_after_crawl
 from pipelines.storage import Store
 from pipelines.storage.extension import crawl_store
 
@@ -82,3 +84,33 @@ class AlertingExtension:
         # the webhook and email only get what is new (or due again, or resolved)
         delivery = notify_new_alerts(store, self.notifier, alerts, portal_ids, context)
         return alerts, delivery
+
+
+class WatchlistExtension:
+    """Sends the watchlist notices (:mod:`pipelines.monitoring.watch`) on ``spider_closed``,
+    after the storage pipeline has written the crawl's articles.  Off with
+    ``PORTALNEWS_WATCHLISTS_ENABLED=false``; uses the alert channels' settings."""
+
+    def __init__(self, crawler: Crawler, config: NotifyConfig) -> None:
+        self.crawler = crawler
+        self.config = config
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> WatchlistExtension:
+        if not crawler.settings.getbool("PORTALNEWS_WATCHLISTS_ENABLED", True):
+            raise NotConfigured("watchlist notices are off (PORTALNEWS_WATCHLISTS_ENABLED)")
+        ext = cls(crawler, NotifyConfig.from_settings(crawler.settings))
+        crawler.signals.connect(ext.spider_closed, signal=signals.spider_closed)
+        return ext
+
+    async def spider_closed(self, spider: Spider, reason: str = "") -> None:
+        owner = crawl_store(self.crawler)  # the crawl's one store, still open on spider_closed
+        if owner is None:
+            return
+        try:
+            report = await asyncio.to_thread(lambda: check_after_crawl(owner.store(), self.config))
+        except Exception as exc:  # a watchlist problem must never turn a crawl into a failure
+            logger.error("watchlist check after the crawl failed: %s: %s", type(exc).__name__, exc)
+            return
+        if self.crawler.stats is not None and report.watchlists:
+            self.crawler.stats.set_value("portalnews/watchlists", report.to_dict())

@@ -32,6 +32,7 @@ from w3lib.url import canonicalize_url
 
 from pipelines.admin import current_province
 from pipelines.storage.coordination import Coordination
+from pipelines.storage.watchlists import Watchlists
 
 logger = logging.getLogger(__name__)
 
@@ -528,8 +529,8 @@ class CrawlState(Protocol):
         sums of :data:`RUN_TOTAL_FIELDS`."""
 
 
-class Store(DocumentIndex, CrawlState, Coordination, Protocol):
-    """A whole store: the three jobs plus its lifecycle.  All methods are synchronous; the
+class Store(DocumentIndex, CrawlState, Coordination, Watchlists, Protocol):
+    """A whole store: the three jobs and the watchlists (:mod:`pipelines.storage.watchlists`) plus its lifecycle.  All methods are synchronous; the
     storage pipeline writes from a background writer so the crawl never waits."""
 
     url: str

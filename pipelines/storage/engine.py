@@ -44,7 +44,6 @@ from pipelines.storage.base import (
     check_recent_field,
     parse_instant,
 )
-from pipelines.storage.coordination_engine import EngineCoordination
 from pipelines.storage.engine_client import OPENSEARCH, EngineConfig, EngineError, error_reason, make_client
 from pipelines.storage.engine_mappings import (
     article_mappings,
@@ -65,6 +64,7 @@ from pipelines.storage.engine_write import (
 from pipelines.storage.migrations import SourceTransform
 from pipelines.storage.searching import facet_values, make_hit, prepare
 from pipelines.storage.spool import Record, spool_dir_name
+from pipelines.storage.watchlists_engine import EngineWatchlists
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ _PAGE = 500
 _SCROLL_PAGE = 5000
 
 
-class EngineStore(EngineCoordination, Store):
+class EngineStore(EngineWatchlists, Store):
     """Elasticsearch / OpenSearch store (see the module docstring)."""
 
     _abbreviations: Abbreviations | None = None

@@ -54,6 +54,7 @@ from pipelines.storage.base import (
 from pipelines.storage.coordination_sqlite import SQLiteCoordination
 from pipelines.storage.searching import facet_values, make_hit, prepare
 from pipelines.storage.sqlite_search import SearchIndex, document_from_row
+from pipelines.storage.watchlists_sqlite import SQLiteWatchlists
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ def _switch_to_wal(conn: sqlite3.Connection, patience: float = 30.0) -> None:
             time.sleep(0.05)
 
 
-class SQLiteStore(SQLiteCoordination, Store):
+class SQLiteStore(SQLiteCoordination, SQLiteWatchlists, Store):
     """SQLite + FTS5 store.  ``path`` may be ``:memory:`` only for single-thread use."""
 
     def __init__(self, path: str | Path, url: str = "") -> None:
