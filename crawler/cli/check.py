@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -18,8 +17,6 @@ if TYPE_CHECKING:
     from pipelines.monitoring.alerts import Alert
     from pipelines.monitoring.coverage import CoverageReport
     from pipelines.monitoring.notify import Delivery
-
-logger = logging.getLogger(__name__)
 
 
 def _check_notify(args: argparse.Namespace, store: Coordination, report: CoverageReport, alerts: list[Alert]

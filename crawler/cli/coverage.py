@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 from crawler.cli.common import (
     table,
@@ -19,11 +18,6 @@ from crawler.cli.monitoring import (
     pairs,
 )
 from pipelines.output import CsvWriter, json_line
-
-if TYPE_CHECKING:
-    pass
-
-logger = logging.getLogger(__name__)
 
 
 def run(args: argparse.Namespace) -> int:

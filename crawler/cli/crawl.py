@@ -28,8 +28,6 @@ from pipelines.storage.base import redact_url
 if TYPE_CHECKING:
     pass
 
-logger = logging.getLogger(__name__)
-
 
 def run(args: argparse.Namespace) -> int:
     from scrapy.crawler import CrawlerProcess

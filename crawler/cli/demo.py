@@ -10,21 +10,15 @@ what a failing portal looks like.
 from __future__ import annotations
 
 import argparse
-import logging
 import shutil
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from crawler.mirror import MirrorServer, generate_mirror
 from crawler.mirror.generator import BROKEN_PORTAL_ID, RECENT_DAYS
-
-if TYPE_CHECKING:
-    pass
-
-logger = logging.getLogger(__name__)
 
 SAMPLE_QUERY = "hoi nghi"
 VN_TZ = timezone(timedelta(hours=7))

@@ -5,14 +5,13 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import logging
 import os
 import stat
 import sys
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 from crawler.cli.common import (
     add_filter_args,
@@ -22,11 +21,6 @@ from crawler.cli.common import (
 from pipelines.output import CsvWriter, json_line
 from pipelines.storage import ExportFilter
 from pipelines.storage.base import EXPORT_FIELDS
-
-if TYPE_CHECKING:
-    pass
-
-logger = logging.getLogger(__name__)
 
 #: Written first in a CSV export: Excel reads the file as UTF-8 only with it (LibreOffice and
 #: Python's ``utf-8-sig`` take it too), so Vietnamese is not shown as mojibake.

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import re
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
@@ -30,8 +29,6 @@ from pipelines.extract import decode_html, extract_page
 from pipelines.extract.profiles import ProfileError, ProfileSet, load_profiles
 from pipelines.extract.saved import saved_origin
 from pipelines.model.kinds import PageKind
-
-logger = logging.getLogger(__name__)
 
 __all__ = ["EXTRACT_FIELDS", "add_parser", "extract_file", "iter_files", "run"]
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import io
 import json
-import logging
 import sys
 import time
 from collections.abc import Iterator
@@ -21,8 +20,6 @@ from crawler.cli.common import UsageError, open_cli_store, store_arg
 from pipelines.output import terminal_text
 from pipelines.storage import Document, Store, UpsertResult
 from pipelines.storage.base import EXPORT_FIELDS, DocumentHistory, DocumentVersion, observations_from
-
-logger = logging.getLogger(__name__)
 
 #: Documents sent to the store at once.
 BATCH = 500

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from crawler.cli.common import (
     UsageError,
@@ -16,12 +15,6 @@ from crawler.cli.common import (
     use_color,
 )
 from pipelines.storage import Store
-
-if TYPE_CHECKING:
-    pass
-
-logger = logging.getLogger(__name__)
-
 
 STATUS_COLOURS =  {"ok": "32", "stale": "33", "quiet": "33", "partial": "33", "running": "33",
                    "parse errors": "35", "unreachable": "1;31", "failing": "1;31", "never crawled": "31"}

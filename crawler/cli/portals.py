@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from crawler.cli.common import (
     DEFAULT_REGISTRY,
@@ -14,11 +13,6 @@ from crawler.cli.common import (
 )
 from crawler.registry import load_registry
 from pipelines.output import json_line, terminal_text
-
-if TYPE_CHECKING:
-    pass
-
-logger = logging.getLogger(__name__)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,18 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from crawler.cli.common import (
     open_cli_store,
     store_arg,
 )
-
-if TYPE_CHECKING:
-    pass
-
-logger = logging.getLogger(__name__)
 
 
 def run(args: argparse.Namespace) -> int:

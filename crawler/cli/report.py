@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from crawler.cli.common import (
     UsageError,
@@ -17,11 +16,6 @@ from crawler.cli.monitoring import (
     monitoring_args,
 )
 from pipelines.storage.base import redact_url
-
-if TYPE_CHECKING:
-    pass
-
-logger = logging.getLogger(__name__)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import difflib
-import logging
 import sys
 from typing import Any
 
@@ -21,8 +20,6 @@ from pipelines.output import json_line, terminal_text
 from pipelines.search.highlight import MARK_END, MARK_START
 from pipelines.storage import SearchQuery, SearchResult, Store
 from pipelines.storage.searching import MAX_PER_PAGE, province_key
-
-logger = logging.getLogger(__name__)
 
 
 def query_from_args(args: argparse.Namespace, text: str = "") -> dict[str, Any]:

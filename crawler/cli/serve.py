@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from crawler.cli.common import (
     UsageError,
@@ -18,9 +18,6 @@ from crawler.cli.monitoring import (
 )
 from pipelines.storage import resolve_store_url
 from pipelines.storage.base import redact_url
-
-if TYPE_CHECKING:
-    pass
 
 logger = logging.getLogger(__name__)
 

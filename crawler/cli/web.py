@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import socket
 import sys
@@ -13,8 +12,6 @@ from crawler.cli.common import UsageError, store_arg
 from crawler.cli.monitoring import monitoring_rules, portal_meta
 from pipelines.storage import resolve_store_url
 from pipelines.storage.base import redact_url
-
-logger = logging.getLogger(__name__)
 
 
 def run(args: argparse.Namespace) -> int:
