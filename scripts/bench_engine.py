@@ -13,7 +13,9 @@ client library's sync helper, same chunk size) of exactly the documents and page
 project stored (read back from the engine), into indices with the same template.  The ratio
 project / plain is the project's own overhead (target >= 0.9): the async writer, the source
 building, the mget of current versions and the optimistic-concurrency upserts.  ``--rounds N``
-alternates the two N times and compares the best of each.
+alternates the two N times (project first in even rounds, plain first in odd ones) and compares
+the best of each, each round's pair and the medians; ``shards`` says what the node did for each
+(index and get operations and their summed time, refreshes, merges) and the client's CPU.
 
     python scripts/bench_engine.py [--docs 20000] [--batch 200] [--inflight 2] [--rounds 2]
                                    [--url opensearch://HOST:PORT]
@@ -26,6 +28,7 @@ import asyncio
 import json
 import logging
 import random
+import statistics
 import sys
 import tempfile
 import time
@@ -146,46 +149,97 @@ def plain_bulk(store: EngineStore, actions: list[dict[str, Any]], batch: int) ->
     return elapsed
 
 
+def shard_work(store: EngineStore) -> dict[str, int]:
+    """What the node did for ``store``'s indices so far (primaries): index and get operations
+    and their time, refreshes, merges.  Compared before and after a phase, it says where the
+    engine's time went (an update is a get plus an index on the shard; an mget is gets)."""
+    client, _helpers = _plain_client(store)
+    try:
+        stats = client.indices.stats(index=f"{store.names.prefix}-*", metric="indexing,get,refresh,merge,flush")
+    finally:
+        client.close()
+    prim = stats["_all"]["primaries"]
+    return {"index_ops": prim["indexing"]["index_total"], "index_ms": prim["indexing"]["index_time_in_millis"],
+            "get_ops": prim["get"]["total"], "get_ms": prim["get"]["time_in_millis"],
+            "refreshes": prim["refresh"]["total"], "refresh_ms": prim["refresh"]["total_time_in_millis"],
+            "merge_ms": prim["merges"]["total_time_in_millis"], "flushes": prim["flush"]["total"]}
+
+
+def _phase(store: EngineStore, work: Any) -> tuple[Any, dict[str, Any]]:
+    """Run ``work()``; its result and the shard work and client CPU it cost."""
+    cpu = time.process_time()
+    result = work()
+    cost: dict[str, Any] = {"client_cpu_s": round(time.process_time() - cpu, 2)}
+    cost.update(shard_work(store))
+    return result, cost
+
+
 def run(url: str, n: int, batch: int, inflight: int, pages: bool, rounds: int = 1) -> dict[str, Any]:
+    """``rounds`` pairs of the project's writer and a plain ``helpers.bulk`` of what it stored,
+    each into fresh indices; the order alternates (project first in even rounds) so that
+    neither side always gets the node warmed up by the other."""
     docs = list(generate_documents(n))
     body_kb = sum(len(d.body.encode()) for d in docs) / n / 1024
     project: list[dict[str, Any]] = []
-    plain: list[float] = []
+    plain: list[dict[str, Any]] = []
     found = 0
     stores: list[EngineStore] = []
+    source: EngineStore | None = None  # round 0's project store: what the plain bulk sends
+
+    def project_round(r: int) -> None:
+        nonlocal found, source
+        store = engine_store(f"{url}-p{r}")  # a fresh prefix each round: every document is new
+        store.open()
+        stores.append(store)
+        with tempfile.TemporaryDirectory(prefix="bench-spool-") as spool:
+            result, cost = _phase(store, lambda: asyncio.run(index_all(store, docs, batch, inflight, Path(spool),
+                                                                       pages)))
+        store.refresh()
+        found = store.count_documents()
+        project.append({**result, "found_in_engine": found, "shards": cost})
+        source = source or store
+
+    def plain_round(r: int) -> None:
+        assert source is not None
+        target = engine_store(f"{url}-b{r}")  # the same template, indices of its own
+        target.open()
+        stores.append(target)
+        actions = stored_actions(source, target)
+        seconds, cost = _phase(target, lambda: plain_bulk(target, actions, batch))
+        target.refresh()
+        if target.count_documents() != found:
+            raise RuntimeError("plain bulk: not every document is in the engine")
+        plain.append({"seconds": round(seconds, 2), "shards": cost})
+
     try:
         for r in range(rounds):
-            store = engine_store(f"{url}-p{r}")  # a fresh prefix each round: every document is new
-            store.open()
-            stores.append(store)
-            with tempfile.TemporaryDirectory(prefix="bench-spool-") as spool:
-                result = asyncio.run(index_all(store, docs, batch, inflight, Path(spool), pages))
-            store.refresh()
-            found = store.count_documents()
-            project.append({**result, "found_in_engine": found})
-            target = engine_store(f"{url}-b{r}")  # the same template, indices of its own
-            target.open()
-            stores.append(target)
-            actions = stored_actions(store, target)
-            plain.append(plain_bulk(target, actions, batch))
-            target.refresh()
-            if target.count_documents() != found:
-                raise RuntimeError("plain bulk: not every document is in the engine")
+            if r % 2 == 0 or source is None:
+                project_round(r)
+                plain_round(r)
+            else:
+                plain_round(r)
+                project_round(r)
     finally:
         for store in stores:
             drop_indices(store)
             store.close()
     best = min(project, key=lambda r: r["seconds"])
+    best_plain = min(plain, key=lambda r: r["seconds"])
     rate = n / best["seconds"] if best["seconds"] else 0.0
-    plain_rate = n / min(plain) if min(plain) else 0.0
+    plain_rate = n / best_plain["seconds"] if best_plain["seconds"] else 0.0
     flavour = stores[0].config.flavour if stores else "?"
     return {"metric": "engine_bulk_index_rate", "engine": flavour, "documents": n,
             "docs_per_s": round(rate, 1), "plain_bulk_docs_per_s": round(plain_rate, 1),
             "ratio_to_plain_bulk": round(rate / plain_rate, 3) if plain_rate else None, "target_ratio": 0.9,
+            # the pair of each round (plain seconds / project seconds) and the medians' ratio: on a
+            # busy machine the best-of ratio alone can flatter either side
+            "ratio_per_round": [round(b["seconds"] / p["seconds"], 3) for p, b in zip(project, plain, strict=True)],
+            "ratio_of_medians": round(statistics.median(b["seconds"] for b in plain)
+                                      / statistics.median(p["seconds"] for p in project), 3),
             "rounds": rounds, "project_seconds": [r["seconds"] for r in project],
-            "plain_bulk_seconds": [round(s, 2) for s in plain], "target_docs_per_s": 2000,
+            "plain_bulk_seconds": [r["seconds"] for r in plain], "target_docs_per_s": 2000,
             "meets_target": rate >= 2000, "with_page_records": pages, "batch": batch, "max_inflight": inflight,
-            "avg_body_kb": round(body_kb, 2), **best}
+            "avg_body_kb": round(body_kb, 2), "plain_bulk_shards": best_plain["shards"], **best}
 
 
 def drop_indices(store: EngineStore) -> None:
