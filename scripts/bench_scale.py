@@ -238,8 +238,9 @@ def run_schedule(work: Path, registry: Path, n: int, port: int, expected: set[st
     db.unlink(missing_ok=True)
     store = f"sqlite:///{db}"
     server_stats_reset(port)
-    cmd = [*portalnews_cmd(), "schedule", "--portals", str(registry), "--var", f"PORT={port}",
-           "--allow-private-hosts", "--store", store, "--once"]
+    cmd = [*portalnews_cmd(), "schedule", "--portals", str(registry), "--var", f"PORT={port}", "--store", store,
+           "--once"]
+    env = {**_env(), "PORTALNEWS_ALLOW_PRIVATE_HOSTS": "1"}  # schedule has no --allow-private-hosts
     load_before = loadavg()
     started = time.perf_counter()
     procs, logs, pollers = [], [], []
@@ -247,7 +248,7 @@ def run_schedule(work: Path, registry: Path, n: int, port: int, expected: set[st
         log = work / f"schedule-{n}-{name}.log"
         logs.append(log)
         with log.open("w") as fh:
-            proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=_env(), cwd=REPO)
+            proc = subprocess.Popen(cmd, stdout=fh, stderr=subprocess.STDOUT, env=env, cwd=REPO)
         procs.append(proc)
         pollers.append(RssPoller(proc.pid, interval=0.5).__enter__())
     usages = []
