@@ -34,8 +34,8 @@ def black_hole() -> Iterator[int]:
 
 def test_a_crawl_is_stopped_before_its_lease_expires_when_the_store_never_answers(
         black_hole: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    # each request waits this long, then is retried once: a renewal alone outlasts the TTL
-    monkeypatch.setenv("PORTALNEWS_ES_TIMEOUT", "5")
+    # each request waits this long and is retried once: a failed renewal takes the whole TTL
+    monkeypatch.setenv("PORTALNEWS_ES_TIMEOUT", "3")
     lost: list[tuple[str, float]] = []
     reported = threading.Event()
 
