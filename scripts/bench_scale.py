@@ -92,13 +92,19 @@ class HeapSnapshot:
         return ext
 
     def idle(self, spider: Any) -> None:
+        import gc
+
+        before_gc = tracemalloc.get_traced_memory()[0]
+        gc.collect()  # the heap the crawl holds, not cyclic garbage (responses and their selectors)
         snapshot = tracemalloc.take_snapshot().filter_traces(
-            [tracemalloc.Filter(False, tracemalloc.__file__), tracemalloc.Filter(False, "<frozen importlib._bootstrap>")])
+            [tracemalloc.Filter(False, tracemalloc.__file__), tracemalloc.Filter(False, "<frozen importlib._bootstrap>"),
+             tracemalloc.Filter(False, "<frozen importlib._bootstrap_external>")])  # code of late imports
         snapshot.dump(self.path)
         self.idles += 1
         Path(self.path + ".json").write_text(json.dumps({
             "idles": self.idles, "responses": self.stats.get_value("response_received_count"),
-            "items": self.stats.get_value("item_scraped_count"), "traced_bytes": tracemalloc.get_traced_memory()}))
+            "items": self.stats.get_value("item_scraped_count"), "traced_bytes": tracemalloc.get_traced_memory(),
+            "traced_before_gc": before_gc}))
 
 
 _STDLIB = sysconfig.get_paths()["stdlib"]
