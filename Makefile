@@ -43,5 +43,12 @@ bench: $(STAMP)
 	$(PY) scripts/bench.py
 	$(PY) scripts/bench_engine.py
 
+# A thousand portals in one crawl (scripts/bench_scale.py): 250, 500 and 1,000 portals with the
+# default politeness, a tracemalloc comparison (25 and 50 portals: tracing slows the crawl about ten
+# times) and two schedule workers.  Long (tens of minutes):
+# not part of `make test` nor .ci/run.
+bench-scale: $(STAMP)
+	$(PY) scripts/bench_scale.py --sizes 250,500,1000 --trace 25,50 --schedule 1000
+
 clean:
 	rm -rf data build *.egg-info .mypy_cache .ruff_cache .pytest_cache $(VENV)

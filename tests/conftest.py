@@ -155,9 +155,11 @@ def served_corpus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedCo
 # Search-engine fixtures (a live OpenSearch node for the session, ELASTICSEARCH_URL, the
 # elasticsearch-client shim): see tests/engine/fixtures.py.
 from tests.engine.fixtures import (  # noqa: E402, F401
+    _session_cluster,
     core_elasticsearch_url,
     elasticsearch_url,
     es_shim_url,
+    opensearch_cluster,
     opensearch_url,
 )
 

@@ -7,6 +7,7 @@ import http.client
 import json
 import logging
 import re
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -222,3 +223,28 @@ def test_second_server_gets_another_port(mirror: MirrorInfo, server: MirrorServe
     taken = MirrorServer(mirror.root / "site", port=server.port, hosts=mirror.hosts[:1])
     with pytest.raises(OSError):
         taken.start()
+
+
+# ----------------------------------------------------------------------------- scale
+
+
+def test_more_than_254_portals_get_one_address_each_and_one_accepting_thread(tmp_path: Path) -> None:
+    from crawler.mirror.generator import LAYOUTS, host_capacity, portal_host
+
+    assert [portal_host("127.0.2.", i) for i in (0, 253, 254, 999)] == [
+        "127.0.2.1", "127.0.2.254", "127.0.3.1", "127.0.5.238"]
+    assert host_capacity("127.0.254.") == 2 * 254
+    with pytest.raises(ValueError):
+        generate_mirror(tmp_path / "full", portals=host_capacity("127.0.255.") + 1, host_prefix="127.0.255.")
+    info = generate_mirror(tmp_path / "big", portals=260, articles_per_portal=1, host_prefix="127.0.10.")
+    assert len(set(info.hosts)) == 260 and info.hosts[-1] == "127.0.11.6"
+    registry = yaml.safe_load(info.registry_path.read_text("utf-8"))["portals"]
+    assert len({p["id"] for p in registry}) == 260
+    assert {str(p["id"]).split("-")[1] for p in registry} == set(LAYOUTS)
+    seen: list[tuple[str, str]] = []
+    with MirrorServer(info.root / "site", before_request=lambda host, path: seen.append((host, path))) as srv:
+        accepting = [t for t in threading.enumerate() if t.name.startswith("mirror-")]
+        assert len(srv.addresses) == 260 and len(accepting) == 1  # one thread accepts on every address
+        assert _get("127.0.11.6", srv.port, "/")[0] == 200
+        assert _get("127.0.10.1", srv.port, "/robots.txt")[0] == 200
+    assert seen == [("127.0.11.6", "/"), ("127.0.10.1", "/robots.txt")]

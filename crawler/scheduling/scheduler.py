@@ -127,7 +127,10 @@ class LeaseKeeper:
 
     Uses a store connection of its own, so a slow call in the main loop never delays a
     renewal.  A group whose lease could not be renewed (taken by another worker, or not
-    renewed for longer than the TTL) is marked lost and ``on_lost`` is called."""
+    renewed for longer than the TTL) is marked lost and ``on_lost`` is called.  A watchdog
+    thread does the same for a group whose last successful renewal started 0.8 x TTL ago
+    even while a renewal request hangs (a store that does not answer at all), so the crawl
+    stops before its lease expires and another worker may take the portal."""
 
     def __init__(self, store_url: str, worker: str, ttl: float,
                  on_lost: Callable[[str], None] | None = None, clock: Clock = time.time) -> None:
@@ -146,6 +149,7 @@ class LeaseKeeper:
         self._renewing = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="portalnews-leases", daemon=True)
+        self._watchdog = threading.Thread(target=self._watch, name="portalnews-lease-watchdog", daemon=True)
 
     def add(self, key: str, names: Sequence[str]) -> None:
         with self._lock:
@@ -165,12 +169,15 @@ class LeaseKeeper:
 
     def start(self) -> LeaseKeeper:
         self._thread.start()
+        self._watchdog.start()
         return self
 
     def stop(self) -> None:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(10)
+        if self._watchdog.is_alive():
+            self._watchdog.join(10)
 
     def _run(self) -> None:
         store = open_store(self.store_url)
@@ -183,6 +190,24 @@ class LeaseKeeper:
                 self.renew(store)
         finally:
             store.close()
+
+    def _watch(self) -> None:
+        while not self._stop.wait(min(1.0, max(0.05, self.ttl / 20))):
+            self.expire_overdue()
+
+    def expire_overdue(self) -> list[str]:
+        """Mark lost (and report) every group not renewed for 0.8 x TTL; those keys."""
+        now = self.clock()
+        with self._lock:
+            overdue = [k for k, at in self._renewed.items()
+                       if k in self._groups and k not in self._lost and now - at >= self.ttl * 0.8]
+            self._lost.update(overdue)
+        for key in overdue:
+            logger.error("%s: lease not renewed for %.1fs (the store does not answer): stopping this crawl before "
+                         "the lease expires", key, now - self._renewed.get(key, now))
+            if self.on_lost:
+                self.on_lost(key)
+        return overdue
 
     def renew(self, store: Coordination) -> None:
         with self._renewing:

@@ -15,6 +15,9 @@
   client and no shim.
 * ``es_shim_url``: the session OpenSearch behind :class:`tests.engine.es_shim.ElasticsearchShim`,
   so the ``elasticsearch`` client code path runs against a real engine on every run.
+* ``opensearch_cluster``: a real three-node OpenSearch cluster (tests/engine/opensearch_cluster.py),
+  started once for every test that needs it and only with ``PORTALNEWS_TEST_CLUSTER=1``
+  (``.ci/run`` sets it); each test gets it green with every member running.
 
 Every engine test works under its own index prefix (``?prefix=t…`` in the store URL) and
 deletes its indices afterwards, so tests never see each other's data.
@@ -30,6 +33,7 @@ import pytest
 
 from tests.engine.es_shim import ElasticsearchShim
 from tests.engine.jvm_node import JvmNode
+from tests.engine.opensearch_cluster import OpenSearchCluster
 from tests.engine.opensearch_node import OpenSearchNode
 
 
@@ -88,6 +92,40 @@ def elasticsearch_url(request: pytest.FixtureRequest) -> str:
 def es_shim_url(opensearch_url: str) -> Iterator[str]:
     with ElasticsearchShim(opensearch_url) as shim:
         yield shim.url
+
+
+def cluster_requested() -> bool:
+    return os.environ.get("PORTALNEWS_TEST_CLUSTER", "") in {"1", "true", "yes"}
+
+
+@pytest.fixture(scope="session")
+def _session_cluster() -> Iterator[OpenSearchCluster]:
+    from tests.conftest import skip_or_fail  # conftest imports this module
+
+    if not cluster_requested():
+        pytest.skip("the three-node cluster tests run only with PORTALNEWS_TEST_CLUSTER=1")
+    cluster = OpenSearchCluster(size=3)
+    try:
+        cluster.start(timeout=600)
+    except RuntimeError as exc:
+        if "not found on PATH" in str(exc):
+            skip_or_fail("ENGINE", f"no JDK/Maven for the cluster: {exc}")
+        raise
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def opensearch_cluster(_session_cluster: OpenSearchCluster) -> OpenSearchCluster:
+    """The session's three-node cluster, every member running and the cluster green (a test
+    that killed a member and failed before restarting it leaves it to be restarted here)."""
+    for i, node in enumerate(_session_cluster.nodes):
+        if not node.running:
+            _session_cluster.restart(i)
+    _session_cluster.wait_for("green", _session_cluster.size, timeout=300)
+    return _session_cluster
 
 
 def unique_prefix() -> str:

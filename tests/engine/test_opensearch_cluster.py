@@ -5,52 +5,36 @@ Indexes into an index with one replica per shard, SIGKILLs a member that holds s
 searches and takes writes through the official client given all three addresses, restarts
 the member on its data and waits for green with every document on every member.
 
-Starts three JVMs (384 MiB heap each): it runs only with ``PORTALNEWS_TEST_CLUSTER=1``,
+The cluster (three JVMs, 384 MiB heap each) is the session's ``opensearch_cluster``, shared
+with the failover crawl and the two-worker test: it runs only with ``PORTALNEWS_TEST_CLUSTER=1``,
 which ``.ci/run`` sets.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from opensearchpy import OpenSearch, helpers
 
-from tests.conftest import skip_or_fail
 from tests.engine.opensearch_cluster import OpenSearchCluster
 
 logger = logging.getLogger(__name__)
 
-pytestmark = [
-    pytest.mark.engine,
-    pytest.mark.cluster,
-    pytest.mark.skipif(os.environ.get("PORTALNEWS_TEST_CLUSTER", "") not in {"1", "true", "yes"},
-                       reason="the three-node cluster test runs only with PORTALNEWS_TEST_CLUSTER=1"),
-]
+pytestmark = [pytest.mark.engine, pytest.mark.cluster]
 
 INDEX = "cluster-articles"
 DOCS = 600
 LATE_DOCS = 200
 
 
-@pytest.fixture(scope="module")
-def cluster() -> Iterator[OpenSearchCluster]:
-    c = OpenSearchCluster(size=3)
-    try:
-        c.start(timeout=600)
-    except RuntimeError as exc:
-        if "not found on PATH" in str(exc):
-            skip_or_fail("ENGINE", f"no JDK/Maven for the cluster: {exc}")
-        raise
-    logger.info("cluster started in %.1fs", c.last_start_seconds or 0)
-    try:
-        yield c
-    finally:
-        c.stop()
+@pytest.fixture
+def cluster(opensearch_cluster: OpenSearchCluster) -> OpenSearchCluster:
+    """The session's cluster (tests/engine/fixtures.py: started once, with PORTALNEWS_TEST_CLUSTER=1)."""
+    logger.info("cluster started in %.1fs", opensearch_cluster.last_start_seconds or 0)
+    return opensearch_cluster
 
 
 def _doc(i: int) -> dict[str, Any]:
