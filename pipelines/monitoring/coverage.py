@@ -349,6 +349,19 @@ def _score(p: PortalCoverage, rules: RuleSet, now: datetime) -> None:
     p.problems = problems
 
 
+def store_problems(report: CoverageReport) -> list[str]:
+    """Why a store has nothing to monitor: no portal at all, or no crawl recorded for any of
+    its portals.  A check of such a store fails (a typo in ``--store`` must not look healthy)."""
+    if not report.portals:
+        return ["the store holds no portal: nothing has been crawled into it (run `portalnews crawl`)"]
+    if not any(p.last_outcome is not None or p.crawl_running_since for p in report.portals):
+        never = ", ".join(p.portal_id for p in report.portals[:10])
+        more = f" and {len(report.portals) - 10} more" if len(report.portals) > 10 else ""
+        return [f"no crawl recorded in this store: {len(report.portals)} portal(s) never crawled "
+                f"({never}{more})"]
+    return []
+
+
 def rollup(portals: list[PortalCoverage], key: str) -> list[Rollup]:
     """Portals grouped by ``province`` or ``level`` (unknown values under ``"?"``), worst first."""
     groups: dict[str, list[PortalCoverage]] = {}

@@ -395,9 +395,13 @@ class Store(DocumentIndex, CrawlState, Coordination, Protocol):
 
     url: str
 
-    def open(self) -> None:
+    def open(self, create: bool = True) -> None:
         """Connect, and create the schema of a new store.  Raises :class:`StoreError`, also for a
-        store written by an older portalnews (the message names ``portalnews migrate``)."""
+        store written by an older portalnews (the message names ``portalnews migrate``).
+
+        ``create=False`` (the read-only commands: check, coverage, report, search, export,
+        metrics) never creates anything: a store that does not exist (no SQLite file, no
+        engine alias) is a :class:`StoreError` naming where it was looked for."""
 
     def close(self) -> None: ...
 
