@@ -26,14 +26,15 @@ schedule of :func:`crawler.scheduling.intervals.recrawl_due`: every clamp(age / 
 from __future__ import annotations
 
 import logging
+import re
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 from scrapy import Request, Spider, signals
-from scrapy.exceptions import IgnoreRequest, NotConfigured
-from scrapy.http import Response, TextResponse
+from scrapy.exceptions import IgnoreRequest, NotConfigured, StopDownload
+from scrapy.http import Headers, HtmlResponse, Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
 from scrapy.utils.httpobj import urlparse_cached
 from twisted.python.failure import Failure
@@ -60,6 +61,33 @@ logger = logging.getLogger(__name__)
 
 # Listing pages in a row that bring no new link before their pagination is no longer followed.
 BARREN_PAGES = 3
+# Media types parsed as pages; XML ones are feeds or sitemaps (links.looks_like_feed).
+HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+# Media types whose body decides (Scrapy sniffs it): a misconfigured server sends HTML as these.
+SNIFFED_TYPES = frozenset({"", "text/plain", "application/octet-stream", "binary/octet-stream"})
+_HTML_START = re.compile(rb"^(?:\xef\xbb\xbf)?\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)[\s>]",
+                         re.IGNORECASE | re.DOTALL)
+
+
+def media_type(content_type: str) -> str:
+    """``"text/html; charset=utf-8"`` -> ``"text/html"``."""
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def may_be_page(content_type: str) -> bool:
+    """Whether a response with this Content-Type can be an HTML page, a feed or a sitemap;
+    anything else (JSON, CSV, spreadsheets, PDF, images, archives) is a file."""
+    media = media_type(content_type)
+    # XML: text/xml, application/xml, application/rss+xml …; not the Office "openxmlformats" files
+    return media in HTML_TYPES or media in SNIFFED_TYPES or media.endswith(("/xml", "+xml"))
+
+
+def is_html(response: Response) -> bool:
+    """An HTML page: declared as HTML, or sent as plain text / without a type and starting like HTML."""
+    if isinstance(response, HtmlResponse):
+        return True
+    content_type = (response.headers.get(b"Content-Type") or b"").decode("latin-1")
+    return media_type(content_type) in SNIFFED_TYPES and bool(_HTML_START.match(response.body[:1024]))
 
 
 def parse_vars(value: str | dict[str, str] | None) -> dict[str, str]:
@@ -126,6 +154,7 @@ class PortalSpider(Spider):
                 raise NotConfigured(f"PORTALNEWS_NOW={now!r} is not an ISO 8601 date-time")
         spider._load_portals()
         crawler.signals.connect(spider.robots_parsed, signal=signals.robots_parsed)
+        crawler.signals.connect(spider.headers_received, signal=signals.headers_received)
         return spider
 
     def _load_portals(self) -> None:
@@ -231,6 +260,16 @@ class PortalSpider(Spider):
                 for follow in self._follow(portal, sitemap, PageRole.FEED, page_is_fresh=True):
                     self.crawler.engine.crawl(follow)
 
+    def headers_received(self, headers: Headers, body_length: int, request: Request, spider: Spider) -> None:
+        """A portal's file (JSON, CSV, a spreadsheet, a PDF, an image, an archive) is not
+        downloaded past its headers: its Content-Type is all :meth:`parse` records of it, and a
+        large file never reaches ``DOWNLOAD_MAXSIZE`` and fails."""
+        if "portal_id" not in request.meta:  # robots.txt, which Scrapy's middleware reads itself
+            return
+        content_type = (headers.get(b"Content-Type") or b"").decode("latin-1")
+        if not may_be_page(content_type):
+            raise StopDownload(fail=False)
+
     def parse(self, response: Response) -> Iterator[Any]:
         portal = self._portal(response)
         role = PageRole(response.meta.get("role", PageRole.PAGE))
@@ -241,17 +280,21 @@ class PortalSpider(Spider):
             referer=(response.request.headers.get(b"Referer", b"") or b"").decode("latin-1") or None
             if response.request else None,
         )
-        if not isinstance(response, TextResponse):
-            item.kind, item.reason = PageKind.OTHER, f"not a text page ({content_type or 'no content type'})"
-            yield item
-            return
-        if links.looks_like_feed(response.url, content_type) or role == PageRole.FEED:
+        feed = links.looks_like_feed(response.url, content_type) or role == PageRole.FEED
+        if isinstance(response, TextResponse) and feed and may_be_page(content_type):
             item.kind, item.reason = PageKind.OTHER, "feed or sitemap"
             yield item
             for href in links.feed_links(response.body):
                 url = links.absolutize(response.url, href)
                 if url and links.is_crawlable(url):
                     yield from self._follow(portal, url, PageRole.PAGE, page_is_fresh=True)
+            return
+        if not isinstance(response, TextResponse) or not is_html(response):
+            # JSON, CSV, spreadsheets, PDF, images, archives: a file, recorded by its type, never
+            # parsed as a page (an open-data portal links them from every dataset page)
+            item.kind, item.reason = PageKind.OTHER, f"not an HTML page ({media_type(content_type) or 'no content type'})"
+            self.crawler.stats.inc_value(f"portalnews/not_html/{portal.id}")
+            yield item
             return
         # An HTML page's text is decoded once (crawler.middlewares.decoding): BOM, HTTP charset
         # and <meta> declarations (windows-1258 included), a declaration the bytes contradict
