@@ -41,6 +41,7 @@ from twisted.python.failure import Failure
 
 from crawler import links
 from crawler.middlewares.private_hosts import ALLOW_VARIABLE, allow_private_hosts
+from crawler.middlewares.scope import LeftOrigin, OriginScope
 from crawler.registry import Portal, RegistryError, load_registry
 from crawler.scheduling.intervals import (
     RECRAWL_DAYS,
@@ -119,6 +120,8 @@ class PortalSpider(Spider):
         self.registry_checked = registry_checked
         self.portals: list[Portal] = []
         self.registry_problems: list[str] = []
+        #: each portal's origin for this crawl (crawler.middlewares.scope keeps requests in it)
+        self.scope = OriginScope([])
         self._known: dict[str, dict[str, str]] = {}
         self._scheduled: Counter[str] = Counter()
         self._resume: set[str] = set()
@@ -173,6 +176,7 @@ class PortalSpider(Spider):
             raise NotConfigured(f"{self.registry_path}: no valid portal to crawl")
         self.allowed_domains = sorted({p.hostname for p in self.portals})
         self._by_host = {p.host: p for p in self.portals}
+        self.scope = OriginScope(self.portals)
 
     def _load_known(self) -> None:
         """Read what earlier crawls recorded: the known URLs, the portals to resume and the
@@ -227,7 +231,8 @@ class PortalSpider(Spider):
             if recrawl:
                 self.crawler.stats.set_value(f"portalnews/recrawl/{portal.id}", len(recrawl))
             for url in recrawl:  # bypass the known-article skip on purpose
-                yield self._request(portal, url, role=PageRole.RECRAWL, priority=2)
+                if self.scope.allows(portal.id, url):  # not the articles of an origin it left
+                    yield self._request(portal, url, role=PageRole.RECRAWL, priority=2)
 
     def _meta(self, portal: Portal, role: PageRole, **extra: Any) -> dict[str, Any]:
         return {"portal_id": portal.id, "role": role, **extra}
@@ -256,7 +261,7 @@ class PortalSpider(Spider):
         robots_url = "/".join(request.url.split("/", 3)[:3]) + "/robots.txt"
         for entry in getattr(robotparser, "sitemaps", ()):
             sitemap = links.absolutize(robots_url, entry)
-            if sitemap and links.same_host(sitemap, portal.host):
+            if sitemap and self.scope.allows(portal.id, sitemap):
                 for follow in self._follow(portal, sitemap, PageRole.FEED, page_is_fresh=True):
                     self.crawler.engine.crawl(follow)
 
@@ -311,7 +316,7 @@ class PortalSpider(Spider):
                 continue
             seen_hrefs.add(href)
             absolute = links.absolutize(response.url, href)
-            if absolute and links.same_host(absolute, portal.host) and links.is_crawlable(absolute):
+            if absolute and self.scope.allows(portal.id, absolute) and links.is_crawlable(absolute):
                 candidates.append((absolute, links.canonical(absolute), links.is_pagination(absolute)))
         yield item
         known = self._known.get(portal.id, {})
@@ -335,7 +340,7 @@ class PortalSpider(Spider):
         canon = canon or links.canonical(url)
         if canon in self._requested:  # already scheduled in this crawl: skip the Request
             return
-        if not links.same_host(url, portal.host):
+        if not self.scope.allows(portal.id, url):
             self.crawler.stats.inc_value(f"portalnews/offsite_filtered/{portal.id}")
             return
         known_kind = self._known.get(portal.id, {}).get(canon)
@@ -368,6 +373,17 @@ class PortalSpider(Spider):
             item.status = response.status
             item.error = f"HTTP {response.status}"
             item.kind = PageKind.GONE if response.status in (404, 410) else PageKind.ERROR
+        elif failure.check(LeftOrigin):
+            # crawler.middlewares.scope: the page that redirected is recorded under this portal;
+            # nothing of the other origin is fetched or stored
+            left: LeftOrigin = failure.value  # type: ignore[assignment]
+            item.url, item.status = left.redirected_from or request.url, left.status
+            if role == PageRole.START:
+                item.kind, item.error = PageKind.ERROR, (f"{left}: if the portal moved there, update the "
+                                                         "registry's url")
+            else:
+                item.kind, item.reason = PageKind.OTHER, str(left)
+                logger.info("%s: %s", portal_id, left)
         elif failure.check(IgnoreRequest):
             message = str(failure.value)
             if "robots" in message.lower():
@@ -378,8 +394,8 @@ class PortalSpider(Spider):
             item.error = f"{failure.type.__name__ if failure.type else 'error'}: {failure.getErrorMessage()}"
         if item.kind == PageKind.ERROR:
             level = logging.ERROR if role == PageRole.START else logging.WARNING
-            logger.log(level, "%s: %s failed: %s", portal_id, request.url, item.error)
+            logger.log(level, "%s: %s failed: %s", portal_id, item.url, item.error)
         elif item.kind == PageKind.GONE:
-            logger.info("%s: %s answered %s", portal_id, request.url, item.status)
-        item.reason = item.error or ""
+            logger.info("%s: %s answered %s", portal_id, item.url, item.status)
+        item.reason = item.error or item.reason
         yield item

@@ -100,6 +100,7 @@ class PortalCoverage:
     crawls_without_new: int = 0
     crawls: int = 0
     crawl_running_since: str | None = None
+    origin_moved_to: str | None = None  # where the registry URL redirected in the last crawl
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -261,6 +262,7 @@ def portal_coverage(pid: str, row: CoverageRow | None, runs: list[RunRecord], ru
         p.pages_fetched, p.errors, p.http_errors = last.pages_fetched, last.errors, dict(last.http_errors)
         p.robots_blocked, p.dropped, p.drop_reasons = last.robots_blocked, last.dropped, dict(last.drop_reasons)
         p.missing_fields, p.article_pages = dict(last.missing_fields), last.article_pages
+        p.origin_moved_to = last.origin_moved_to
         p.extra = {"drop_reasons": dict(last.drop_reasons), "robots_blocked": last.robots_blocked,
                    "message": last.message}
     attempts = p.pages_fetched + int(p.http_errors.get("network", 0))
@@ -317,6 +319,9 @@ def _score(p: PortalCoverage, rules: RuleSet, now: datetime) -> None:
         problems.append(f"last crawl {outcome}" + (f": {p.last_crawl_message}" if p.last_crawl_message else ""))
     elif outcome == RunOutcome.RUNNING:  # the first crawl of the portal is under way
         statuses.append("running")
+    if p.origin_moved_to:
+        penalty += 5
+        problems.append(f"the registry url redirects to {p.origin_moved_to}: update the registry's url")
     rate = p.extraction_failure_rate
     if rate:
         penalty += 40 * rate

@@ -236,6 +236,7 @@ class StoragePipeline:
             run.drop_reasons = dict(c.drop_reasons)
             run.robots_blocked = c.robots_blocked
             run.article_pages, run.missing_fields = self._extraction_counts(portal_id)
+            run.origin_moved_to = self.stats.get_value(f"portalnews/origin_moved/{portal_id}")
             if c.start_failed and c.pages == 0:
                 run.outcome, run.message = RunOutcome.FAILED, f"home page unreachable: {c.start_failed}"
             elif c.start_failed:

@@ -253,6 +253,9 @@ class RunRecord:
     portal_name: str | None = None
     province: str | None = None
     level: str | None = None
+    # the origin the portal's start URL moved to during this crawl (https, www.), shown by
+    # coverage until the registry is fixed (crawler.middlewares.scope)
+    origin_moved_to: str | None = None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RunRecord:
