@@ -18,9 +18,19 @@ logger = logging.getLogger(__name__)
 
 _SKIP_EXT = frozenset("." + e for e in IGNORED_EXTENSIONS) | {".xls", ".xlsx", ".doc", ".docx", ".rar", ".zip"}
 _SKIP_SCHEMES = ("javascript:", "mailto:", "tel:", "data:", "#", "callto:", "skype:")
-# Query parameters and path forms that mean "page N of a listing".
-PAGINATION_QUERY = re.compile(r"(^|_)(page|pageindex|trang|p|pg|cur|start|offset|paged)$", re.IGNORECASE)
-PAGINATION_PATH = re.compile(r"(/page[-/]?\d+/?$)|(/trang[-/]?\d+(\.html?)?$)|(/p\d+(\.html?)?$)", re.IGNORECASE)
+# Query parameters and path forms that mean "page N of a listing" (DotNetNuke writes
+# /tabid/53/Page/2/Default.aspx; ASP.NET-era portals ?tabid=53&Page=2 or ?currentpage=2).
+PAGINATION_QUERY = re.compile(
+    r"(^|_)(page|pageindex|pagenumber|pageno|pagenum|currentpage|trang|p|pg|cur|start|limitstart|offset|paged)$",
+    re.IGNORECASE,
+)
+PAGINATION_PATH = re.compile(
+    r"(/page[-/]?\d+/?$)|(/trang[-/]?\d+(\.html?)?$)|(/p\d+(\.html?)?$)|(/page/\d+/[^/]+\.aspx$)", re.IGNORECASE
+)
+# Print views of an article, in the query ("?print=1", "op=print/…", "dnnprintmode=true",
+# "?tmpl=component&print=1", "view=print"): the same text again, never the article's own URL.
+PRINT_QUERY = re.compile(r"(?:^|&)(?:print=(?!0|false)[^&]*|[a-z_]*printmode=true|[a-z_]+=print(?:$|[/&]))",
+                         re.IGNORECASE)
 # Pages that are never news: login, search, print, share, calendars.
 SKIP_PATH = re.compile(
     r"(/dang-?nhap|/login|/logout|/signin|/tim-?kiem|/search|/print|/in-bai|/share|/rss\.aspx$"
@@ -93,9 +103,12 @@ def is_calendar(url: str) -> bool:
 
 
 def is_crawlable(url: str) -> bool:
-    path = urlsplit(url).path.lower()
+    parts = urlsplit(url)
+    path = parts.path.lower()
     dot = path.rfind(".")
     if dot != -1 and path[dot:] in _SKIP_EXT:
+        return False
+    if parts.query and PRINT_QUERY.search(unquote(parts.query)):
         return False
     return not SKIP_PATH.search(path) and not is_calendar(url)
 

@@ -7,12 +7,25 @@ One run does everything:
 2. serves it with ``python -m crawler.mirror.server`` in a separate process (loopback only);
 3. runs ``portalnews crawl`` on it as a subprocess, timing it and polling the peak RSS of
    the crawl process and its children every 0.2 s;
-4. reports pages/s (responses / wall time), articles stored, extraction ms/page, peak RSS,
+4. reports pages/s (responses / the crawl's own elapsed time), articles stored, extraction
+   ms/page, peak RSS,
    recall/precision of the stored URLs against the mirror's truth and what the server saw
    (robots-disallowed and missing-page requests, repeated fetches);
-5. runs ``scrapy bench`` and compares our rate with its steady-state rate;
-6. prints a table, writes ``bench-out/bench.json`` and exits 1 when a threshold fails
-   (>= 100 pages/s, >= 0.8x scrapy bench, peak RSS <= 400 MB) unless ``--no-check``.
+5. crawls the same mirror with a bare Scrapy spider (:func:`_bare_spider_class`: the same link
+   rules, nothing extracted or stored) with identical settings (concurrency, delays off,
+   robots.txt on, the same reactor and queues), and reports our rate as a share of it;
+6. crawls it once more with ``portalnews crawl`` minus the extraction stage, to show what
+   the rate would be with extraction off the reactor's core (``--skip-no-extraction`` to leave it out);
+7. runs ``scrapy bench`` and compares our rate with its steady-state rate;
+Steps 3, 5 and 6 run in ``--repeat`` rounds (default 3) and each rate is the median of its
+rounds, so that a round sees one machine load for all three.
+
+8. prints a table, writes ``bench-out/bench.json`` and exits 1 when a threshold fails
+   (>= 100 pages/s, >= 0.7x the bare spider, >= 0.8x scrapy bench, peak RSS <= 400 MB)
+   unless ``--no-check``.
+
+The mirror's server runs on the same machine (and cores) as the crawlers; on a real crawl
+the server is remote.
 """
 
 from __future__ import annotations
@@ -51,7 +64,22 @@ logger = logging.getLogger(__name__)
 
 MIN_PAGES_PER_S = 100.0
 MIN_SCRAPY_RATIO = 0.8
+MIN_BARE_RATIO = 0.7
 MAX_RSS_MB = 400.0
+# The settings both our crawl and the bare spider run with (the comparison is only fair with
+# the same engine settings); anything else is Scrapy's default for the bare spider.
+CRAWL_SETTINGS = {
+    "AUTOTHROTTLE_ENABLED": "False", "DOWNLOAD_DELAY": "0", "CONCURRENT_REQUESTS": "64",
+    "CONCURRENT_REQUESTS_PER_DOMAIN": "16", "ROBOTSTXT_OBEY": "True", "LOG_LEVEL": "WARNING",
+}
+# Engine-level settings of the project that the bare spider shares too (crawler/settings.py).
+BARE_SETTINGS = {
+    **CRAWL_SETTINGS, "COOKIES_ENABLED": False, "TELNETCONSOLE_ENABLED": False, "DEPTH_PRIORITY": 1,
+    "SCHEDULER_DISK_QUEUE": "scrapy.squeues.PickleFifoDiskQueue",
+    "SCHEDULER_MEMORY_QUEUE": "scrapy.squeues.FifoMemoryQueue",
+    "TWISTED_REACTOR": "twisted.internet.asyncioreactor.AsyncioSelectorReactor",
+    "RETRY_TIMES": 2, "DOWNLOAD_TIMEOUT": 30, "REDIRECT_MAX_TIMES": 5,
+}
 _LOGSTATS = re.compile(r"Crawled (\d+) pages \(at (\d+) pages/min\)")
 
 
@@ -133,10 +161,10 @@ def stop_process(proc: subprocess.Popen[Any]) -> None:
             proc.wait()
 
 
-def server_stats(host: str, port: int) -> dict[str, dict[str, int]]:
+def server_stats(host: str, port: int, reset: bool = False) -> dict[str, dict[str, int]]:
     conn = http.client.HTTPConnection(host, port, timeout=10)  # direct: no proxy for loopback
     try:
-        conn.request("GET", "/__stats__")
+        conn.request("GET", "/__stats__" + ("?reset=1" if reset else ""))
         data: dict[str, dict[str, int]] = json.loads(conn.getresponse().read())
     finally:
         conn.close()
@@ -184,16 +212,16 @@ def store_counts(db: Path, truth_path: Path) -> dict[str, Any]:
     return out
 
 
-def run_crawl(registry: Path, port: int, work: Path, timeout: float) -> dict[str, Any]:
-    db = work / "bench.db"
-    stats_file = work / "stats.json"
-    cmd = [*portalnews_cmd(), "crawl", "--portals", str(registry), "--var", f"PORT={port}",
-           "--allow-private-hosts",  # the mirror is served on loopback
-           "--store", f"sqlite:///{db}", "--stats-file", str(stats_file),
-           "-s", "AUTOTHROTTLE_ENABLED=False", "-s", "DOWNLOAD_DELAY=0", "-s", "CONCURRENT_REQUESTS=64",
-           "-s", "CONCURRENT_REQUESTS_PER_DOMAIN=16", "-s", "ROBOTSTXT_OBEY=True", "-s", "LOG_LEVEL=WARNING"]
-    log_path = work / "crawl.log"
-    print("$ " + " ".join(cmd), flush=True)
+# ITEM_PIPELINES of a crawl with extraction left out: pages are validated, de-duplicated and
+# recorded as the crawl state as usual, only not extracted.
+NO_EXTRACTION_PIPELINES = json.dumps({"pipelines.stages.validation.ValidationPipeline": 300,
+                                      "pipelines.stages.dedup.DedupPipeline": 400,
+                                      "pipelines.stages.storage.StoragePipeline": 900})
+
+
+def _run_logged(cmd: list[str], log_path: Path, stats_file: Path, timeout: float) -> dict[str, Any]:
+    """Run ``cmd`` with its output in ``log_path``, polling the peak RSS of its process tree;
+    its exit code, wall time, peak RSS and the Scrapy stats it wrote to ``stats_file``."""
     started = time.perf_counter()
     with log_path.open("w") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=_env(), cwd=REPO)
@@ -210,8 +238,107 @@ def run_crawl(registry: Path, port: int, work: Path, timeout: float) -> dict[str
             stats = json.loads(stats_file.read_text(encoding="utf-8"))
         except ValueError:
             stats = {}
+    responses = stats.get("response_received_count") or 0
     return {"exit_code": code, "wall_s": wall, "peak_rss_mb": poller.peak / 2**20, "rss_samples": poller.samples,
-            "stats": stats, "db": db, "log": log_path}
+            "stats": stats, "log": log_path, "responses": responses,
+            "pages_per_s": engine_rate(responses, stats.get("elapsed_time_seconds"), wall)}
+
+
+def run_crawl(registry: Path, port: int, work: Path, timeout: float, *, name: str = "crawl",
+              extra: tuple[str, ...] = ()) -> dict[str, Any]:
+    db = work / f"{name}.db"
+    stats_file = work / f"{name}-stats.json"
+    settings = [arg for key, value in CRAWL_SETTINGS.items() for arg in ("-s", f"{key}={value}")]
+    cmd = [*portalnews_cmd(), "crawl", "--portals", str(registry), "--var", f"PORT={port}",
+           "--allow-private-hosts",  # the mirror is served on loopback
+           "--store", f"sqlite:///{db}", "--stats-file", str(stats_file), *settings, *extra]
+    print("$ " + " ".join(cmd), flush=True)
+    return {**_run_logged(cmd, work / f"{name}.log", stats_file, timeout), "db": db}
+
+
+def _bare_spider_class() -> type:
+    """A bare Scrapy spider: from the registry's home pages it follows exactly the links our
+    spider follows (``crawler.links``: same host, crawlable, feeds and sitemaps read) and
+    extracts and stores nothing."""
+    from scrapy import Request, Spider
+    from scrapy.http import Response, TextResponse
+
+    from crawler import links
+
+    class _BareSpider(Spider):  # type: ignore[misc]
+        name = "bare"
+
+        def __init__(self, starts: list[str], **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.starts = starts
+            self.seen: set[str] = set()  # a URL once: no Request (nor fingerprint) for a link seen before
+
+        async def start(self) -> Any:
+            for url in self.starts:
+                host = urlsplit(url).netloc
+                yield Request(f"http://{host}/robots.txt", callback=self.parse_robots, dont_filter=True,
+                              meta={"dont_obey_robotstxt": True})
+                yield Request(url, callback=self.parse)
+
+        def parse_robots(self, response: Response) -> Any:
+            if isinstance(response, TextResponse):
+                for entry in links.sitemaps_from_robots(response.text):
+                    url = links.absolutize(response.url, entry)
+                    if url:
+                        yield Request(url, callback=self.parse)
+
+        def parse(self, response: Response) -> Any:
+            if not isinstance(response, TextResponse):
+                return
+            host = urlsplit(response.url).netloc
+            content_type = (response.headers.get(b"Content-Type") or b"").decode("latin-1")
+            if links.looks_like_feed(response.url, content_type):
+                hrefs = links.feed_links(response.text)
+            else:
+                hrefs = response.xpath("//a/@href | //link[@rel='alternate' or @rel='next']/@href").getall()
+            for href in hrefs:
+                url = links.absolutize(response.url, href)
+                if url and url not in self.seen and links.same_host(url, host) and links.is_crawlable(url):
+                    self.seen.add(url)
+                    yield Request(url, callback=self.parse)
+
+    return _BareSpider
+
+
+def run_bare_spider_process(registry: Path, port: int, stats_file: Path) -> int:
+    """(subprocess) Crawl the registry's portals with the bare spider and write its stats."""
+    from scrapy.crawler import CrawlerProcess
+
+    from crawler.registry import load_registry
+
+    starts = [p.url for p in load_registry(str(registry), placeholders={"PORT": str(port)}).portals]
+    process = CrawlerProcess(settings={**BARE_SETTINGS, "USER_AGENT": "portalnews-bench-bare/0.1"})
+    crawler = process.create_crawler(_bare_spider_class())
+    process.crawl(crawler, starts=starts)
+    process.start()
+    stats = {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in crawler.stats.get_stats().items()}
+    stats_file.write_text(json.dumps(stats, default=str), encoding="utf-8")
+    return 0
+
+
+def run_bare(registry: Path, port: int, work: Path, timeout: float, *, name: str = "bare") -> dict[str, Any]:
+    stats_file = work / f"{name}-stats.json"
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--bare-spider", str(registry), str(port), str(stats_file)]
+    print("$ bare scrapy spider (same links, nothing extracted), same settings", flush=True)
+    return _run_logged(cmd, work / f"{name}.log", stats_file, timeout)
+
+
+def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The run with the median rate (the lower middle one of an even number)."""
+    ordered = sorted(runs, key=lambda r: r["pages_per_s"])
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def engine_rate(responses: int, elapsed: float | None, wall: float) -> float:
+    """Responses per second of the crawl itself (Scrapy's elapsed time, from engine start to
+    close, so that interpreter start-up does not weigh on short runs), else of the wall time."""
+    span = elapsed if elapsed else wall
+    return round(responses / span, 1) if span and span > 0 else 0.0
 
 
 def run_scrapy_bench(work: Path, seconds: int) -> dict[str, Any]:
@@ -251,7 +378,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-scrapy-bench", action="store_true", help="don't run scrapy bench")
     parser.add_argument("--crawl-timeout", type=float, default=1800.0, help="give up on the crawl after this")
     parser.add_argument("--out", type=Path, default=REPO / "bench-out", help="folder for bench.json")
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="rounds of (our crawl, bare spider, crawl without extraction); medians are reported")
+    parser.add_argument("--skip-no-extraction", action="store_true",
+                        help="don't crawl a third time without the extraction stage")
+    parser.add_argument("--bare-spider", nargs=3, metavar=("REGISTRY", "PORT", "STATS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.bare_spider:  # the subprocess of step 5
+        return run_bare_spider_process(Path(args.bare_spider[0]), int(args.bare_spider[1]), Path(args.bare_spider[2]))
     logging.basicConfig(level=logging.WARNING)
 
     work = Path(tempfile.mkdtemp(prefix="portalnews-bench-"))
@@ -270,17 +404,41 @@ def main(argv: list[str] | None = None) -> int:
         # 2. server in its own process
         server, port = start_mirror_server(info.root / "site", work / "server.log")
         print(f"mirror server pid {server.pid} on port {port}", flush=True)
-        # 3. crawl
-        crawl = run_crawl(info.registry_path, port, work, args.crawl_timeout)
+        # 3., 5., 6. our crawl, the bare spider and our crawl without extraction, in rounds
+        # (the median of each: the machine may be shared, and a round sees the same load)
+        server_stats(info.hosts[0], port, reset=True)
+        rounds: dict[str, list[dict[str, Any]]] = {"crawl": [], "bare": [], "no_extraction": []}
+        for n in range(args.repeat):
+            crawl = run_crawl(info.registry_path, port, work, args.crawl_timeout, name=f"crawl{n}")
+            rounds["crawl"].append(crawl)
+            if n == 0:
+                srv = analyse_requests(server_stats(info.hosts[0], port, reset=True), info.root / "site")
+            rounds["bare"].append(run_bare(info.registry_path, port, work, args.crawl_timeout, name=f"bare{n}"))
+            if n == 0:
+                bare_srv = analyse_requests(server_stats(info.hosts[0], port, reset=True), info.root / "site")
+            if not args.skip_no_extraction:
+                rounds["no_extraction"].append(
+                    run_crawl(info.registry_path, port, work, args.crawl_timeout, name=f"no-extraction{n}",
+                              extra=("-s", f"ITEM_PIPELINES={NO_EXTRACTION_PIPELINES}")))
+        crawl = median_run(rounds["crawl"])
         stats = crawl["stats"]
-        srv = analyse_requests(server_stats(info.hosts[0], port), info.root / "site")
+        result["rates"] = {k: [r["pages_per_s"] for r in v] for k, v in rounds.items() if v}
+        bare = median_run(rounds["bare"])
+        result["bare_spider"] = {"exit_code": bare["exit_code"], "wall_s": round(bare["wall_s"], 2),
+                                 "responses": bare["responses"], "pages_per_s": bare["pages_per_s"],
+                                 "scrapy_elapsed_s": bare["stats"].get("elapsed_time_seconds"),
+                                 "peak_rss_mb": round(bare["peak_rss_mb"], 1), "server": bare_srv}
+        if rounds["no_extraction"]:
+            plain = median_run(rounds["no_extraction"])
+            result["no_extraction"] = {"exit_code": plain["exit_code"], "wall_s": round(plain["wall_s"], 2),
+                                       "responses": plain["responses"], "pages_per_s": plain["pages_per_s"]}
         stop_process(server)
         server = None
         # 4. numbers
-        responses = stats.get("response_received_count") or srv["requests"]
+        responses = crawl["responses"] or srv["requests"]
         wall = crawl["wall_s"]
         store = store_counts(crawl["db"], info.truth_path)
-        ours = responses / wall if wall > 0 else 0.0
+        ours = crawl["pages_per_s"]
         result["crawl"] = {
             "exit_code": crawl["exit_code"], "wall_s": round(wall, 2), "responses": responses,
             "pages_per_s": round(ours, 1), "articles_stored": store["documents"],
@@ -305,6 +463,10 @@ def main(argv: list[str] | None = None) -> int:
             if sb["pages_per_s"]:
                 ratio = ours / sb["pages_per_s"]
         result["ratio_vs_scrapy_bench"] = round(ratio, 3) if ratio is not None else None
+        bare_rate = result["bare_spider"]["pages_per_s"]
+        result["ratio_vs_bare_spider"] = round(ours / bare_rate, 3) if bare_rate else None
+        plain_rate = result.get("no_extraction", {}).get("pages_per_s")
+        result["ratio_no_extraction_vs_bare"] = round(plain_rate / bare_rate, 3) if plain_rate and bare_rate else None
     finally:
         if server is not None:
             stop_process(server)
@@ -312,8 +474,10 @@ def main(argv: list[str] | None = None) -> int:
     # 6. report
     c = result["crawl"]
     sbp = result.get("scrapy_bench", {}).get("pages_per_s")
+    bare_ratio = result.get("ratio_vs_bare_spider")
     checks = {
         f"pages/s >= {MIN_PAGES_PER_S:g}": c["pages_per_s"] >= MIN_PAGES_PER_S,
+        f"ours/bare spider >= {MIN_BARE_RATIO:g}": bare_ratio is not None and bare_ratio >= MIN_BARE_RATIO,
         f"ours/scrapy-bench >= {MIN_SCRAPY_RATIO:g}": ratio is not None and ratio >= MIN_SCRAPY_RATIO,
         f"peak RSS <= {MAX_RSS_MB:g} MB": 0 < c["peak_rss_mb"] <= MAX_RSS_MB,
         "crawl exit code 0/1": c["exit_code"] in (0, 1),
@@ -334,6 +498,12 @@ def main(argv: list[str] | None = None) -> int:
         ("server requests", f"{c['server']['requests']} ({c['server']['distinct_urls']} distinct, "
                             f"{c['server']['repeated_fetches']} repeats, {c['server']['missing_page_requests']} 404, "
                             f"{c['server']['robots_disallowed_requests']} robots-disallowed)"),
+        ("rates per round", ", ".join(f"{k} {v}" for k, v in result.get("rates", {}).items())),
+        ("bare spider pages/s", f"{fmt(result['bare_spider']['pages_per_s'])} "
+                                f"({result['bare_spider']['responses']} responses, same settings)"),
+        ("ours / bare spider", fmt(bare_ratio, ".2f")),
+        ("no-extraction crawl pages/s", fmt(result.get("no_extraction", {}).get("pages_per_s"))),
+        ("no-extraction / bare", fmt(result.get("ratio_no_extraction_vs_bare"), ".2f")),
         ("scrapy bench pages/s", fmt(sbp, ".1f")),
         ("ours / scrapy bench", fmt(ratio, ".2f")),
     ]

@@ -1,17 +1,26 @@
 #!/usr/bin/env python3
-"""Score the extractor on folders of saved pages with expected JSON (NAME.html + NAME.json).
+"""Score the extractor on saved pages and on whole blind portals, offline.
 
-usage: python scripts/eval_pages.py DIR [DIR ...] [--mode auto|generic] [--show] [--json]
+usage: python scripts/eval_pages.py SET [SET ...] [--mode auto|generic] [--show] [--bad] [--json]
 
-Each NAME.json holds the page's ``url``, ``page_kind`` ("article" or anything else for a
-non-article page) and, for articles, the true ``title``, ``published_at`` (a day
-"YYYY-MM-DD" is compared by day, a time to the minute), ``view_count`` (null when the
-article shows none), ``body`` and optionally ``author`` (the name is compared, without a
-unit after " - " or in brackets) and ``category``.  The layouts in
-``tests/fixtures/pages`` are one such folder; pages written blind by someone who never saw
-the extractor are the best test of how it does on portals it has not met.
+A SET is one of:
 
-Prints per page the fields that are wrong, then the share of pages right per field.
+* a folder of saved pages ``NAME.html`` + ``NAME.json`` (``url``, ``page_kind``: "article",
+  "listing" or "other"; for articles the true ``title``, ``published_at``, ``view_count``,
+  ``body``, ``author``, ``category``; ``fetched_at`` for pages with relative dates);
+* a portal set: a folder (or a ``.tar.gz`` of one) holding ``site/<host>/…`` written with the
+  mirror's URL -> file rule, ``truth.jsonl`` (one article per line: ``host``, ``url_path`` and
+  the fields) and, when there is one, ``nonarticles.txt`` (``host<TAB>url_path``).
+
+Every page goes through the code path of ``portalnews extract --json``
+(:func:`crawler.cli.extract.extract_file`) with the scoring rules of
+:mod:`pipelines.extract.scoring`: page kind (article or not), and on the true articles
+title, date (to the minute where a time is shown), view count, body (token F1 >= 0.95),
+author and category (where the truth names one); an article the extractor does not take
+for one is wrong on every field.  A view count reported where the truth has none is a
+*false view*, counted apart for articles and for non-article pages.
+
+Prints the pages with something wrong, then one line per set.
 """
 
 from __future__ import annotations
@@ -19,7 +28,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections import Counter
+import tarfile
+import tempfile
+from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,70 +39,100 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from pipelines.extract import decode_html, extract_page  # noqa: E402
+from crawler.cli.extract import extract_file  # noqa: E402
+from crawler.mirror.server import content_type, url_to_relpath  # noqa: E402
 from pipelines.extract.profiles import ProfileSet, load_profiles  # noqa: E402
-from pipelines.extract.scoring import byline_name, norm, same_date, token_f1  # noqa: E402
+from pipelines.extract.scoring import SetScore, score_record  # noqa: E402
 
-FIELDS = ("kind", "title", "date", "views", "body", "author", "category")
+PORT = 8080  # the port written into {PORT} placeholders of a portal set's files
 
 
-def score_page(html_path: Path, mode: str, profiles: ProfileSet) -> dict[str, Any]:
-    expected = json.loads(html_path.with_suffix(".json").read_text("utf-8"))
-    html = decode_html(html_path.read_bytes(), expected.get("content_type"))
-    got = extract_page(html, expected["url"], profile=mode, profiles=profiles)
-    want_article = expected.get("page_kind") == "article"
-    checks: dict[str, tuple[bool, Any, Any]] = {"kind": (got.is_article == want_article, got.page_kind,
-                                                          expected.get("page_kind"))}
-    if want_article and got.is_article:
-        f1 = token_f1(got.body, expected.get("body"))
-        checks.update({
-            "title": (norm(got.title) == norm(expected.get("title")), got.title, expected.get("title")),
-            "date": (same_date(got.published_at, expected.get("published_at")), got.published_at,
-                     expected.get("published_at")),
-            "views": (got.view_count == expected.get("view_count"), got.view_count, expected.get("view_count")),
-            "body": (f1 >= 0.95, round(f1, 3), ">=0.95"),
-        })
-        if expected.get("author"):
-            checks["author"] = (byline_name(got.author) == byline_name(expected["author"]), got.author,
-                                expected["author"])
-        if expected.get("category"):
-            checks["category"] = (norm(got.category) == norm(expected["category"]), got.category,
-                                  expected["category"])
-    return {"page": f"{html_path.parent.name}/{html_path.stem}", "profile": got.profile, "reason": got.reason,
-            "checks": checks, "body": got.body}
+def saved_pages(folder: Path) -> Iterator[tuple[str, Path, dict[str, Any], str | None, bytes | None]]:
+    for json_path in sorted(folder.glob("*.json")):
+        html_path = json_path.with_suffix(".html")
+        if html_path.exists():
+            truth = json.loads(json_path.read_text("utf-8"))
+            yield html_path.stem, html_path, truth, truth.get("content_type"), None
+
+
+def portal_pages(folder: Path) -> Iterator[tuple[str, Path, dict[str, Any], str | None, bytes | None]]:
+    truth_lines = [json.loads(line) for line in (folder / "truth.jsonl").read_text("utf-8").splitlines() if line]
+    entries: list[dict[str, Any]] = [{**t, "page_kind": "article"} for t in truth_lines]
+    nonarticles = folder / "nonarticles.txt"
+    if nonarticles.exists():
+        for line in nonarticles.read_text("utf-8").splitlines():
+            host, _, path = line.strip().partition("\t")
+            if path.startswith("/"):
+                entries.append({"host": host, "url_path": path, "page_kind": "other"})
+    for entry in entries:
+        path, _, query = entry["url_path"].partition("?")
+        file = folder / "site" / entry["host"] / url_to_relpath(path, query)
+        if not file.is_file():
+            print(f"missing file for {entry['host']}{entry['url_path']}: {file}", file=sys.stderr)
+            continue
+        ctype = content_type(path)
+        if "html" not in ctype:
+            continue
+        entry["url"] = f"http://{entry['host']}:{PORT}{entry['url_path']}"
+        data = file.read_bytes().replace(b"{PORT}", str(PORT).encode())
+        yield f"{entry['host']}{entry['url_path']}", file, entry, ctype, data
+
+
+def open_set(path: Path, tmp: Path) -> Path:
+    """A folder, or the single top folder of a .tar.gz extracted under ``tmp``."""
+    if path.is_dir():
+        return path
+    with tarfile.open(path) as tar:
+        tar.extractall(tmp / path.name, filter="data")
+    tops = [p for p in (tmp / path.name).iterdir() if p.is_dir()]
+    if len(tops) != 1:
+        raise SystemExit(f"{path}: expected one folder in the archive")
+    return tops[0]
+
+
+def score_set(folder: Path, mode: str, profiles: ProfileSet, *, show: bool, bad_only: bool) -> SetScore:
+    pages = portal_pages(folder) if (folder / "truth.jsonl").exists() else saved_pages(folder)
+    total = SetScore()
+    for name, file, truth, ctype, data in pages:
+        fetched = truth.get("fetched_at")
+        record = extract_file(file, url=truth["url"], profile=mode, profiles=profiles, content_type=ctype,
+                              fetched_at=datetime.fromisoformat(fetched) if fetched else None, data=data)
+        checks = score_record(record, truth)
+        total.add(checks)
+        wrong = {k: v for k, v in checks.items() if not v[0]}
+        if wrong or not bad_only:
+            status = "BAD" if wrong else "ok "
+            print(f"{status} {name[:90]:90s} [{record['profile']}] {record['reason']}"
+                  + "".join(f"\n      {k}: got {g!r} want {w!r}" for k, (_, g, w) in wrong.items()))
+            if show and "body" in wrong:
+                print("      --- body ---\n      " + (record["body"] or "").replace("\n", "\n      "))
+    return total
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("dirs", nargs="+", type=Path, help="folders of NAME.html + NAME.json")
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    ap.add_argument("sets", nargs="+", type=Path, help="folders of saved pages, portal set folders or .tar.gz")
     ap.add_argument("--mode", choices=["auto", "generic"], default="auto")
     ap.add_argument("--show", action="store_true", help="print the extracted body of pages with a wrong body")
+    ap.add_argument("--bad", action="store_true", help="print only the pages with something wrong")
     ap.add_argument("--json", action="store_true", help="print the totals as JSON")
     args = ap.parse_args(argv)
-    pages = sorted(p for d in args.dirs for p in d.glob("*.html") if p.with_suffix(".json").exists())
-    if not pages:
-        print("no NAME.html + NAME.json pairs found", file=sys.stderr)
-        return 2
     profiles = load_profiles()  # once, not per page
-    right: Counter[str] = Counter()
-    seen: Counter[str] = Counter()
-    for path in pages:
-        result = score_page(path, args.mode, profiles)
-        wrong = {k: v for k, v in result["checks"].items() if not v[0]}
-        for key, (ok, _, _) in result["checks"].items():
-            seen[key] += 1
-            right[key] += ok
-        status = "ok " if not wrong else "BAD"
-        print(f"{status} {result['page']:40s} [{result['profile']}]"
-              + "".join(f"\n      {k}: got {g!r} want {w!r}" for k, (_, g, w) in wrong.items()))
-        if args.show and "body" in wrong:
-            print("      --- body ---\n      " + (result["body"] or "").replace("\n", "\n      "))
-    totals = {k: {"right": right[k], "of": seen[k], "share": round(right[k] / seen[k], 3)} for k in FIELDS if seen[k]}
+    results: dict[str, SetScore] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for path in args.sets:
+            folder = open_set(path, Path(tmp))
+            results[str(path)] = score_set(folder, args.mode, profiles, show=args.show, bad_only=args.bad)
+    if not any(s.pages for s in results.values()):
+        print("no pages found", file=sys.stderr)
+        return 2
     if args.json:
-        print(json.dumps({"pages": len(pages), "mode": args.mode, "fields": totals}, ensure_ascii=False))
+        print(json.dumps({"mode": args.mode, "sets": {k: v.summary() for k, v in results.items()}},
+                         ensure_ascii=False))
     else:
-        print(f"\n{len(pages)} pages, mode {args.mode}: "
-              + ", ".join(f"{k} {v['right']}/{v['of']}" for k, v in totals.items()))
+        print()
+        for name, score in results.items():
+            print(f"{name}: {score.line()}")
     return 0
 
 

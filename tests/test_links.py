@@ -48,3 +48,23 @@ def test_sitemap_entries_may_be_root_relative() -> None:
     assert [links.absolutize("http://h/sitemap.xml", u) for u in links.feed_links(xml)] == [
         "http://h/tin-tuc/a-1.html", "http://h/b.html"]
     assert links.sitemaps_from_robots("User-agent: *\nSitemap: /sitemap.xml\n") == ["/sitemap.xml"]
+
+
+@pytest.mark.parametrize("url", ["http://h/tabid/53/Page/2/Default.aspx", "http://h/Default.aspx?tabid=53&Page=3",
+                                 "http://h/Default.aspx?tabid=53&currentpage=2", "http://h/tin-tuc.html?limitstart=10"])
+def test_legacy_asp_net_and_dotnetnuke_pagination(url: str) -> None:
+    assert links.is_pagination(url)
+    assert links.is_crawlable(url)
+
+
+@pytest.mark.parametrize(("url", "crawl"), [
+    ("http://h/index.php?language=vi&nv=news&op=print/Tin-tuc/Slug-136", False),  # NukeViet 3 print view
+    ("http://h/index.php?language=vi&nv=news&op=Tin-tuc/Slug-136", True),  # the article itself
+    ("http://h/Default.aspx?tabid=53&ArticleID=2351&mid=410&dnnprintmode=true", False),
+    ("http://h/tin-tuc/a-217.html?tmpl=component&print=1", False),
+    ("http://h/en/news/tourism/a-12?print=1", False),
+    ("http://h/Print.aspx?ItemID=1204", False),
+    ("http://h/x?blueprint=3", True),
+])
+def test_print_views_are_not_crawled(url: str, crawl: bool) -> None:
+    assert links.is_crawlable(url) is crawl

@@ -18,6 +18,7 @@ from crawler.cli import (
     crawl,
     demo,
     export,
+    extract,
     migrate,
     portals,
     reindex,
@@ -32,7 +33,7 @@ from pipelines.monitoring.rules import RulesError
 from pipelines.storage import StoreError
 
 #: The commands in the order ``--help`` lists them.
-COMMANDS = (crawl, schedule, export, search, coverage, check, report, serve, reindex, migrate, portals, demo)
+COMMANDS = (crawl, schedule, export, search, coverage, check, report, serve, reindex, migrate, portals, extract, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:

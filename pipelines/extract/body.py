@@ -26,6 +26,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from pipelines.extract.byline import clean_author
 from pipelines.extract.document import HEADING_TAGS, Block, PageDocument
 from pipelines.extract.heuristics import (
     AUTHOR_LABEL_RE,
@@ -42,7 +43,7 @@ from pipelines.normalize.text import text_key
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["BodyResult", "Paragraph", "best_container", "extract_body"]
+__all__ = ["BodyResult", "Paragraph", "best_container", "extract_body", "lead_blocks"]
 
 MIN_PARAGRAPH_CHARS = 25
 _CELL_TAGS = frozenset(("li", "td", "th", "dd", "dt"))
@@ -72,6 +73,8 @@ class BodyResult:
     summary: str | None = None
     author_line: str | None = None
     author_labelled: bool = False
+    # credit lines taken out of the text (a closing byline, "Nguồn: …", an author box), raw
+    credits: list[str] = field(default_factory=list)
 
     @property
     def text(self) -> str:
@@ -83,9 +86,10 @@ class BodyResult:
 
     @property
     def cell_share(self) -> float:
-        """Share of body characters that come from table cells and short list items (a
-        document list or a schedule); list items written as sentences (the points of an
-        announcement) are prose."""
+        """Share of body characters that come from the records of a table (rows of two or more
+        short text cells: a document list, a schedule) and from short list items; list items
+        written as sentences (the points of an announcement) are prose, and so is a layout
+        table's cell holding the text (the ASP.NET-era portals lay whole articles out so)."""
         total = self.char_count
         if not total:
             return 0.0
@@ -93,27 +97,60 @@ class BodyResult:
         return cells / total
 
 
+_DATA_CELL_CHARS = 500
+
+
 def _tabular(p: Paragraph, stop: Block | None) -> bool:
     if p.block is None:
         return False
-    cell = _cell_tag(p.block, stop)
+    cell = _cell_block(p.block, stop)
     if cell is None:
         return False
-    prose = cell == "li" and len(p.text) >= 80 and p.block.link_density < 0.2 and _SENTENCE_END.search(p.text)
-    return not prose
+    if cell.tag == "li":
+        prose = len(p.text) >= 80 and p.block.link_density < 0.2 and _SENTENCE_END.search(p.text)
+        return not prose
+    return _data_row(cell)
 
 
-def _cell_tag(block: Block, stop: Block | None) -> str | None:
+def _cell_block(block: Block, stop: Block | None) -> Block | None:
     node: Block | None = block
     while node is not None and node is not stop:
         if node.tag in _CELL_TAGS:
-            return str(node.tag)
+            return node
         node = node.parent
     return None
 
 
-def _in_cell(block: Block, stop: Block | None) -> bool:
-    return _cell_tag(block, stop) is not None
+def _text_cell(cell: Block) -> bool:
+    return cell.tag in ("td", "th") and cell.sub_text_len > 0 and cell.sub_link_density < 0.5
+
+
+def _data_row(cell: Block) -> bool:
+    """A table cell that is one field of a record: a short cell in a row of two or more text
+    cells, in a table with at least two such rows.  A layout table's cell holding a whole
+    article, beside a menu column, is not."""
+    if cell.tag not in ("td", "th", "dd", "dt"):
+        return True
+    if cell.tag in ("dd", "dt"):
+        return True
+    row = cell.parent
+    if row is None or row.tag != "tr" or cell.sub_text_len > _DATA_CELL_CHARS:
+        return False
+    if sum(1 for c in row.children if _text_cell(c)) < 2:
+        return False
+    table = row.parent
+    if table is not None and table.tag in ("tbody", "thead", "tfoot"):
+        table = table.parent
+    if table is None:
+        return False
+    rows = 0
+    for section in table.children:
+        for tr in section.children if section.tag in ("tbody", "thead", "tfoot") else (section,):
+            if tr.tag == "tr" and sum(1 for c in tr.children if _text_cell(c)) >= 2:
+                rows += 1
+                if rows >= 2:
+                    return True
+    return False
 
 
 def _paragraph_score(b: Block) -> float:
@@ -182,8 +219,10 @@ def _is_caption(doc: PageDocument, b: Block, prev: Block | None, stop: Block) ->
     # Inside an image box / figure (up to the container).
     node = b.parent if b is not stop else None
     while node is not None and node is not stop and stop.contains(node):
-        if node.tag in ("figure", "figcaption") or caption_attrs(node.attrs):
+        if node.tag == "figcaption" or caption_attrs(node.attrs):
             return True
+        if node.tag == "figure":
+            return not _holds_table(doc, node)  # Gutenberg wraps tables in a <figure> too
         if image_box_attrs(node.attrs) and n < 250 and node.sub_images:
             return True
         if node.tag == "table" and node.sub_images and n < 250 and node.sub_text_len < 400:
@@ -220,21 +259,6 @@ def _author_like(b: Block, text: str) -> bool:
     return words <= 8 and not _SENTENCE_END.search(text) and not _DIGITS.search(text)
 
 
-_BY_PREFIX = re.compile(r"^\s*(?:[Bb]y|[Bb]ởi)\s+(?=[^\W\d_])")
-
-
-def clean_author(text: str) -> str:
-    """Strip an author label ("Tác giả:", "Nguồn:") and surrounding punctuation."""
-    text = AUTHOR_LABEL_RE.sub("", text, count=1)
-    text = re.split(r"\s+\|\s+", text, maxsplit=1)[0]  # "Hồng Vân | 08:45 | 14/02/2023 | Lượt xem: …"
-    text = _BY_PREFIX.sub("", text, count=1).strip(" \t-–—:;,.")
-    if text.endswith(")") and text.count("(") < text.count(")"):
-        text = text[:-1]
-    if text.startswith("(") and text.count("(") > text.count(")"):
-        text = text[1:]
-    return text.strip()
-
-
 def collect_paragraphs(
     doc: PageDocument,
     containers: Sequence[Block],
@@ -243,104 +267,169 @@ def collect_paragraphs(
     title_key: str = "",
     lead_containers: Iterable[Block] = (),
 ) -> tuple[list[Paragraph], list[str]]:
-    """Body paragraphs inside ``containers`` (document order) and author-like lines seen in
-    author-classed elements that were dropped."""
+    """Body paragraphs inside ``containers`` (in document order: text written straight into
+    a wrapper between its child blocks, such as a last paragraph left unwrapped or lines
+    separated by ``<br>``, stands where the page shows it) and author-like lines seen in
+    author-classed elements that were dropped.  A line repeating the title is left out,
+    unless it is all the body there is; a paragraph repeated inside one container is kept
+    (the page shows it twice), one repeating another container's (a lead shown again at
+    the top of the text) is not."""
     skip_set = {b.idx for b in skip}
     lead_set = {b.idx for b in lead_containers}
     out: list[Paragraph] = []
     authors: list[str] = []
     seen: set[str] = set()
+    title_lines: list[Paragraph] = []
     for container in sorted(containers, key=lambda c: c.idx):
         is_lead = container.idx in lead_set
-        prev: Block | None = None
-        i = container.idx
-        while i <= container.end_idx:
-            b = doc.blocks[i]
-            i += 1
-            if b.idx in skip_set or b.hidden:
-                i = b.end_idx + 1
+        kept = _kept_blocks(doc, container, skip_set, authors)
+        # (position among the blocks, deeper first, line order) puts every line where it stands
+        lines = sorted(
+            ((pos, -b.depth, n, b, line) for b in kept for n, (line, pos) in enumerate(zip(b.lines, b.line_pos,
+                                                                                         strict=True))),
+            key=lambda item: item[:3],
+        )
+        here: set[str] = set()
+        for b, line in _join_table_rows(lines, container):
+            # The comparison key only where it can matter: a line as long as the title, or a
+            # short one (text_key over every long paragraph was a hot spot); long lines are
+            # compared as they are, which is what repeats look like.
+            key = text_key(line) if len(line) <= max(2 * len(title_key), 120) else line
+            if not key:
                 continue
-            if b is not container:
-                if _AUTHOR_CLASS_RE.search(b.attrs) and b.sub_text_len < 150:
-                    text = " ".join(x.text for x in doc.subtree(b) if x.text)
-                    if text:
-                        authors.append(text)
-                    i = b.end_idx + 1
-                    continue
-                if negative_attrs(b.attrs) or (b.sub_long_links >= 2 and b.sub_link_density > 0.3):
-                    i = b.end_idx + 1
-                    continue
-                if b.tag in ("figure", "figcaption", "nav", "aside"):
-                    i = b.end_idx + 1
-                    continue
-            if not b.lines:
-                if b.images:
-                    prev = b
+            if key == title_key:
+                title_lines.append(Paragraph(block=b, text=line, lead=is_lead))
                 continue
-            if b.link_density > 0.5:
-                prev = b
+            if is_meta_line(line) or boilerplate_line(line):
                 continue
-            if _is_caption(doc, b, prev, container):
-                prev = b
+            if key in seen and key not in here:
                 continue
-            prev = b
-            for line in b.lines:
-                key = text_key(line)
-                if not key or key == title_key:
-                    continue
-                if is_meta_line(line) or boilerplate_line(line):
-                    continue
-                if key in seen:
-                    continue
-                seen.add(key)
-                out.append(Paragraph(block=b, text=line, lead=is_lead))
+            seen.add(key)
+            here.add(key)
+            out.append(Paragraph(block=b, text=line, lead=is_lead))
+    if not out and title_lines:
+        out = title_lines[:1]  # a body that only repeats its title is still that body
     return out, authors
 
 
-def strip_author_lines(paragraphs: list[Paragraph]) -> tuple[list[Paragraph], str | None, bool]:
-    """Remove up to two trailing author/source lines; return the author text."""
+def _holds_table(doc: PageDocument, b: Block) -> bool:
+    return any(x.tag == "table" for x in doc.subtree(b))
+
+
+def _join_table_rows(lines: list[tuple[int, int, int, Block, str]], container: Block) -> list[tuple[Block, str]]:
+    """``(block, line)`` in order, the cells of one record row of a table (a row of two or
+    more short text cells) joined by a space into one line: a table in a body is one line
+    per row."""
+    out: list[tuple[Block, str]] = []
+    last_row: Block | None = None
+    for _pos, _depth, _n, b, line in lines:
+        cell = _cell_block(b, container)
+        row = cell.parent if cell is not None and cell.tag in ("td", "th") and _data_row(cell) else None
+        if row is not None and row is last_row:
+            out[-1] = (out[-1][0], f"{out[-1][1]} {line}")
+        else:
+            out.append((b, line))
+        last_row = row
+    return out
+
+
+def _kept_blocks(doc: PageDocument, container: Block, skip_set: set[int], authors: list[str]) -> list[Block]:
+    """The blocks of ``container`` whose text is body text: not skipped, hidden, a nested
+    boilerplate box or link list, a figure, an author box (whose text goes to ``authors``),
+    a link line or a caption."""
+    kept: list[Block] = []
+    prev: Block | None = None
+    i = container.idx
+    while i <= container.end_idx:
+        b = doc.blocks[i]
+        i += 1
+        if b.idx in skip_set or b.hidden:
+            i = b.end_idx + 1
+            continue
+        if b is not container:
+            if _AUTHOR_CLASS_RE.search(b.attrs) and b.sub_text_len < 150:
+                authors += [line for x in doc.subtree(b) for line in x.lines]  # a name, then "Nguồn: …"
+                i = b.end_idx + 1
+                continue
+            if negative_attrs(b.attrs) or (b.sub_long_links >= 2 and b.sub_link_density > 0.3):
+                i = b.end_idx + 1
+                continue
+            if b.tag in ("figcaption", "nav", "aside") or (b.tag == "figure" and not _holds_table(doc, b)):
+                i = b.end_idx + 1  # (a figure holding a table, as Gutenberg writes them, is body)
+                continue
+        if not b.lines:
+            if b.images:
+                prev = b
+            continue
+        if b.link_density > 0.5 or _is_caption(doc, b, prev, container):
+            prev = b
+            continue
+        prev = b
+        kept.append(b)
+    return kept
+
+
+def strip_author_lines(paragraphs: list[Paragraph]) -> tuple[list[Paragraph], str | None, bool, list[str]]:
+    """Remove up to two trailing author/source lines; return the author text and the raw
+    lines removed (in page order)."""
     author: str | None = None
     labelled = False
-    stripped = 0
-    while paragraphs and stripped < 2 and len(paragraphs) > 1:
+    stripped: list[str] = []
+    while paragraphs and len(stripped) < 2 and len(paragraphs) > 1:
         last = paragraphs[-1]
         if last.lead or last.block is None or not _author_like(last.block, last.text):
             break
         paragraphs = paragraphs[:-1]
-        stripped += 1
+        stripped.insert(0, last.text)
         is_label = bool(AUTHOR_LABEL_RE.match(last.text))
         text = clean_author(last.text)
         if text and (author is None or (is_label and not labelled)):
             author, labelled = text, is_label or labelled
-    return paragraphs, author, labelled
+    return paragraphs, author, labelled, stripped
 
 
-def _lead_siblings(doc: PageDocument, container: Block, anchor: Block | None, title_key: str) -> list[Block]:
+_SKIP, _NO, _LEAD = 0, 1, 2
+
+
+def _lead_like(doc: PageDocument, b: Block, title_key: str) -> int:
+    """Whether a block can be the lead (sapo) shown before the body: ``_LEAD`` for a few
+    lines of text that are not links, a heading (unless marked as a summary or long), the
+    title again, a meta, tool or caption line; ``_SKIP`` when nothing inside it can be
+    (hidden, boilerplate, chrome, links); ``_NO`` when only a part of it may be."""
+    if b.hidden or negative_attrs(b.attrs) or in_chrome(b) or b.sub_long_links or b.sub_link_density > 0.2:
+        return _SKIP
+    if b.sub_text_len < 40 or caption_attrs(b.attrs):
+        return _SKIP
+    if b.tag in HEADING_TAGS and not (is_summary_block(b) or b.sub_text_len >= 100):
+        return _NO
+    if b.sub_images and b.sub_text_len < 250 and not is_summary_block(b):
+        return _NO  # a picture and its caption, maybe beside the lead
+    texts = [x.text for x in doc.subtree(b) if x.text]
+    joined = " ".join(texts)
+    if text_key(joined) == title_key or is_meta_line(joined) or boilerplate_line(joined) or len(texts) > 3:
+        return _NO
+    return _LEAD
+
+
+def lead_blocks(doc: PageDocument, container: Block, anchor: Block | None, title_key: str) -> list[Block]:
+    """Lead-like blocks between the title and the body container, wherever the layout put
+    them (a sibling of the body, another table cell, a field of its own, beside a picture);
+    without a title before the body, the lead-like siblings before the container."""
+    if anchor is not None and anchor.end_idx < container.idx:
+        leads: list[Block] = []
+        i = anchor.end_idx + 1
+        while i < container.idx:
+            b = doc.blocks[i]
+            verdict = _NO if b.contains(container) else _lead_like(doc, b, title_key)
+            if verdict == _LEAD:
+                leads.append(b)
+            i = i + 1 if verdict == _NO else b.end_idx + 1  # look inside a block that is not one
+        return leads
     parent = container.parent
     if parent is None:
         return []
-    leads: list[Block] = []
-    for sib in parent.children:
-        if sib.idx >= container.idx:
-            break
-        if anchor is not None and sib.idx <= anchor.idx and not sib.contains(anchor):
-            continue
-        if anchor is not None and sib.contains(anchor):
-            continue
-        if sib.hidden or negative_attrs(sib.attrs):
-            continue
-        if sib.tag in HEADING_TAGS and not (is_summary_block(sib) or sib.sub_text_len >= 100):
-            continue
-        if sib.sub_text_len < 40 or sib.sub_link_density > 0.2 or sib.sub_long_links:
-            continue
-        texts = [x.text for x in doc.subtree(sib) if x.text]
-        joined = " ".join(texts)
-        if text_key(joined) == title_key or is_meta_line(joined) or boilerplate_line(joined):
-            continue
-        if len(texts) > 3:
-            continue
-        leads.append(sib)
-    return leads
+    return [sib for sib in parent.children if sib.idx < container.idx
+            and (anchor is None or sib.idx > anchor.idx) and _lead_like(doc, sib, title_key) == _LEAD]
 
 
 def _trailing_siblings(
@@ -371,7 +460,8 @@ def assemble(
     summary_hint: str | None = None,
 ) -> BodyResult:
     """Strip author lines, detect the summary, and build the result."""
-    paragraphs, author, labelled = strip_author_lines(paragraphs)
+    paragraphs, author, labelled, credits = strip_author_lines(paragraphs)
+    credits += authors
     if author is None and authors:
         author = clean_author(authors[0])
         labelled = bool(AUTHOR_LABEL_RE.match(authors[0]))
@@ -386,9 +476,8 @@ def assemble(
         b = first.block
         node: Block | None = b
         if b is None:
-            return BodyResult(
-                container=container, paragraphs=paragraphs, author_line=author, author_labelled=labelled
-            )
+            return BodyResult(container=container, paragraphs=paragraphs, author_line=author,
+                              author_labelled=labelled, credits=credits)
         summary_class = False
         while node is not None and (container is None or container.contains(node) or first.lead):
             if container is not None and node is container:
@@ -406,18 +495,33 @@ def assemble(
         summary=summary,
         author_line=author,
         author_labelled=labelled,
+        credits=credits,
     )
+
+
+def _first_text_after(doc: PageDocument, anchor: Block) -> Block | None:
+    """Where no block scores as a body (a post of one short line), the first block of text
+    that follows the title, unless it is page chrome, a link line or a meta line."""
+    for b in doc.blocks[anchor.end_idx + 1 : anchor.end_idx + 13]:
+        if not b.text or b.hidden or in_chrome(b) or b.link_density >= 0.5:
+            continue
+        if is_meta_line(b.text) or boilerplate_line(b.text) or b.tag in HEADING_TAGS:
+            continue
+        return b
+    return None
 
 
 def extract_body(doc: PageDocument, anchor: Block | None, title: str | None) -> BodyResult:
     """Generic body extraction (no profile)."""
     scores = score_containers(doc)
     container, _ = best_container(doc, scores)
+    if container is None and anchor is not None:
+        container = _first_text_after(doc, anchor)
     if container is None:
         return BodyResult(container=None)
     title_key = text_key(title)
     best_raw = scores.get(container.idx, 0.0)
-    leads = _lead_siblings(doc, container, anchor, title_key)
+    leads = lead_blocks(doc, container, anchor, title_key)
     trailing = _trailing_siblings(doc, container, scores, best_raw)
     paragraphs, authors = collect_paragraphs(
         doc, [*leads, container, *trailing], title_key=title_key, lead_containers=leads

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from pipelines.extract.body import BodyResult
 from pipelines.extract.document import Block, PageDocument
-from pipelines.extract.heuristics import in_chrome, max_repeated_items
+from pipelines.extract.heuristics import enclosing_item_group, in_chrome, max_repeated_items
 from pipelines.extract.profiles import Profile
 
 logger = logging.getLogger(__name__)
@@ -47,12 +47,33 @@ _SCHEDULE_TITLE = re.compile(
 _SECTION_TITLE = re.compile(
     r"^\s*(?:giới\s+thiệu(?:\s+chung)?|liên\s+hệ|thông\s+tin\s+liên\s+hệ|văn\s+bản(?:\s+(?:chỉ\s+đạo.*|pháp\s+luật|mới))?|"
     r"tìm\s+kiếm|kết\s+quả\s+tìm\s+kiếm|sơ\s+đồ\s+(?:cổng|trang|website|tổ\s+chức)|danh\s+bạ(?:\s+điện\s+thoại)?|"
-    r"hỏi\s+đáp|góp\s+ý|thủ\s+tục\s+hành\s+chính|dịch\s+vụ\s+công(?:\s+trực\s+tuyến)?|trang\s+chủ|tin\s+tức|"
+    r"hỏi\s+đáp(?:\s+trực\s+tuyến)?|góp\s+ý|thủ\s+tục\s+hành\s+chính|dịch\s+vụ\s+công(?:\s+trực\s+tuyến)?|trang\s+chủ|tin\s+tức|"
+    r"điều\s+khoản\s+sử\s+dụng|chính\s+sách\s+bảo\s+mật|quy\s+chế\s+hoạt\s+động|"
     r"chức\s+năng,?\s+nhiệm\s+vụ.*|cơ\s+cấu\s+tổ\s+chức|lịch\s+sử\s+hình\s+thành.*|tổng\s+quan|"
     r"điều\s+kiện\s+tự\s+nhiên.*|ban\s+lãnh\s+đạo|thư\s+viện\s+(?:ảnh|video)|album\s+ảnh|rss)\s*$",
     re.IGNORECASE,
 )
 _ARTICLE_TYPES = re.compile(r"(?:News)?Article|BlogPosting|Report", re.IGNORECASE)
+# schema.org types of a page's main entity that is not an article (a dataset, a gallery, a
+# contact or about page, search results); WebSite / Organization / BreadcrumbList go with any page.
+_OTHER_TYPES = frozenset((
+    "dataset", "datacatalog", "datadownload", "faqpage", "qapage", "contactpage", "aboutpage", "collectionpage",
+    "searchresultspage", "imagegallery", "mediagallery", "event", "governmentservice", "service", "product",
+    "profilepage", "place",
+))
+# A page that says it is an error ("Không tìm thấy trang", "404 - Page not found").
+_ERROR_TITLE = re.compile(
+    r"^\s*(?:lỗi\s*)?(?:404|403|500)\b|không\s+tìm\s+thấy\s+(?:trang|nội\s+dung|bài\s+viết)|"
+    r"(?:trang|bài\s+viết|tin\s+bài|nội\s+dung)\s+(?:này\s+)?không\s+tồn\s+tại|page\s+not\s+found|^\s*not\s+found\s*$|"
+    r"có\s+lỗi\s+xảy\s+ra|đã\s+xảy\s+ra\s+lỗi|access\s+denied|truy\s+cập\s+bị\s+từ\s+chối",
+    re.IGNORECASE,
+)
+# Titles of static pages that carry no date (an about page under another name).
+_STATIC_TITLE = re.compile(
+    r"^\s*(?:giới\s+thiệu|lịch\s+sử|tổng\s+quan|chức\s+năng|cơ\s+cấu|sơ\s+đồ|liên\s+hệ|điều\s+khoản|chính\s+sách|"
+    r"thông\s+tin\s+chung|about|overview|history|contact|introduction)\b",
+    re.IGNORECASE,
+)
 
 
 @dataclass(frozen=True)
@@ -73,6 +94,25 @@ def sniff_non_html(text: str, url: str) -> Classification | None:
             return Classification(OTHER, "file download")
         return Classification(OTHER, "not HTML")
     return None
+
+
+def _structured_types(doc: PageDocument) -> set[str]:
+    types: set[str] = set()
+    for item in doc.json_ld:
+        value = item.get("@type", "")
+        for t in value if isinstance(value, list) else [value]:
+            types.add(str(t).lower())
+    return types
+
+
+def _structured_non_article(doc: PageDocument) -> str | None:
+    """The schema.org type of a page whose structured data says it is something else than
+    an article (and nowhere that it is one)."""
+    types = _structured_types(doc)
+    if any(_ARTICLE_TYPES.fullmatch(t) for t in types):
+        return None
+    found = sorted(types & _OTHER_TYPES)
+    return found[0] if found else None
 
 
 def _structured_article(doc: PageDocument) -> bool:
@@ -122,6 +162,11 @@ def classify(
         return non_article(f"{profile.name if profile else ''} listing URL")
     if not title:
         return non_article(f"no title; {list_links} list links")
+    if _ERROR_TITLE.search(title):
+        return Classification(OTHER, "error page")
+    other_type = _structured_non_article(doc)
+    if other_type is not None:
+        return non_article(f"structured data: {other_type}")
     if (anchor is not None and container is not None and not profile_article
             and container.end_idx < anchor.idx and not container.contains(anchor)):
         # An article's text follows its title; text that ends before it is a box of the page
@@ -134,15 +179,23 @@ def classify(
     chars = body.char_count
     if repeated >= 3:
         return Classification(LISTING, f"main content is a list of {repeated} linked items")
+    group = enclosing_item_group(container) if container is not None and not profile_article else 0
+    if group:
+        return Classification(LISTING, f"the text is one item of a list of {group} linked items")
     if container is not None:
         links_in_body = container.sub_long_links
         if links_in_body >= 4 and chars < 200 * links_in_body:
             return Classification(LISTING, f"body container holds {links_in_body} article links")
+    if profile_article and has_date and chars and list_links < 5:
+        # The family's article URL with a dated title and no list: an article, however short.
+        return Classification(ARTICLE, f"{profile.name if profile else ''} article URL, dated, {chars}-char body")
     if chars and body.cell_share > 0.5:
         return non_article("tabular page (documents / schedule)")
     if chars < MIN_BODY_CHARS:
         return non_article(f"body too short ({chars} chars); {list_links} list links")
     if not has_date:
+        if _STATIC_TITLE.match(title):
+            return non_article("undated page with a static page's title")
         if (profile_article or _structured_article(doc)) and chars >= MIN_UNDATED_BODY_CHARS:
             return Classification(ARTICLE, f"undated article markup + {chars}-char body")
         return non_article(f"no publication date; {list_links} list links")

@@ -2,10 +2,13 @@
 
 A page is parsed with lxml once.  One walk over the body then produces *blocks*: every
 block-level element (p, div, li, td, h1 ...) with the text that belongs to it directly
-(inline descendants included, nested blocks excluded), split into lines at ``<br>``,
-and counters the heuristics need (link text, bold/italic text, title-like links in the
-subtree, images).  Blocks are kept in document order and know their subtree range, so
-"is X inside Y" is an integer comparison.
+(inline descendants included, nested blocks excluded), split into lines at ``<br>`` and
+at nested blocks, and counters the heuristics need (link text, bold/italic text,
+title-like links in the subtree, images).  Blocks are kept in document order and know
+their subtree range, so "is X inside Y" is an integer comparison.  Each line also knows
+where it stands among the blocks (``line_pos``): text written straight into a wrapper,
+between its child blocks (a date after the ``<h1>``, the last paragraph of a body left
+unwrapped), can be read in document order.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import logging
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
 from urllib.parse import urljoin
@@ -22,7 +26,7 @@ from urllib.parse import urljoin
 from lxml import etree
 
 from pipelines.normalize.numbers import VIEW_LABEL_RE
-from pipelines.normalize.text import collapse_spaces, normalize_text, strip_invisible
+from pipelines.normalize.text import normalize_text, strip_invisible
 
 logger = logging.getLogger(__name__)
 
@@ -110,6 +114,13 @@ DROP_TAGS = (
 BOLD_TAGS = frozenset(("b", "strong"))
 ITALIC_TAGS = frozenset(("i", "em", "cite"))
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
+# Classes the common CSS frameworks hide elements with (Bootstrap, Liferay, Drupal, WordPress):
+# screen-reader-only copies of the title, hidden duplicates.
+_HIDDEN_CLASS = re.compile(
+    r"(?:^|\s)(?:sr-only|visually-?hidden|screen-reader-(?:text|only)|element-(?:invisible|hidden)|"
+    r"hide-accessible|hidden-accessible|d-none|hidden|invisible)(?:$|\s)",
+    re.IGNORECASE,
+)
 _ALIGN_STYLE = re.compile(r"text-align\s*:\s*(right|center)", re.IGNORECASE)
 _WORD = re.compile(r"\w+")
 _XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>", re.IGNORECASE)
@@ -138,40 +149,77 @@ _ROLE_RE = re.compile(
 _INLINE_MARK_TAGS = frozenset(("i", "span", "em", "img", "b", "strong", "small", "label", "svg", "font"))
 
 
-@dataclass(eq=False, slots=True)
 class Block:
-    """A block-level element and the text directly inside it."""
+    """A block-level element and the text directly inside it.
 
-    el: Any = field(repr=False)
+    A plain class with ``__slots__`` and an explicit ``__init__``: a page builds dozens of
+    blocks, and this constructs them about 2.4x faster than the equivalent dataclass with
+    default factories (measured on the corpus)."""
+
+    __slots__ = (
+        "_buf", "_pos", "align", "article_ancestor", "attrs", "bold_len", "children", "chrome", "cls", "depth", "el",
+        "end_idx", "hidden", "idx", "images", "italic_len", "item_links", "line_pos", "lines", "link_len",
+        "long_links", "parent", "sub_images", "sub_item_links", "sub_link_len", "sub_long_links", "sub_text_len",
+        "tag", "text", "text_len", "view_marks",
+    )
+    el: Any
     idx: int
     tag: str
-    parent: Block | None = field(repr=False)
+    parent: Block | None
     depth: int
     attrs: str  # lower-cased "class id itemprop itemtype" string
     cls: str  # lower-cased class attribute
     align: str | None
-    lines: list[str] = field(default_factory=list)
-    text: str = ""
-    text_len: int = 0
-    link_len: int = 0
-    bold_len: int = 0
-    italic_len: int = 0
-    images: int = 0
-    long_links: int = 0
-    item_links: int = 0
-    end_idx: int = 0
-    sub_text_len: int = 0
-    sub_link_len: int = 0
-    sub_long_links: int = 0
-    sub_item_links: int = 0
-    sub_images: int = 0
-    hidden: bool = False
+    lines: list[str]
+    # per line: how many blocks start before it in document order (the line stands between
+    # block ``line_pos[i] - 1`` and block ``line_pos[i]``)
+    line_pos: list[int]
+    text: str
+    text_len: int
+    link_len: int
+    bold_len: int
+    italic_len: int
+    images: int
+    long_links: int
+    item_links: int
+    end_idx: int
+    sub_text_len: int
+    sub_link_len: int
+    sub_long_links: int
+    sub_item_links: int
+    sub_images: int
+    hidden: bool
     # Per-document caches filled by the heuristics (-1: not computed yet).
-    chrome: int = -1
-    article_ancestor: int = -1
-    view_marks: list[int] = field(default_factory=list)
-    children: list[Block] = field(default_factory=list, repr=False)
-    _buf: list[list[str]] = field(default_factory=lambda: [[]])
+    chrome: int
+    article_ancestor: int
+    view_marks: list[int]
+    children: list[Block]
+    _buf: list[list[str]]
+    _pos: list[int]
+
+    def __init__(self, el: Any, idx: int, tag: str, parent: Block | None, depth: int, attrs: str, cls: str,
+                 align: str | None, hidden: bool = False) -> None:
+        self.el = el
+        self.idx = idx
+        self.tag = tag
+        self.parent = parent
+        self.depth = depth
+        self.attrs = attrs
+        self.cls = cls
+        self.align = align
+        self.hidden = hidden
+        self.lines = self.line_pos = self.view_marks = _EMPTY
+        self.text = ""
+        self.text_len = self.link_len = self.bold_len = self.italic_len = self.images = 0
+        self.long_links = self.item_links = self.end_idx = 0
+        self.sub_text_len = self.sub_link_len = self.sub_long_links = self.sub_item_links = self.sub_images = 0
+        self.chrome = self.article_ancestor = -1
+        self.children = []
+        self._buf = [[]]
+        self._pos = [idx + 1]
+
+    def __repr__(self) -> str:
+        return f"Block(idx={self.idx}, tag={self.tag!r}, attrs={self.attrs!r}, end_idx={self.end_idx})"
 
     def contains(self, other: Block) -> bool:
         """True when ``other`` is this block or inside it."""
@@ -192,6 +240,9 @@ class Block:
             out.append(node)
             node = node.parent
         return out
+
+
+_EMPTY: list[Any] = []  # shared, never mutated: a block's lines and marks are replaced, not appended to
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,6 +269,8 @@ class PageDocument:
     canonical: str | None
     block_of: dict[Any, Block]
     roles: dict[str, list[Any]] = field(default_factory=dict)
+    # per-document results the extractors compute once (site names, the name index …)
+    memo: dict[str, Any] = field(default_factory=dict)
 
     def role(self, name: str) -> list[Any]:
         """Elements (document order) whose tag/class/id/itemprop suggest a role:
@@ -250,48 +303,90 @@ class PageDocument:
 
 
 def _attrs(attrs: Mapping[str, str]) -> str:
-    values = [attrs.get(name) for name in ("class", "id", "itemprop", "itemtype")]
+    return _attrs_of(attrs.get("class"), attrs.get("id"), attrs.get("itemprop"), attrs.get("itemtype"))
+
+
+@lru_cache(maxsize=8192)
+def _attrs_of(*values: str | None) -> str:
     return " ".join(v for v in values if v).lower()
 
 
 def _finish_block(block: Block) -> None:
+    buf, pos_list = block._buf, block._pos
+    block._buf = block._pos = _EMPTY
+    if len(buf) == 1 and not buf[0]:  # most wrappers hold no text of their own
+        return
     lines = []
+    positions = []
+    marks: list[int] = []
     offset = 0
-    for parts in block._buf:
+    for parts, pos in zip(buf, pos_list, strict=True):
         if not parts:
             continue
         line = "".join(parts)
         if _INVISIBLE_RE.search(line):
             line = strip_invisible(line)
-        line = collapse_spaces(line)
+        line = " ".join(line.split())
         if _MARK in line:
             pieces = line.split(_MARK)
             line = ""
             for i, piece in enumerate(pieces):
                 if i:
-                    block.view_marks.append(offset + len(line))
+                    marks.append(offset + len(line))
                 line += piece
-            line = collapse_spaces(line)
+            line = " ".join(line.split())
         if line:
             lines.append(line)
+            positions.append(pos)
             offset += len(line) + 1
-    block.lines = lines
-    block.text = " ".join(lines)
-    block._buf = []
+    if lines:
+        block.lines = lines
+        block.line_pos = positions
+        block.text = lines[0] if len(lines) == 1 else " ".join(lines)
+    if marks:
+        block.view_marks = marks
 
 
-def _is_long_link_text(text: str) -> bool:
-    return len(text) >= LONG_LINK_CHARS and len(_WORD.findall(text)) >= LONG_LINK_WORDS
+@lru_cache(maxsize=8192)
+def _link_kind(raw: str, href: str) -> tuple[str, bool, bool]:
+    """A link's text (normalised), whether it names another article (title-like: long; an
+    item's: three words or more), memoised: menus and sidebars repeat on every page."""
+    text = normalize_text(raw, decode_entities=False)
+    if href.startswith(("javascript:", "#", "mailto:")) or _TAG_HREF.search(href):
+        return text, False, False
+    words = len(_WORD.findall(text))
+    return text, len(text) >= LONG_LINK_CHARS and words >= LONG_LINK_WORDS, words >= ITEM_LINK_WORDS
 
 
-def _is_item_link_text(text: str) -> bool:
-    """Text that could name another article (three words or more)."""
-    return len(_WORD.findall(text)) >= ITEM_LINK_WORDS
+# The class vocabulary of a portal is small and every page repeats it: the regexes over class
+# and id values run once per distinct value (measured: the role regex alone took a third of
+# the walk before).  Pure functions of their argument, so a bounded memo is safe.
+@lru_cache(maxsize=8192)
+def _role_of(names: str) -> str | None:
+    m = _ROLE_RE.search(names)
+    return (m.lastgroup or "title") if m else None
+
+
+@lru_cache(maxsize=8192)
+def _style_of(style: str) -> tuple[bool, str | None]:
+    """(hidden, text-align right/center) of a style attribute."""
+    align = _ALIGN_STYLE.search(style)
+    return bool(_HIDDEN_STYLE.search(style)), align.group(1).lower() if align else None
+
+
+@lru_cache(maxsize=8192)
+def _hidden_class(cls: str) -> bool:
+    return bool(_HIDDEN_CLASS.search(cls))
+
+
+@lru_cache(maxsize=8192)
+def _view_icon_class(cls: str) -> bool:
+    return bool(_VIEW_ICON_CLASS.search(cls.lower()))
 
 
 def _view_icon(attrs: Mapping[str, str]) -> bool:
     cls = attrs.get("class")
-    if cls and _VIEW_ICON_CLASS.search(cls.lower()):
+    if cls and _view_icon_class(cls):
         return True
     label = attrs.get("title") or attrs.get("aria-label")
     return bool(label and VIEW_LABEL_RE.search(label))
@@ -441,9 +536,9 @@ def build_document(root: Any, url: str, prepare: Callable[[Any], None] | None = 
             if tag in _TITLE_TAGS:
                 roles["title"].append(el)
             elif cls_attr or id_attr:
-                m = _ROLE_RE.search(f"{cls_attr or ''} {id_attr or ''}".lower())
-                if m:
-                    roles[m.lastgroup or "title"].append(el)
+                role = _role_of(f"{cls_attr or ''} {id_attr or ''}".lower())
+                if role:
+                    roles[role].append(el)
             if items:
                 if attrs.get("itemprop") in ("headline", "name") and tag not in _TITLE_TAGS:
                     roles["title"].append(el)
@@ -454,7 +549,7 @@ def build_document(root: Any, url: str, prepare: Callable[[Any], None] | None = 
                     or "breadcrumb" in (attrs.get("aria-label") or "").lower()
                 ):
                     roles["breadcrumb"].append(el)
-                if "hidden" in attrs or (style and _HIDDEN_STYLE.search(style)):
+                if "hidden" in attrs or (style and _style_of(style)[0]) or (cls_attr and _hidden_class(cls_attr)):
                     flag |= _HIDDEN
                     hidden_depth += 1
             if tag in BLOCK_TAGS:
@@ -462,19 +557,11 @@ def build_document(root: Any, url: str, prepare: Callable[[Any], None] | None = 
                 parent = stack[-1] if stack else None
                 if parent is not None and parent._buf[-1]:
                     parent._buf.append([])
-                align_m = _ALIGN_STYLE.search(style) if style else None
-                align = align_m.group(1).lower() if align_m else (attrs.get("align") or "").lower() or None
-                b = Block(
-                    el=el,
-                    idx=len(blocks),
-                    tag=tag,
-                    parent=parent,
-                    depth=parent.depth + 1 if parent else 0,
-                    attrs=_attrs(attrs) if items else "",
-                    cls=(cls_attr or "").lower(),
-                    align=align,
-                    hidden=bool(flag & _HIDDEN) or bool(parent and parent.hidden),
-                )
+                    parent._pos.append(len(blocks))
+                align = (_style_of(style)[1] if style else None) or (attrs.get("align") or "").lower() or None
+                b = Block(el, len(blocks), tag, parent, parent.depth + 1 if parent else 0,
+                          _attrs(attrs) if items else "", (cls_attr or "").lower(), align,
+                          bool(flag & _HIDDEN) or bool(parent and parent.hidden))
                 blocks.append(b)
                 block_of[el] = b
                 stack.append(b)
@@ -485,6 +572,7 @@ def build_document(root: Any, url: str, prepare: Callable[[Any], None] | None = 
             elif tag == "br":
                 if stack:
                     stack[-1]._buf.append([])
+                    stack[-1]._pos.append(len(blocks))
             elif tag == "img" and stack and not hidden_depth:
                 stack[-1].images += 1
             if items and tag in _INLINE_MARK_TAGS and stack and not hidden_depth and _view_icon(attrs):
@@ -513,14 +601,10 @@ def build_document(root: Any, url: str, prepare: Callable[[Any], None] | None = 
                 link_depth -= 1
                 if link_depth == 0 and link_start:
                     owner, href = link_start.pop()
-                    text = normalize_text("".join(link_buf), decode_entities=False)
-                    navigational = href.startswith(("javascript:", "#", "mailto:")) or bool(
-                        _TAG_HREF.search(href)
-                    )
-                    is_long = _is_long_link_text(text) and not navigational
+                    text, is_long, is_item = _link_kind("".join(link_buf), href)
                     if is_long:
                         owner.long_links += 1
-                    if not navigational and _is_item_link_text(text):
+                    if is_item:
                         owner.item_links += 1
                     links.append(Link(href=href, text=text, block=owner, long=is_long))
             elif flag & _BOLD:
@@ -540,6 +624,9 @@ def build_document(root: Any, url: str, prepare: Callable[[Any], None] | None = 
                     p = b.parent
                     if p._buf[-1]:
                         p._buf.append([])
+                        p._pos.append(len(blocks))
+                    else:  # the text that follows the child block starts after it
+                        p._pos[-1] = len(blocks)
                     p.sub_text_len += b.sub_text_len
                     p.sub_link_len += b.sub_link_len
                     p.sub_long_links += b.sub_long_links

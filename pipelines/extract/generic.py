@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any
@@ -31,7 +31,8 @@ from urllib.parse import urlsplit
 
 from lxml import etree
 
-from pipelines.extract.body import BodyResult, clean_author
+from pipelines.extract import byline
+from pipelines.extract.body import BodyResult
 from pipelines.extract.document import Block, PageDocument, element_text
 from pipelines.extract.heuristics import (
     ArticleFrame,
@@ -39,8 +40,10 @@ from pipelines.extract.heuristics import (
     boilerplate_line,
     in_chrome,
     is_foreign,
+    is_meta_line,
+    wrapper_lines,
 )
-from pipelines.normalize.dates import VN_TZ, best_match, find_datetimes, parse_iso_datetime
+from pipelines.normalize.dates import VN_TZ, DateMatch, best_match, find_datetimes, parse_iso_datetime
 from pipelines.normalize.numbers import VIEW_LABEL_RE, find_view_count, parse_count
 from pipelines.normalize.text import normalize_text, text_key
 
@@ -59,7 +62,7 @@ __all__ = [
     "title_agrees",
 ]
 
-PRECISION_RANK: Mapping[str, int] = MappingProxyType({"day": 0, "minute": 1, "second": 2})
+PRECISION_RANK: Mapping[str, int] = MappingProxyType({"day": 0, "hour": 1, "minute": 2, "second": 3})
 _TODAY_ATTR = re.compile(
     r"today|hom-?nay|homnay|ngay-?hien-?tai|ngayhientai|current-?date|currentdate|clock|date-?now|time-?now"
 )
@@ -91,14 +94,7 @@ _STRUCTURED_DATE_KEYS = (
 )
 _URL_DATE = re.compile(r"/((?:19|20)\d{2})[/-](\d{1,2})[/-](\d{1,2})(?=/)")
 _TIME_XPATH = etree.XPath("//time[@datetime]|//*[@itemprop='datePublished']")
-_BYLINE_ATTRS = re.compile(r"author|tac-?gia|byline")
-# "Viết bởi Lý Thị Hoa", "Đăng ngày 17/5/2024 bởi Hoàng Thị Mai": a capitalised name after "bởi".
-_BY_NAME = re.compile(r"(?:^|\s)(?P<verb>(?:được\s+)?(?:viết|đăng|gửi)\s+)?bởi\s*:?\s+(?P<name>[^\W\d_][^\d|:;,.()]{1,60}?)"
-                      r"\s*$", re.IGNORECASE)
-_AUTHOR_LINE = re.compile(
-    r"^\s*(?:tác\s+giả(?:\s+bài\s+viết)?|người\s+viết|bút\s+danh|phóng\s+viên|tin\s*(?:,|và)\s*ảnh|bài\s*(?:,|và)\s*ảnh)\s*[:：]",
-    re.IGNORECASE,
-)
+_MODIFIED_XPATH = etree.XPath("//time[@datetime]|//*[@itemprop='dateModified']")
 
 
 class TitleResult:
@@ -117,7 +113,15 @@ class TitleResult:
 
 
 def site_names(doc: PageDocument) -> set[str]:
-    """Comparison keys of the site's own name as found in metadata and the header."""
+    """Comparison keys of the site's own name as found in metadata and the header (once
+    per document)."""
+    cached: set[str] | None = doc.memo.get("site_names")
+    if cached is None:
+        cached = doc.memo["site_names"] = _site_names(doc)
+    return cached
+
+
+def _site_names(doc: PageDocument) -> set[str]:
     names: set[str] = set()
     for key in ("og:site_name", "application-name", "apple-mobile-web-app-title"):
         if doc.meta.get(key):
@@ -199,7 +203,14 @@ _LINK_TAGS = frozenset(("a",))
 
 
 def _title_hints(doc: PageDocument) -> tuple[set[str], set[str], str, str]:
-    """(site-name keys, page-title keys, full <title> key, best metadata title)."""
+    """(site-name keys, page-title keys, full <title> key, best metadata title), once per document."""
+    cached: tuple[set[str], set[str], str, str] | None = doc.memo.get("title_hints")
+    if cached is None:
+        cached = doc.memo["title_hints"] = _compute_title_hints(doc)
+    return cached
+
+
+def _compute_title_hints(doc: PageDocument) -> tuple[set[str], set[str], str, str]:
     names = site_names(doc)
     tag_title = strip_site_name(doc.title_tag, names) if doc.title_tag else ""
     if tag_title and tag_title == doc.title_tag and _is_site_part(tag_title, names, strong_only=True):
@@ -267,6 +278,8 @@ def find_title(doc: PageDocument) -> TitleResult:
             if tag == "a" or _inside(el, _LINK_TAGS) or link_text >= 0.5 * len(text):
                 score -= 5
         block = doc.block_for(el)
+        if block is not None and block.hidden:
+            continue  # a screen-reader-only or hidden copy is not what the page shows
         if block is not None and in_chrome(block):
             score -= 6
         if _SITE_ATTR.search(attrs) or key in names:
@@ -333,6 +346,9 @@ def _today(b: Block) -> bool:
 
 
 def _structured_date(doc: PageDocument) -> tuple[datetime, str] | None:
+    """The machine-readable publication date: JSON-LD ``datePublished``, publication meta
+    tags, then ``itemprop="datePublished"``, then a ``<time datetime>`` not marked as the
+    modification date."""
     for item in doc.json_ld:
         value = item.get("datePublished")
         if isinstance(value, str):
@@ -345,7 +361,11 @@ def _structured_date(doc: PageDocument) -> tuple[datetime, str] | None:
             parsed = parse_iso_datetime(value)
             if parsed:
                 return parsed
-    for el in _TIME_XPATH(doc.root):
+    elements = _TIME_XPATH(doc.root)
+    ranked = sorted(elements, key=lambda el: (el.get("itemprop") != "datePublished", _modified_mark(el)))
+    for el in ranked:
+        if _modified_mark(el):
+            continue
         value = el.get("datetime") or el.get("content")
         if value:
             parsed = parse_iso_datetime(value)
@@ -354,16 +374,38 @@ def _structured_date(doc: PageDocument) -> tuple[datetime, str] | None:
     return None
 
 
+def _modified_mark(el: Any) -> bool:
+    """An element that carries the modification date (``itemprop="dateModified"``, WordPress's
+    ``<time class="updated">`` without ``published``)."""
+    if el.get("itemprop") == "dateModified":
+        return True
+    classes = (el.get("class") or "").lower().split()
+    return ("updated" in classes or "modified" in classes) and "published" not in classes
+
+
+def _modified_dates(doc: PageDocument) -> set[datetime]:
+    """Every machine-readable modification date of the page."""
+    found: set[datetime] = set()
+    values = [item.get("dateModified") for item in doc.json_ld]
+    values += [doc.meta.get(key) for key in ("article:modified_time", "og:updated_time", "datemodified")]
+    values += [el.get("datetime") or el.get("content") for el in _MODIFIED_XPATH(doc.root) if _modified_mark(el)]
+    for value in values:
+        if isinstance(value, str):
+            parsed = parse_iso_datetime(value)
+            if parsed:
+                found.add(parsed[0])
+    return found
+
+
 def _pick(
-    text: str, *, labelled_only: bool = False, max_offset: int | None = None
-) -> tuple[datetime, str] | None:
-    matches = find_datetimes(text)
+    text: str, *, labelled_only: bool = False, max_offset: int | None = None, now: datetime | None = None
+) -> DateMatch | None:
+    matches = find_datetimes(text, now)
     if max_offset is not None:
         matches = [m for m in matches if m.start <= max_offset]
     if labelled_only:
         matches = [m for m in matches if m.labelled]
-    chosen = best_match(matches)
-    return (chosen.value, chosen.precision) if chosen is not None else None
+    return best_match(matches)
 
 
 def header_zone(anchor: Block | None, body: BodyResult | None) -> tuple[int, int] | None:
@@ -391,71 +433,116 @@ def article_frame(anchor: Block | None, body: BodyResult | None) -> ArticleFrame
     return ArticleFrame(anchor=anchor, zone=header_zone(anchor, body), body=span)
 
 
+def own_element_test(doc: PageDocument, anchor: Block | None, body: BodyResult | None) -> Callable[[Any], bool]:
+    """A test telling whether an element belongs to the article itself: shown, not in the
+    page chrome, not in another article's item (a "Tin xem nhiều" entry, a related box)."""
+    frame = article_frame(anchor, body)
+
+    def own(el: Any) -> bool:
+        block = doc.block_for(el)
+        return block is None or (not block.hidden and not is_foreign(block, frame) and not in_chrome(block))
+
+    return own
+
+
 def _usable(b: Block, frame: ArticleFrame) -> bool:
     return bool(b.text) and not b.hidden and not is_foreign(b, frame) and not in_chrome(b) and not _today(b)
 
 
 def visible_date(
-    doc: PageDocument, anchor: Block | None, body: BodyResult | None
+    doc: PageDocument, anchor: Block | None, body: BodyResult | None, now: datetime | None = None
 ) -> tuple[datetime, str] | None:
-    """The publication date printed near the title.
+    """The publication date printed near the title: the first candidate (see
+    :func:`_date_candidates`), unless it is labelled as an update date ("Cập nhật", "Sửa
+    đổi lần cuối"): then the next one labelled as a publication date or standing in a
+    short meta line (not a date mentioned in the lead), else that update date."""
+    first_update: DateMatch | None = None
+    for found, text in _date_candidates(doc, anchor, body, now):
+        if found.label != "update" and (first_update is None or found.label == "publish" or is_meta_line(text)):
+            return found.value, found.precision
+        first_update = first_update or found
+    return (first_update.value, first_update.precision) if first_update is not None else None
 
-    Order: the title block itself (labelled), the meta area between the title and the
-    body text, up to eight short blocks before the title inside the article, labelled
-    lines after the body inside the article; without a body, the ten blocks after the
-    title.
-    """
+
+def _date_candidates(
+    doc: PageDocument, anchor: Block | None, body: BodyResult | None, now: datetime | None
+) -> Iterator[tuple[DateMatch, str]]:
+    """Dates near the title, best places first: the title block itself (labelled), the meta
+    area between the title and the body text (its blocks, then text written straight into
+    the title's wrapper), up to eight short blocks or wrapper lines before the title inside
+    the article, then just above it, then labelled lines after the body inside the article;
+    without a body, the ten blocks after the title.  Each with the text it was read in."""
     container = body.container if body is not None else None
     frame = article_frame(anchor, body)
     zone = frame.zone
     blocks = doc.blocks
+    found: DateMatch | None
     if anchor is None:
         if container is None:
-            return None
+            return
         anchor = container
     elif anchor.text and len(anchor.text) <= 400:
-        found = _pick(anchor.text, labelled_only=True)
+        found = _pick(anchor.text, labelled_only=True, now=now)
         if found:
-            return found
+            yield found, anchor.text
     if zone is not None:
         forward = blocks[zone[0] + 1 : zone[1]]
     elif container is None or container.idx < anchor.idx:
         forward = blocks[anchor.idx + 1 : anchor.idx + 11]
     else:
         forward = []
+    body_blocks = {p.block.idx for p in body.paragraphs if p.block is not None} if body is not None else set()
     for b in forward:
         if b.contains(anchor) or not _usable(b, frame):
             continue
-        found = _pick(b.text, labelled_only=len(b.text) > 250, max_offset=40 if len(b.text) > 250 else None)
+        if b.idx in body_blocks and not is_meta_line(b.text):
+            continue  # a date a paragraph of the text mentions is not when it was published
+        found = _pick(b.text, labelled_only=len(b.text) > 250, max_offset=40 if len(b.text) > 250 else None,
+                      now=now)
         if found:
-            return found
+            yield found, b.text
+    # A date line written straight into the wrapper of the title, right after it
+    # ("<h1>…</h1> 30 tháng 8, 2024 <div class=content>").
+    end = zone[1] if zone is not None else (container.idx if container is not None and container.idx > anchor.idx
+                                            else anchor.end_idx + 11)
+    for b, text in wrapper_lines(anchor, anchor.end_idx, end):
+        if _usable(b, frame) and len(text) <= 250:
+            found = _pick(text, now=now)
+            if found:
+                yield found, text
     scope = article_scope(anchor, container)
     lower = scope.idx if scope is not None else max(0, anchor.idx - 8)
-    before = blocks[max(0, anchor.idx - 8) : anchor.idx]
+    first = max(0, anchor.idx - 8)
+    # Before the title, nearest first: blocks, and lines written into the title's wrapper.
+    before: list[tuple[float, Block, str]] = [(b.idx, b, b.text) for b in blocks[first : anchor.idx]
+                                               if not b.contains(anchor)]
+    before += [(b.idx + 0.5, b, text) for b, text in wrapper_lines(anchor, first, anchor.idx)]
+    before.sort(key=lambda c: -c[0])
     near = _near_ancestor(anchor)
     # Inside the article first, then just above it (a breadcrumb/date bar next to the
     # article, not a "today" bar at the top of the page).
     for inside in (True, False):
-        for b in reversed(before):
+        for _, b, text in before:
             if (b.idx >= lower) != inside:
                 continue
             if not inside and (near is None or not near.contains(b)):
                 continue
-            if b.contains(anchor) or not _usable(b, frame) or len(b.text) > 200:
+            if not _usable(b, frame) or len(text) > 200:
                 continue
-            found = _pick(b.text)
+            found = _pick(text, now=now)
             if found:
-                return found
+                yield found, text
     if scope is not None:
         start = (
             container.end_idx + 1 if container is not None and container.idx > anchor.idx else anchor.idx + 1
         )
         for b in blocks[start : scope.end_idx + 1]:
+            if b.idx in body_blocks and not is_meta_line(b.text):
+                continue
             if _usable(b, frame) and len(b.text) <= 200:
-                found = _pick(b.text, labelled_only=True)
+                found = _pick(b.text, labelled_only=True, now=now)
                 if found:
-                    return found
-    return None
+                    yield found, b.text
 
 
 def _near_ancestor(anchor: Block) -> Block | None:
@@ -469,11 +556,14 @@ def _near_ancestor(anchor: Block) -> Block | None:
 
 
 def find_date(
-    doc: PageDocument, anchor: Block | None, body: BodyResult | None
+    doc: PageDocument, anchor: Block | None, body: BodyResult | None, now: datetime | None = None
 ) -> tuple[datetime, str] | None:
-    """Publication date: the visible one, refined or replaced by machine-readable metadata."""
-    visible = visible_date(doc, anchor, body)
+    """Publication date: the visible one, refined or replaced by machine-readable metadata.
+    ``now`` (the fetch time) resolves relative dates ("2 giờ trước", "hôm qua")."""
+    visible = visible_date(doc, anchor, body, now)
     structured = _structured_date(doc)
+    if visible and structured and visible[0] != structured[0] and visible[0] in _modified_dates(doc):
+        return structured  # the date shown first is the one the page marks as its update
     if visible and structured:
         same_day = visible[0].date() == structured[0].date()
         if same_day and PRECISION_RANK[structured[1]] > PRECISION_RANK[visible[1]]:
@@ -543,67 +633,9 @@ def find_views(doc: PageDocument, anchor: Block | None, body: BodyResult | None)
     return best[1] if best is not None else None
 
 
-def _by_name(line: str) -> str | None:
-    """The name of a "(Viết|Đăng) bởi Name" byline, alone or ending a dated meta line."""
-    if len(line) > 120:
-        return None
-    m = _BY_NAME.search(line)
-    if m is None:
-        return None
-    if not m.group("verb") and m.start() > 0 and not find_datetimes(line[: m.start()]):
-        return None
-    words = m.group("name").split()
-    if not 1 <= len(words) <= 6 or not all(w[0].isupper() for w in words):
-        return None
-    return " ".join(words)
-
-
 def find_author(doc: PageDocument, anchor: Block | None, body: BodyResult | None) -> str | None:
-    """Byline: a labelled author line in the article ("Tác giả: ..."), the trailing
-    author/source line of the body, a short author-marked element of the article, then
-    metadata.  A separate "Nguồn tin:" field is a
-    source, not a byline, and is not returned."""
-    container = body.container if body is not None else None
-    scope = article_scope(anchor, container)
-    if scope is not None:
-        for b in doc.subtree(scope):
-            if not b.text or len(b.text) > 150 or is_foreign(b, anchor):
-                continue
-            for line in b.lines:
-                if _AUTHOR_LINE.match(line):
-                    name = clean_author(line)
-                    if name:
-                        return name
-                by = _by_name(line)
-                if by:
-                    return by
-    if body is not None and body.author_line:
-        return body.author_line
-    if scope is not None:  # a short element marked as the byline (class/id/itemprop/rel "author")
-        for el in scope.el.iter():
-            if not isinstance(el.tag, str):
-                continue
-            marks = " ".join(el.get(a) or "" for a in ("class", "id", "itemprop", "rel")).lower()
-            if not marks.strip() or not _BYLINE_ATTRS.search(marks):
-                continue
-            block = doc.block_for(el)
-            if block is None or block.hidden or is_foreign(block, anchor):
-                continue
-            name = clean_author(normalize_text(element_text(el)))
-            if name and len(name) <= 80 and len(name.split()) <= 12 and not any(c.isdigit() for c in name):
-                return name
-    for item in doc.json_ld:
-        author = item.get("author")
-        if isinstance(author, list) and author:
-            author = author[0]
-        if isinstance(author, dict):
-            author = author.get("name")
-        if isinstance(author, str) and author.strip():
-            return normalize_text(author)
-    meta_author = normalize_text(doc.meta.get("author") or "")
-    if meta_author and text_key(meta_author) not in site_names(doc):
-        return meta_author
-    return None
+    """The byline, else the source (see :func:`pipelines.extract.byline.find_author`)."""
+    return byline.find_author(doc, anchor, body, article_frame(anchor, body), site_names(doc))
 
 
 def _is_menu_item(el: Any) -> bool:
@@ -612,19 +644,47 @@ def _is_menu_item(el: Any) -> bool:
     return bool(el.tag == "li" and next(el.iter("ul", "ol"), None) is not None)
 
 
+def _last_item(el: Any, title_key: str, tags: tuple[str, ...] = ("a", "span", "li")) -> str | None:
+    """The last item of a breadcrumb-like element that is neither "home", nor a label, nor
+    the title (whole or cut short: "Sở Thông tin và Truyền thông làm...")."""
+    items = [normalize_text(element_text(a), decode_entities=False) for a in el.iter(*tags)]
+    texts = [t for t in items if t and len(t) <= 80 and t not in (">", "»", "/", "›")]
+    for text in reversed(texts):
+        key = text_key(text)
+        if not key or key == title_key or key in _HOME_WORDS or text.endswith(":"):  # "Bạn đang ở:"
+            continue
+        if title_key.startswith(key) and (len(key) >= 0.5 * len(title_key) or text.endswith(("...", "…"))):
+            continue  # the title, cut short
+        return text
+    return None
+
+
 def _breadcrumb_category(doc: PageDocument, title_key: str) -> str | None:
     for el in doc.role("breadcrumb"):
         if _is_menu_item(el):
             continue
-        items = [normalize_text(element_text(a), decode_entities=False) for a in el.iter("a", "span", "li")]
-        texts = [t for t in items if t and len(t) <= 80 and t not in (">", "»", "/", "›")]
-        for text in reversed(texts):
-            key = text_key(text)
-            if not key or key == title_key or key in _HOME_WORDS or text.endswith(":"):  # "Bạn đang ở:"
-                continue
-            if title_key.startswith(key) and len(key) >= 0.5 * len(title_key):  # the title, cut short
-                continue
-            return text
+        found = _last_item(el, title_key)
+        if found:
+            return found
+    return None
+
+
+_CRUMB_HOME = re.compile(r"^\s*(?:trang\s+chủ|trang\s+nhất|home)\s*(?:>>?|»|›|→|/)\s*", re.IGNORECASE)
+_CRUMB_SPLIT = re.compile(r"\s*(?:>>?|»|›|→)\s*|\s+/\s+")
+
+
+def _plain_breadcrumb_category(doc: PageDocument, anchor: Block | None, title_key: str) -> str | None:
+    """A breadcrumb written as plain text ("Trang chủ » Tin tức - Sự kiện » Kinh tế"), the
+    nearest one before the title: its last part that is not the title."""
+    last = anchor.idx if anchor is not None else len(doc.blocks)
+    for b in reversed(doc.blocks[:last]):
+        if not b.text or len(b.text) > 200 or not _CRUMB_HOME.match(b.text):
+            continue
+        parts = [p for p in _CRUMB_SPLIT.split(b.text) if p.strip()]
+        for part in reversed(parts[1:]):
+            key = text_key(part)
+            if key and key != title_key and key not in _HOME_WORDS and len(part) <= 80:
+                return normalize_text(part)
     return None
 
 
@@ -691,13 +751,20 @@ def _url_prefix_category(doc: PageDocument) -> str | None:
     for link in doc.links:
         if not link.text or len(link.text) > 60 or (link.long and len(link.text) > 50):
             continue
-        absolute = doc.absolute(link.href)
-        if absolute is None:
-            continue
-        parts = urlsplit(absolute)
-        if parts.netloc.lower() != page.netloc.lower() or parts.query:
-            continue
-        path = parts.path.rstrip("/")
+        href = link.href.strip()
+        if href.startswith("/") and not href.startswith("//"):
+            # root-relative, most menu links: no need to resolve it (urljoin was a hot spot)
+            if "?" in href:
+                continue
+            path = href.split("#", 1)[0].rstrip("/")
+        else:
+            absolute = doc.absolute(href)
+            if absolute is None:
+                continue
+            parts = urlsplit(absolute)
+            if parts.netloc.lower() != page.netloc.lower() or parts.query:
+                continue
+            path = parts.path.rstrip("/")
         for suffix in ("/index.html", "/index.htm", "/index.php", "/trang-1.html", "/page-1"):
             if path.endswith(suffix):
                 path = path[: -len(suffix)]
@@ -721,9 +788,17 @@ def find_category(doc: PageDocument, title: str | None, anchor: Block | None = N
         if block is not None and (in_chrome(block) or is_foreign(block, anchor)):
             continue
         text = normalize_text(element_text(el), decode_entities=False)
+        if len(text) > 150:
+            continue
+        if len(list(el.iter("a", "span", "p", "li"))) >= 2:
+            # several items ("Home › Chiến lược", a post's parent and child category): the last
+            found = _last_item(el, title_key, ("a", "span", "p", "li"))
+            if found:
+                return found
+            continue
         if 2 <= len(text) <= 80 and text_key(text) != title_key:
             return text
-    found = _preceding_link_category(doc, anchor, title_key)
+    found = _plain_breadcrumb_category(doc, anchor, title_key) or _preceding_link_category(doc, anchor, title_key)
     if found:
         return found
     found = _url_prefix_category(doc)

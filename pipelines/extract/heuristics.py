@@ -12,9 +12,11 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
 
 from pipelines.extract.document import Block
-from pipelines.normalize.dates import LABEL_RE, find_datetimes
+from pipelines.normalize.dates import LABEL_RE, VN_TZ, find_datetimes
 from pipelines.normalize.numbers import VIEW_LABEL_RE, find_view_count
 
 logger = logging.getLogger(__name__)
@@ -27,11 +29,13 @@ __all__ = [
     "boilerplate_line",
     "caption_attrs",
     "class_weight",
+    "enclosing_item_group",
     "in_chrome",
     "is_foreign",
     "is_meta_line",
     "max_repeated_items",
     "negative_attrs",
+    "wrapper_lines",
 ]
 
 _TOKEN_SPLIT = re.compile(r"[\s_\-]+")
@@ -153,6 +157,9 @@ def _tokens(attrs: str) -> set[str]:
     return set(_TOKEN_SPLIT.split(attrs)) if attrs else set()
 
 
+# The vocabulary tests below run once per distinct class/id string (a portal repeats a few
+# dozen): memoised pure functions, measured to matter on the extraction's hot path.
+@lru_cache(maxsize=8192)
 def negative_attrs(attrs: str) -> bool:
     """Class/id names that mark boilerplate (sidebars, related boxes, tools, tags ...)."""
     if not attrs:
@@ -162,14 +169,17 @@ def negative_attrs(attrs: str) -> bool:
     return bool(_NEGATIVE_SUBSTR.search(attrs))
 
 
+@lru_cache(maxsize=8192)
 def positive_attrs(attrs: str) -> bool:
     return bool(attrs) and bool(_POSITIVE_SUBSTR.search(attrs))
 
 
+@lru_cache(maxsize=8192)
 def caption_attrs(attrs: str) -> bool:
     return bool(attrs) and bool(_CAPTION_ATTR_RE.search(attrs))
 
 
+@lru_cache(maxsize=8192)
 def image_box_attrs(attrs: str) -> bool:
     return bool(attrs) and bool(_IMAGE_BOX_RE.search(attrs))
 
@@ -284,6 +294,23 @@ def _listing_item(node: Block) -> bool:
     return any(c.text and c.link_density >= 0.5 for c in node.children)
 
 
+def enclosing_item_group(block: Block, levels: int = 5) -> int:
+    """When ``block`` (or one of its ``levels`` nearest ancestors) is an item of a list of
+    articles, the number of items in that list; else 0.  An article's text is never one
+    item of such a list: a listing's text (an item's teaser) is."""
+    node: Block | None = block
+    for _ in range(levels):
+        if node is None or node.parent is None:
+            break
+        if _listing_item(node):
+            group = sum(1 for sib in node.parent.children
+                        if sib.tag == node.tag and sib.cls == node.cls and _listing_item(sib))
+            if group >= 3:
+                return group
+        node = node.parent
+    return 0
+
+
 def max_repeated_items(blocks: list[Block]) -> int:
     """Size of the largest group of same-tag, same-class sibling items of a list of articles."""
     best = 0
@@ -311,6 +338,10 @@ class ArticleFrame:
 
     def in_zone(self, block: Block) -> bool:
         return self.zone is not None and self.zone[0] < block.idx < self.zone[1]
+
+    def holds_body(self, block: Block) -> bool:
+        """The block holds the whole body container (so it is the article, not an item)."""
+        return self.body is not None and block.idx <= self.body[0] and block.end_idx >= self.body[1]
 
     def outside_article(self, block: Block) -> bool:
         """After the body, or well before the title: where sidebars and related boxes live."""
@@ -340,7 +371,8 @@ def is_foreign(block: Block, frame: ArticleFrame | Block | None) -> bool:
     node: Block | None = block
     while node is not None and node.sub_long_links == 0:
         node = node.parent
-    if node is not None:
+    if node is not None and not frame.holds_body(node):
+        # (a wrapper around the article's own text, with the related links after it, is not an item)
         if anchor is None:
             if node.tag in ("li", "tr") or node.sub_long_links <= 2:
                 return True
@@ -352,7 +384,7 @@ def is_foreign(block: Block, frame: ArticleFrame | Block | None) -> bool:
     node = block
     depth = 0
     while node is not None and depth < 6:
-        if anchor is not None and node.contains(anchor):
+        if (anchor is not None and node.contains(anchor)) or frame.holds_body(node):
             return False
         if _item_like(node):
             if in_zone:
@@ -363,6 +395,22 @@ def is_foreign(block: Block, frame: ArticleFrame | Block | None) -> bool:
         node = node.parent
         depth += 1
     return False
+
+
+def wrapper_lines(anchor: Block, after: int, upto: int, levels: int = 4) -> list[tuple[Block, str]]:
+    """Text written straight into the blocks around ``anchor`` (up to ``levels`` ancestors)
+    that stands after block ``after`` and before block ``upto + 1`` in document order: one
+    joined text per ancestor, nearest first."""
+    out: list[tuple[Block, str]] = []
+    node = anchor.parent
+    for _ in range(levels):
+        if node is None or node.tag in ("body", "html"):
+            break
+        texts = [line for line, pos in zip(node.lines, node.line_pos, strict=True) if after < pos <= upto]
+        if texts:
+            out.append((node, " ".join(texts)))
+        node = node.parent
+    return out
 
 
 def article_scope(anchor: Block | None, body_container: Block | None) -> Block | None:
@@ -380,8 +428,24 @@ def article_scope(anchor: Block | None, body_container: Block | None) -> Block |
 _VIEW_PART_RE = re.compile(
     VIEW_LABEL_RE.pattern + r"\s*[:：]?\s*[\d.,]+|[\d.,]+\s*" + VIEW_LABEL_RE.pattern, re.IGNORECASE
 )
+# Any reference time makes relative dates ("2 giờ trước") count as dates: only their spans are used here.
+_SPAN_NOW = datetime(2000, 1, 1, tzinfo=VN_TZ)
 _META_GLUE_RE = re.compile(r"\b(?:lúc|vào|gmt|utc|am|pm|sa|ch)\b|[+\-]\d{1,2}\b", re.IGNORECASE)
 _LETTER_WORD = re.compile(r"[^\W\d_]{2,}")
+# "Chuyên mục: Tin tức", "Category: News" in a meta line.
+_CATEGORY_PART_RE = re.compile(
+    r"(?:chuyên\s+mục|danh\s+mục|thể\s+loại|lĩnh\s+vực|categor(?:y|ies)|filed\s+under)\s*[:：]\s*[^|·•\n]{0,60}$|"
+    r"(?:chuyên\s+mục|danh\s+mục|thể\s+loại|lĩnh\s+vực|categor(?:y|ies)|filed\s+under)\s*[:：]\s*[^|·•\n]{0,60}?(?=\s*[|·•])",
+    re.IGNORECASE,
+)
+# "Tác giả: Thùy Linh", "Viết bởi Hoàng Minh Đức", "By Minh Anh" beside a date: a byline part
+# of a meta line (a name of up to six words, up to the next separator).
+_BYLINE_PART_RE = re.compile(
+    r"(?:tác\s+giả|người\s+viết|bài\s*(?:và|,)\s*ảnh|nguồn(?:\s+tin)?|(?:được\s+)?(?:viết|đăng|gửi)\s+bởi|"
+    r"submitted\s+by|posted\s+by|written\s+by|by|author|source)\s*[:：]?\s*[^\W\d_][^|·•\n:：]{0,60}?"
+    r"(?=\s*(?:[|·•]|$|\s(?:lúc|ngày|on|vào)\b))",
+    re.IGNORECASE,
+)
 
 
 def is_meta_line(text: str) -> bool:
@@ -391,7 +455,7 @@ def is_meta_line(text: str) -> bool:
     if boilerplate_line(text):
         return True
     views = VIEW_LABEL_RE.search(text) is not None and find_view_count(text) is not None
-    matches = find_datetimes(text)
+    matches = find_datetimes(text, _SPAN_NOW)
     if not matches and not views:
         return False
     # A meta line: once the dates, view counts, labels and glue words are gone, (almost)
@@ -405,6 +469,8 @@ def is_meta_line(text: str) -> bool:
     rest = " ".join(residual)
     if views:
         rest = _VIEW_PART_RE.sub(" ", rest)
+    rest = _CATEGORY_PART_RE.sub(" ", rest)
+    rest = _BYLINE_PART_RE.sub(" ", rest)
     rest = LABEL_RE.sub(" ", rest)
     rest = _META_GLUE_RE.sub(" ", rest)
     return len(_LETTER_WORD.findall(rest)) <= (4 if views else 2)

@@ -6,12 +6,18 @@ Government portals show publication dates in many shapes::
     Thứ tư, 17/05/2024 08:30              Cập nhật lúc 11:42, 25/01/2026
     ngày 29 tháng 7 năm 2020              Cập nhật lúc 16:30 ngày 28/11/2025
     2024-05-17T08:30:00+07:00             17.05.2024 - 8h30
+    30 tháng 8, 2024 · 30 Tháng Tám 2024  2:15 CH Thứ năm, 27/06/2024
+    August 30, 2024 · 30 Aug 2024 2:05 PM 2 giờ trước · Hôm qua, 16:45 · 3 days ago
 
 :func:`parse_vietnamese_datetime` returns the best date of a text as a timezone-aware
 datetime at +07:00 together with its precision (``"day"`` when only a date is shown,
-``"minute"`` or ``"second"``).  When several dates occur, the first one that follows a
-label ("Ngày đăng", "Cập nhật", a weekday ...) wins, otherwise the first one.
-Impossible dates (31/02, month 13, year 1850) are rejected.
+``"hour"`` for "2 giờ trước", ``"minute"`` or ``"second"``).  When several dates occur,
+the first one that follows a publication or generic label ("Ngày đăng", a weekday ...)
+wins, then the first unlabelled one; an update date ("Cập nhật ...") only when nothing
+else is shown.  Relative forms ("N phút/giờ/ngày/tuần trước", "hôm qua", "hôm
+nay 09:15", "2 hours ago", "yesterday") are only read when the time the page was fetched
+is given (``now``), and resolved against it.  Impossible dates (31/02, month 13, year
+1850) are rejected.
 """
 
 from __future__ import annotations
@@ -110,12 +116,34 @@ _TIME = re.compile(
     r"(?:\s*(am|pm|sa|ch|sáng|chiều|tối|trưa)\b)?",
     re.IGNORECASE,
 )
-# What may stand between a date and "its" time: separators and a few glue words.
+_WEEKDAY = (r"thứ\s+(?:hai|ba|tư|năm|sáu|bảy|bẩy|[2-7])|chủ\s+nhật|monday|tuesday|wednesday|thursday|friday|"
+            r"saturday|sunday")
+# What may stand between a date and "its" time: separators, a few glue words and a weekday
+# ("2:15 CH Thứ năm, 27/06/2024").
 _GLUE = re.compile(
-    r"^[\s|,\-–—()\[\]•·:/]*(?:(?:vào\s+)?lúc|ngày|hồi|at|gmt\s*[+\-]?\d*|utc\s*[+\-]?\d*)?[\s|,\-–—()\[\]•·:/]*$",
+    r"^[\s|,\-–—()\[\]•·:/]*(?:(?:vào\s+)?lúc|ngày|hồi|at|gmt\s*[+\-]?\d*|utc\s*[+\-]?\d*|" + _WEEKDAY + r")?"
+    r"[\s|,\-–—()\[\]•·:/]*(?:ngày)?[\s,]*$",
     re.IGNORECASE,
 )
 _GLUE_MAX = 24
+# Relative dates (read only against a known fetch time): "2 giờ trước", "15 phút trước",
+# "3 ngày trước", "hôm qua", "hôm kia", "hôm nay" before a time, "2 hours ago", "yesterday".
+_RELATIVE = re.compile(
+    r"(?<![\w:/.,])(?:(?P<n>\d{1,3})\s*(?P<unit>phút|giờ|tiếng|ngày|tuần|minutes?|mins?|hours?|hrs?|days?|weeks?)"
+    r"\s*(?:trước|ago)|(?P<day>hôm\s+qua|hôm\s+kia|yesterday)|(?P<today>hôm\s+nay|today)(?=[\s,]*(?:lúc|at)?\s*\d))"
+    r"(?!\w)",
+    re.IGNORECASE,
+)
+_RELATIVE_HINT = re.compile(r"trước|ago|hôm\s+(?:qua|kia|nay)|yesterday|today", re.IGNORECASE)
+_UNIT_DELTA: Mapping[str, tuple[timedelta, str]] = MappingProxyType({
+    "phút": (timedelta(minutes=1), "minute"), "minute": (timedelta(minutes=1), "minute"),
+    "min": (timedelta(minutes=1), "minute"), "giờ": (timedelta(hours=1), "hour"),
+    "tiếng": (timedelta(hours=1), "hour"), "hour": (timedelta(hours=1), "hour"), "hr": (timedelta(hours=1), "hour"),
+    "ngày": (timedelta(days=1), "day"), "day": (timedelta(days=1), "day"), "tuần": (timedelta(days=7), "day"),
+    "week": (timedelta(days=7), "day"),
+})
+_DAYS_BACK: Mapping[str, int] = MappingProxyType({"hôm qua": 1, "yesterday": 1, "hôm kia": 2, "hôm nay": 0,
+                                                  "today": 0})
 LABEL_RE = re.compile(
     r"(?:ngày\s+đăng|đăng\s+ngày|đăng\s+lúc|ngày\s+cập\s+nhật|cập\s+nhật|ngày\s+xuất\s+bản|xuất\s+bản|"
     r"ngày\s+ban\s+hành|thời\s+gian\s+đăng|thời\s+gian|ngày\s+tạo|ngày|đăng|"
@@ -135,7 +163,7 @@ _PUBLISH_LABEL = re.compile(
     re.IGNORECASE,
 )
 _UPDATE_LABEL = re.compile(r"cập\s+nhật|sửa\s+đổi|chỉnh\s+sửa|updated|modified", re.IGNORECASE)
-LABEL_RANK: Mapping[str | None, int] = MappingProxyType({"publish": 0, "generic": 1, "update": 2, None: 3})
+LABEL_RANK: Mapping[str | None, int] = MappingProxyType({"publish": 0, "generic": 1, None: 2, "update": 3})
 
 
 @dataclass(frozen=True)
@@ -148,7 +176,7 @@ class DateMatch:
     """
 
     value: datetime
-    precision: str  # "day" | "minute" | "second"
+    precision: str  # "day" | "hour" | "minute" | "second"
     start: int
     end: int
     label: str | None = None
@@ -159,7 +187,7 @@ class DateMatch:
 
 
 def best_match(matches: list[DateMatch]) -> DateMatch | None:
-    """Publication-labelled first, then other labels, update labels, unlabelled; ties by order."""
+    """Publication-labelled first, then other labels, unlabelled, update labels last; ties by order."""
     if not matches:
         return None
     return min(matches, key=lambda m: (LABEL_RANK[m.label], m.start))
@@ -213,11 +241,36 @@ def _times(text: str) -> list[_Time]:
     return out
 
 
-_Raw = tuple[int, int, date, "tuple[int, int, int | None] | None", "str | None", bool]
+# (start, end, date, explicit (h, m, s) or None, tz suffix, weak, complete value with its precision)
+_Raw = tuple[int, int, date, "tuple[int, int, int | None] | None", "str | None", bool, "tuple[datetime, str] | None"]
 
 
-def _raw_dates(text: str) -> list[_Raw]:
-    """(start, end, date, explicit (h, m, s) or None, tz suffix, weak) for every date pattern."""
+def _relative_dates(text: str, now: datetime, found: list[_Raw], taken: list[tuple[int, int]]) -> None:
+    """Relative forms resolved against ``now`` (already at +07:00): "N giờ/phút trước" are
+    complete values (hour / minute precision); "N ngày trước", "hôm qua" are days that may
+    still take a time printed next to them."""
+    for m in _RELATIVE.finditer(text):
+        if not all(m.end() <= s or m.start() >= e for s, e in taken):
+            continue
+        if m.group("n"):
+            unit = m.group("unit").lower().rstrip("s")
+            step, precision = _UNIT_DELTA.get(unit, _UNIT_DELTA.get(unit + "s", (timedelta(days=1), "day")))
+            value = now - int(m.group("n")) * step
+            if precision == "day":
+                found.append((m.start(), m.end(), value.date(), None, None, False, None))
+            else:
+                value = value.replace(second=0, microsecond=0)
+                if precision == "hour":
+                    value = value.replace(minute=0)
+                found.append((m.start(), m.end(), value.date(), None, None, False, (value, precision)))
+        else:
+            word = " ".join((m.group("day") or m.group("today")).lower().split())
+            found.append((m.start(), m.end(), (now - timedelta(days=_DAYS_BACK[word])).date(), None, None, False, None))
+        taken.append((m.start(), m.end()))
+
+
+def _raw_dates(text: str, now: datetime | None = None) -> list[_Raw]:
+    """Every date pattern of ``text`` (see ``_Raw``); relative forms only when ``now`` is known."""
     found: list[_Raw] = []
     taken: list[tuple[int, int]] = []
 
@@ -233,7 +286,7 @@ def _raw_dates(text: str) -> list[_Raw]:
             hms = (int(m.group(5)), int(m.group(6)), int(m.group(7)) if m.group(7) else None)
             if hms[0] > 23:
                 continue
-        found.append((m.start(), m.end(), d, hms, m.group(8), False))
+        found.append((m.start(), m.end(), d, hms, m.group(8), False, None))
         taken.append((m.start(), m.end()))
     for m in _VERBAL.finditer(text):
         if not free(m.start(), m.end()):
@@ -242,33 +295,35 @@ def _raw_dates(text: str) -> list[_Raw]:
         month = int(month_text) if month_text.isdigit() else _VN_MONTH_WORDS[month_text]
         d = _valid_date(int(m.group(3)), month, int(m.group(1)))
         if d is not None:
-            found.append((m.start(), m.end(), d, None, None, False))
+            found.append((m.start(), m.end(), d, None, None, False, None))
             taken.append((m.start(), m.end()))
     for m in _NUMERIC_DMY.finditer(text):
         if not free(m.start(), m.end()):
             continue
         d = _dmy(int(m.group(1)), int(m.group(3)), int(m.group(4)))
         if d is not None:
-            found.append((m.start(), m.end(), d, None, None, False))
+            found.append((m.start(), m.end(), d, None, None, False, None))
             taken.append((m.start(), m.end()))
     for m in _EN_MDY.finditer(text):
         if free(m.start(), m.end()):
             d = _valid_date(int(m.group(3)), _EN_MONTHS[m.group(1).lower()], int(m.group(2)))
             if d is not None:
-                found.append((m.start(), m.end(), d, None, None, False))
+                found.append((m.start(), m.end(), d, None, None, False, None))
                 taken.append((m.start(), m.end()))
     for m in _EN_DMY.finditer(text):
         if free(m.start(), m.end()):
             d = _valid_date(int(m.group(3)), _EN_MONTHS[m.group(2).lower()], int(m.group(1)))
             if d is not None:
-                found.append((m.start(), m.end(), d, None, None, False))
+                found.append((m.start(), m.end(), d, None, None, False, None))
                 taken.append((m.start(), m.end()))
     for m in _SHORT_DMY.finditer(text):
         if free(m.start(), m.end()):
             d = _dmy(int(m.group(1)), int(m.group(3)), 2000 + int(m.group(4)))
             if d is not None:
-                found.append((m.start(), m.end(), d, None, None, True))
+                found.append((m.start(), m.end(), d, None, None, True, None))
                 taken.append((m.start(), m.end()))
+    if now is not None and _RELATIVE_HINT.search(text):
+        _relative_dates(text, now, found, taken)
     found.sort(key=lambda x: x[0])
     return found
 
@@ -283,12 +338,17 @@ def _tz_from_suffix(suffix: str | None) -> timezone:
     return timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:4] or 0)))
 
 
-def find_datetimes(text: str) -> list[DateMatch]:
-    """Every date in ``text`` (document order) with the time printed next to it, if any."""
-    if not text or not _YEAR_HINT.search(text):
+def find_datetimes(text: str, now: datetime | None = None) -> list[DateMatch]:
+    """Every date in ``text`` (document order) with the time printed next to it, if any.
+
+    ``now``, the time the page was fetched, also lets relative forms ("2 giờ trước",
+    "hôm qua") count, resolved against it."""
+    if not text or not (_YEAR_HINT.search(text) or (now is not None and _RELATIVE_HINT.search(text))):
         return []
     text = unicodedata.normalize("NFC", text)
-    raw = _raw_dates(text)
+    if now is not None:
+        now = now.astimezone(VN_TZ)
+    raw = _raw_dates(text, now)
     if not raw:
         return []
     times = _times(text)
@@ -297,9 +357,9 @@ def find_datetimes(text: str) -> list[DateMatch]:
     used: set[int] = set()
     out: list[DateMatch] = []
     prev_end = 0
-    for start, end, day, hms, tz, weak in raw:
+    for start, end, day, hms, tz, weak, fixed in raw:
         span_start, span_end = start, end
-        if hms is None:
+        if hms is None and fixed is None:
             best: tuple[int, _Time] | None = None
             for t in times:
                 if id(t) in used:
@@ -319,7 +379,9 @@ def find_datetimes(text: str) -> list[DateMatch]:
                 used.add(id(t))
                 hms = (t.hour, t.minute, t.second)
                 span_start, span_end = min(start, t.start), max(end, t.end)
-        if hms is None:
+        if fixed is not None:
+            value, precision = fixed
+        elif hms is None:
             value = datetime(day.year, day.month, day.day, tzinfo=VN_TZ)
             precision = "day"
         else:
@@ -328,7 +390,7 @@ def find_datetimes(text: str) -> list[DateMatch]:
             )
             value = value.astimezone(VN_TZ)
             precision = "second" if hms[2] is not None else "minute"
-        before = text[max(0, prev_end, span_start - _LABEL_WINDOW) : span_start]
+        before = text[max(0, prev_end, span_start - _LABEL_WINDOW) : max(start, span_start)]
         label: str | None = None
         if LABEL_RE.search(before):
             if _PUBLISH_LABEL.search(before):
@@ -344,14 +406,15 @@ def find_datetimes(text: str) -> list[DateMatch]:
     return out
 
 
-def parse_vietnamese_datetime(text: str) -> tuple[datetime, str] | None:
+def parse_vietnamese_datetime(text: str, now: datetime | None = None) -> tuple[datetime, str] | None:
     """Best date in ``text``: ``(aware datetime at +07:00, precision)`` or ``None``.
 
     The first date right after a label is preferred: publication labels ("Ngày đăng",
-    "Đăng ngày", "Xuất bản") before generic ones ("Ngày", a weekday name), before update
-    labels ("Cập nhật"); without any label the first date wins.
+    "Đăng ngày", "Xuất bản") before generic ones ("Ngày", a weekday name), before dates
+    without a label, before update labels ("Cập nhật", "Sửa đổi"): where a page shows both,
+    the publication date wins.
     """
-    chosen = best_match(find_datetimes(text))
+    chosen = best_match(find_datetimes(text, now))
     if chosen is None:
         return None
     return chosen.value, chosen.precision

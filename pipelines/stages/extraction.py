@@ -32,6 +32,9 @@ class ExtractionPipeline:
         self.crawler = crawler
         self.stats = crawler.stats
         self.profiles = profiles
+        # The crawl's clock, pinned for tests and replays: relative dates ("2 giờ trước")
+        # are read against it instead of each page's fetch time.
+        self.now: str | None = crawler.settings.get("PORTALNEWS_NOW") or None
         self.portal_profiles: dict[str, str] = {}
         self.seconds = 0.0
         self.pages = 0
@@ -64,7 +67,7 @@ class ExtractionPipeline:
         started = time.perf_counter()
         try:
             result = extract_page(html, url, profile=self.portal_profiles.get(portal_id, "auto"),
-                                  profiles=self.profiles)
+                                  profiles=self.profiles, fetched_at=self.now or adapter.get("fetched_at"))
         except Exception as exc:  # a broken page must never stop the crawl
             logger.warning("%s: extraction failed on %s: %s: %s", portal_id, url, type(exc).__name__, exc)
             adapter.update(kind=PageKind.ERROR, error=f"extraction failed: {exc}", reason="extraction error")
