@@ -76,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("check", help="evaluate the alert rules; exit 1 and name the failing portals (for cron)",
                        description="Apply the alert rules (stale, no new articles, extraction failures, failed "
-                                   "crawl) to every portal in the store. Prints one line per failing portal and "
+                                   "crawl, HTTP errors) to every portal in the store. Prints one line per failing portal and "
                                    "exits 1 when any rule fires or the store holds no portal or no crawl, "
                                    "0 when all pass, 2 for a usage problem (a store that does not exist).")
     monitoring_args(p)
