@@ -3,8 +3,9 @@
 The spider follows links only inside a portal's origin, but a page may redirect anywhere:
 to the same IP on another port, to another registered portal, to a ``file:`` URL.
 Scrapy's redirect middlewares (HTTP and meta refresh) send the new request back through the
-downloader middlewares, and :class:`ScopeMiddleware`, placed before the robots middleware,
-refuses it there: neither its robots.txt nor the page is fetched.  The refusal is a
+downloader middlewares, and :class:`ScopeMiddleware`, placed after the private-hosts check
+(which refuses a host inside the operator's network as that) and before the robots
+middleware, refuses it there: neither its robots.txt nor the page is fetched.  The refusal is a
 :class:`LeftOrigin` (an ``IgnoreRequest``) that reaches the request's errback, so the spider
 records the page that redirected, under its own portal, and nothing of the other origin is
 stored.  A page of another registered portal is left to that portal's own crawl, which
