@@ -16,6 +16,7 @@ profile in tests/conftest.py (bounded, so ``make test`` stays fast; derandomised
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import html
 import io
@@ -276,10 +277,8 @@ def test_registry_files_raise_nothing_but_registry_error(tmp_path_factory: pytes
                                                          content: bytes) -> None:
     path: Path = tmp_path_factory.mktemp("registry") / "portals.yaml"
     path.write_bytes(content)
-    try:
+    with contextlib.suppress(RegistryError):
         load_registry(path, allow_private_hosts=False, min_every=60)
-    except RegistryError:
-        pass
 
 
 def test_an_extracted_article_is_never_dated_after_its_fetch() -> None:
@@ -291,8 +290,8 @@ def test_an_extracted_article_is_never_dated_after_its_fetch() -> None:
     printed = article("Hội nghị triển khai nhiệm vụ", 1).decode().replace("11/03/2025 08:11", "12/05/2099 08:00")
     meta = article("Hội nghị triển khai nhiệm vụ", 1).decode().replace("Ngày đăng: 11/03/2025 08:11", "").replace(
         "</title>", '</title><meta property="article:published_time" content="2099-05-12T08:00:00+07:00">')
-    for html in (printed, meta):
-        page = extract_page(html, "http://xa.example/tin/1.html", fetched_at="2026-12-01T00:00:00+00:00")
+    for source in (printed, meta):
+        page = extract_page(source, "http://xa.example/tin/1.html", fetched_at="2026-12-01T00:00:00+00:00")
         assert page.published_at is None, page.published_at
-        then = extract_page(html, "http://xa.example/tin/1.html", fetched_at="2099-06-01T00:00:00+00:00")
+        then = extract_page(source, "http://xa.example/tin/1.html", fetched_at="2099-06-01T00:00:00+00:00")
         assert then.published_at == "2099-05-12T08:00:00+07:00", then.published_at
