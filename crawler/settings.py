@@ -126,6 +126,9 @@ DOWNLOADER_MIDDLEWARES = {
     # trace of why the portal has no page
     "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware": None,
     "crawler.middlewares.scope.ScopeMiddleware": 55,
+    # a redirect to file:, ftp:, javascript: … leaves the origin, a redirect back into its own
+    # chain is a loop: both recorded, before Scrapy's redirect middleware (600) sees them
+    "crawler.middlewares.scope.RedirectGuardMiddleware": 650,
     "crawler.middlewares.politeness.PolitenessMiddleware": 560,
     # each HTML page decoded once, by decode_html, after decompression (590) and before
     # Scrapy's meta-refresh check (580) and the spider read it (crawler/middlewares/decoding.py)

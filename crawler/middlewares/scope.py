@@ -22,11 +22,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urljoin, urlsplit, urlunsplit
 
 from scrapy import Request, Spider
 from scrapy.crawler import Crawler
 from scrapy.exceptions import IgnoreRequest
+from scrapy.http import Response
+from w3lib.url import safe_url_string
 
 from crawler import links
 from crawler.links import Origin
@@ -35,7 +37,7 @@ from pipelines.model.kinds import PageRole
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["LeftOrigin", "OriginScope", "ScopeMiddleware"]
+__all__ = ["LeftOrigin", "OriginScope", "RedirectGuardMiddleware", "RedirectLoop", "ScopeMiddleware"]
 
 
 class LeftOrigin(IgnoreRequest):
@@ -49,6 +51,14 @@ class LeftOrigin(IgnoreRequest):
         how = f"redirects out of the portal's origin {origin} to {url}" if redirected_from else \
             f"{url} is outside the portal's origin {origin}"
         super().__init__(how)
+
+
+class RedirectLoop(IgnoreRequest):
+    """A redirect back to a URL of its own chain: the page can never be fetched."""
+
+    def __init__(self, chain: list[str]) -> None:
+        self.chain = chain
+        super().__init__("redirect loop: " + " -> ".join(chain))
 
 
 class OriginScope:
@@ -138,3 +148,44 @@ class ScopeMiddleware:
         logger.warning("%s: the registry url %s redirects to %s: this crawl follows the portal to %s; "
                        "update the registry (url: %s)", portal_id, source, url, moved,
                        scope.suggested_url(portal_id, url))
+
+
+class RedirectGuardMiddleware:
+    """Downloader middleware that looks at a redirect before Scrapy's redirect middleware
+    does (a higher number: ``process_response`` runs from the highest to the lowest).
+
+    * A ``Location`` that is not http(s) (``file:``, ``ftp:``, ``javascript:``, ``data:``)
+      leaves the origin: :class:`LeftOrigin`, recorded like any other redirect out of it
+      (Scrapy would pass a ``file:`` redirect on as an HTTP 302 failure and raise a
+      ``ValueError`` on a ``javascript:`` one).
+    * A ``Location`` already in the request's redirect chain is a loop: :class:`RedirectLoop`,
+      recorded as a failed page (the scheduler's duplicate filter would drop it silently).
+    """
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> RedirectGuardMiddleware:
+        return cls()
+
+    def process_response(self, request: Request, response: Response, spider: Spider | None = None) -> Response:
+        if not 300 <= response.status < 400 or request.meta.get("dont_redirect") or "Location" not in response.headers:
+            return response
+        location = (response.headers.get("Location") or b"").decode("latin-1").strip()
+        chain = [*(request.meta.get("redirect_urls") or []), request.url]
+        try:
+            target = urljoin(request.url, location)
+            scheme = urlsplit(target).scheme.lower()
+        except ValueError:  # "http://[::1" and the like: nowhere Scrapy could go either
+            target, scheme = location, ""
+        if scheme not in ("http", "https"):
+            here = links.origin(request.url)
+            raise LeftOrigin(terminal_safe(target), links.origin_url(here) if here else request.url, chain[0],
+                             response.status)
+        if links.canonical(target) in {links.canonical(url) for url in chain}:
+            raise RedirectLoop([*chain, target])
+        return response
+
+
+def terminal_safe(url: str) -> str:
+    """A URL from a ``Location`` header as it may be shown and stored: percent-encoded
+    (w3lib), so no control character nor markup of it survives."""
+    return safe_url_string(url[:500])

@@ -41,7 +41,7 @@ from twisted.python.failure import Failure
 
 from crawler import links
 from crawler.middlewares.private_hosts import ALLOW_VARIABLE, allow_private_hosts
-from crawler.middlewares.scope import LeftOrigin, OriginScope
+from crawler.middlewares.scope import LeftOrigin, OriginScope, RedirectLoop
 from crawler.registry import Portal, RegistryError, load_registry
 from crawler.scheduling.intervals import (
     RECRAWL_DAYS,
@@ -384,6 +384,9 @@ class PortalSpider(Spider):
             else:
                 item.kind, item.reason = PageKind.OTHER, str(left)
                 logger.info("%s: %s", portal_id, left)
+        elif failure.check(RedirectLoop):
+            loop: RedirectLoop = failure.value  # type: ignore[assignment]
+            item.url, item.error = loop.chain[0], str(loop)
         elif failure.check(IgnoreRequest):
             message = str(failure.value)
             if "robots" in message.lower():
