@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -47,7 +48,8 @@ def _stats(url: str) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
-    ap.add_argument("--corpus", type=Path, default=ROOT.parent.parent / "shared" / "corpus")
+    ap.add_argument("--corpus", type=Path,
+                    default=Path(os.environ.get("PORTALNEWS_CORPUS") or ROOT.parent / "shared" / "corpus"))
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     corpus = args.corpus.resolve()
@@ -68,6 +70,7 @@ def main(argv: list[str] | None = None) -> int:
                     time.sleep(0.1)
             store = f"sqlite:///{tmp / 'corpus.db'}"
             crawl = ["crawl", "--portals", str(corpus / "portals.yaml"), "--var", f"PORT={port}", "--store", store,
+                     "--allow-private-hosts",  # the corpus is served on loopback
                      *FAST]
             first = _cli(*crawl)
             requests1 = _stats(stats_url)
@@ -95,6 +98,9 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(overall, ensure_ascii=False, indent=1))
         print(f"requests: first {result['first_requests']}, second {result['second_requests']} "
               f"({result['second_share']:.1%}); documents {docs1}, new in the second crawl {docs2 - docs1}")
+    for name, proc in (("first", first), ("second", second)):
+        if proc.returncode != 0:
+            print(f"the {name} crawl exited {proc.returncode}: {proc.stderr[-2000:]}", file=sys.stderr)
     return 0 if first.returncode == 0 and second.returncode == 0 else 1
 
 

@@ -29,6 +29,7 @@ from crawler.cli.common import UsageError
 from pipelines.extract import decode_html, extract_page
 from pipelines.extract.profiles import ProfileError, ProfileSet, load_profiles
 from pipelines.extract.saved import saved_origin
+from pipelines.model.kinds import PageKind
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +92,7 @@ def _print_text(record: dict[str, Any]) -> None:
     print(f"== {_terminal(record['file'])}")
     print(f"   url:      {_terminal(record['url'])}")
     print(f"   kind:     {_terminal(record['page_kind'])} ({_terminal(record['reason'])})")
-    if record["page_kind"] == "error":
+    if record["page_kind"] == PageKind.ERROR:
         return
     print(f"   profile:  {_terminal(record['profile'])}")
     date = record["published_at"]
@@ -132,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
     errors = 0
     for path in files:
         record = extract_file(path, url=args.url, profile=args.profile, profiles=profiles, fetched_at=fetched_at)
-        errors += record["page_kind"] == "error"
+        errors += record["page_kind"] == PageKind.ERROR
         if args.json:
             print(json.dumps(record, ensure_ascii=False))
         else:

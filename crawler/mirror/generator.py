@@ -240,6 +240,8 @@ class _Article:
     author: str
     path: str = ""
     pos: int = 0  # index in its category's list
+    story: str = ""  # story key in the truth (crawler.mirror.stories)
+    story_edits: list[str] = field(default_factory=list)
 
 
 @dataclass(eq=False)
@@ -930,7 +932,8 @@ def _recent_stamps(draws: Sequence[tuple[int, int, int]], now: datetime) -> list
 def _truth(portal: _Portal, layout: _Layout, a: _Article) -> dict[str, object]:
     published = (a.published.strftime("%Y-%m-%d") if layout.date_only()
                  else a.published.strftime("%Y-%m-%dT%H:%M:00+07:00"))
-    return {
+    story = {"story": a.story, **({"story_edits": a.story_edits} if a.story_edits else {})} if a.story else {}
+    return {**story,
         "url": f"http://{portal.host}{a.path}",
         "portal_id": portal.pid,
         "family": portal.layout,
@@ -1013,14 +1016,15 @@ def _write_portal(w: _Writer, portal: _Portal, layout: _Layout, rng: random.Rand
 
 def generate_mirror(out_dir: Path, portals: int = 4, articles_per_portal: int = 12, seed: int = 7,
                     host_prefix: str = "127.0.2.", now: datetime | None = None,
-                    broken_portal: bool = False) -> MirrorInfo:
+                    broken_portal: bool = False, stories: int = 0) -> MirrorInfo:
     """Write a synthetic mirror to ``out_dir``; the same arguments always give the same files.
 
     Articles are dated between 2019 and 2026, unless ``now`` (Vietnam local time, naive) is
     given: then they are dated in the :data:`RECENT_DAYS` before it, the newest less than a day
     old, so that coverage shows healthy portals (``portalnews demo``).  ``broken_portal`` adds
     to the registry one more portal, :data:`BROKEN_PORTAL_ID`, on an address nothing serves,
-    so that the alerts have something true to say."""
+    so that the alerts have something true to say.  ``stories`` > 0 adds reprinted stories
+    and look-alike announcements with their truth (:mod:`crawler.mirror.stories`)."""
     if not 1 <= portals <= 254:
         raise ValueError("portals must be between 1 and 254")
     if articles_per_portal < 1:
@@ -1043,6 +1047,9 @@ def generate_mirror(out_dir: Path, portals: int = 4, articles_per_portal: int = 
     hosts: list[str] = []
     total = 0
     truth_path = out_dir / "truth.jsonl"
+    from crawler.mirror.stories import plan_stories  # imports this module
+
+    plan = plan_stories(seed, portals, stories)
     with truth_path.open("w", encoding="utf-8") as truth:
         for index in range(portals):
             layout_key = LAYOUTS[index % len(LAYOUTS)]
@@ -1051,6 +1058,8 @@ def generate_mirror(out_dir: Path, portals: int = 4, articles_per_portal: int = 
             portal = _make_portal(index, layout_key, host, rng)
             layout = _LAYOUT_CLASSES[layout_key](portal, rng)
             _fill_articles(portal, layout, articles_per_portal, rng, now)
+            if stories > 0:
+                plan.publish(portal, layout)
             _write_portal(writer, portal, layout, rng)
             for a in portal.articles:
                 truth.write(json.dumps(_truth(portal, layout, a), ensure_ascii=False) + "\n")

@@ -26,7 +26,7 @@ from urllib.parse import urljoin
 from lxml import etree
 
 from pipelines.normalize.numbers import VIEW_LABEL_RE
-from pipelines.normalize.text import normalize_text, strip_invisible
+from pipelines.normalize.text import UNCLEAN_RE, normalize_text, strip_invisible
 
 logger = logging.getLogger(__name__)
 
@@ -128,7 +128,6 @@ LONG_LINK_CHARS = 28
 LONG_LINK_WORDS = 5
 ITEM_LINK_WORDS = 3
 _MARK = "\x00"
-_INVISIBLE_RE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad\u200e\u200f\u202a-\u202e\u180e]")
 _VIEW_ICON_CLASS = re.compile(
     r"(?:^|[\s_\-])(?:fa-eye|icon-eye|ion-eye|bi-eye|eye|views?|view-?count|luot-?xem|luotxem|hits?|"
     r"icon-view|luot-?doc|solandoc|so-lan-doc)(?:$|[\s_\-])"
@@ -324,8 +323,10 @@ def _finish_block(block: Block) -> None:
         if not parts:
             continue
         line = "".join(parts)
-        if _INVISIBLE_RE.search(line):
-            line = strip_invisible(line)
+        if UNCLEAN_RE.search(line):
+            # Zero-width and control characters go (hostile pages carry terminal escapes); the
+            # block marks this walk inserted stay.
+            line = _MARK.join(strip_invisible(piece) for piece in line.split(_MARK))
         line = " ".join(line.split())
         if _MARK in line:
             pieces = line.split(_MARK)

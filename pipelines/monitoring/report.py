@@ -26,6 +26,7 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
+from pipelines.model.kinds import RunOutcome
 from pipelines.monitoring.alerts import Alert
 from pipelines.monitoring.coverage import CoverageReport, PortalCoverage, parse_time
 from pipelines.normalize.dates import VN_TZ
@@ -43,7 +44,7 @@ RATE_SERIES: tuple[tuple[str, str, str], ...] = (
 MAX_ROWS = 80
 WIDTH = 1160
 #: Outcomes of a last crawl that did not cover the whole portal.
-PARTIAL_OUTCOMES = ("partial", "interrupted")
+PARTIAL_OUTCOMES = (RunOutcome.PARTIAL, RunOutcome.INTERRUPTED)
 TIME_NOTE = "All times are Vietnam time (UTC+07:00)."
 
 

@@ -49,6 +49,9 @@ _NEWLINES = re.compile(r"\s*\n\s*")
 # Control characters that are not whitespace (C0 but tab, newline, VT, FF, CR and the separators
 # FS..US; DEL; C1 but NEL): removed.  The whitespace ones become spaces with the other whitespace.
 _CONTROLS = re.compile("[\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]")
+#: Anything strip_invisible removes but NUL (the HTML parser never yields one: it reads it as U+FFFD,
+#: so the extractor may use NUL as its own mark): a quick test before calling it.
+UNCLEAN_RE = re.compile(f"{_INVISIBLE_RE.pattern[:-1]}\x01{_CONTROLS.pattern[2:]}")
 _ENTITY_HINT = re.compile(r"&(?:#\d+|#[xX][0-9a-fA-F]+|[A-Za-z][A-Za-z0-9]{1,31});?")
 _KEY_DROP = re.compile(r"[\W_]+")
 
@@ -73,7 +76,7 @@ def normalize_text(text: str | None, *, decode_entities: bool = True) -> str:
         return ""
     if decode_entities and "&" in text and _ENTITY_HINT.search(text):
         text = html.unescape(text)
-    if _INVISIBLE_RE.search(text) or _CONTROLS.search(text):
+    if UNCLEAN_RE.search(text) or "\x00" in text:
         text = strip_invisible(text)
     if not unicodedata.is_normalized("NFC", text):
         text = unicodedata.normalize("NFC", text)
