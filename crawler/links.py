@@ -113,6 +113,52 @@ def is_crawlable(url: str) -> bool:
     return not SKIP_PATH.search(path) and not is_calendar(url)
 
 
+# --- scope: a portal's origin ----------------------------------------------------------------
+#: An origin: scheme, host (IDNA, lower case) and port (the scheme's default when none is written).
+Origin = tuple[str, str, int]
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin(url: str) -> Origin | None:
+    """The origin (scheme, host, port) of an http(s) URL, or None for any other URL (``file:``,
+    ``ftp:``, ``javascript:``, no host, a port out of range).  The host is written as w3lib
+    writes it (IDNA), so a URL and its :func:`canonical` form have one origin."""
+    try:
+        parts = urlsplit(safe_url_string(url.strip()))
+        scheme = parts.scheme.lower()
+        port = parts.port
+    except (ValueError, UnicodeError):
+        return None
+    host = parts.hostname or ""
+    if scheme not in DEFAULT_PORTS or not host:
+        return None
+    return scheme, host, port or DEFAULT_PORTS[scheme]
+
+
+def in_origin(url: str, *origins: Origin) -> bool:
+    """True when ``url`` is on one of ``origins``: same scheme, host and port."""
+    return origin(url) in origins
+
+
+def origin_url(value: Origin) -> str:
+    """``("https", "xa.gov.vn", 443)`` -> ``"https://xa.gov.vn"`` (the port only when not the default)."""
+    scheme, host, port = value
+    host = f"[{host}]" if ":" in host else host
+    return f"{scheme}://{host}" if DEFAULT_PORTS.get(scheme) == port else f"{scheme}://{host}:{port}"
+
+
+def moved_origin(old: Origin, new: Origin) -> bool:
+    """True when ``new`` is ``old`` moved the way real portals move: from http to https (port
+    80 to 443) and/or between ``www.`` and the bare name, nothing else."""
+    if old == new:
+        return False
+    if old[0] == new[0]:
+        same_port = old[2] == new[2]
+    else:  # only up to https, from the default port to the default port
+        same_port = (old[0], new[0]) == ("http", "https") and (old[2], new[2]) == (80, 443)
+    return same_port and old[1].removeprefix("www.") == new[1].removeprefix("www.")
+
+
 def same_host(url: str, host: str) -> bool:
     """True when ``url`` is on ``host`` (netloc, port included; ``www.`` is ignored)."""
     netloc = urlsplit(url).netloc.lower()

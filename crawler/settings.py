@@ -117,8 +117,20 @@ PORTALNEWS_ALLOW_PRIVATE_HOSTS = ""
 # response_downloaded signal (before the host's next request and the retry are sent).
 DOWNLOADER_MIDDLEWARES = {
     # refuses hosts that resolve inside the operator's network (crawler/middlewares/private_hosts.py);
-    # first in the chain, so robots.txt is not fetched from them either
+    # first in the chain, so a redirect towards such a host is refused (and counted) as that,
+    # whatever its origin, and robots.txt is not fetched from it either
     "crawler.middlewares.private_hosts.PrivateHostsMiddleware": 50,
+    # every request (redirects and meta refreshes included) stays in its portal's origin:
+    # scheme + host + port; before the robots middleware (100), so nothing of another origin
+    # is fetched, robots.txt included (crawler/middlewares/scope.py). It replaces Scrapy's
+    # offsite check, which knows host names only (not the port or the scheme) and drops a
+    # request without its errback, so a home page that redirects elsewhere would leave no
+    # trace of why the portal has no page
+    "scrapy.downloadermiddlewares.offsite.OffsiteMiddleware": None,
+    "crawler.middlewares.scope.ScopeMiddleware": 55,
+    # a redirect to file:, ftp:, javascript: … leaves the origin, a redirect back into its own
+    # chain is a loop: both recorded, before Scrapy's redirect middleware (600) sees them
+    "crawler.middlewares.scope.RedirectGuardMiddleware": 650,
     "crawler.middlewares.politeness.PolitenessMiddleware": 560,
     # each HTML page decoded once, by decode_html, after decompression (590) and before
     # Scrapy's meta-refresh check (580) and the spider read it (crawler/middlewares/decoding.py)

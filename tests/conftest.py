@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 if TYPE_CHECKING:
     from starlette.testclient import TestClient
@@ -55,6 +57,17 @@ def skip_or_fail(what: str, reason: str) -> NoReturn:
 # operator allows it (crawler/middlewares/private_hosts.py).  The tests allow it, for this process
 # and every crawl it starts; a test of the refusal itself removes the variable.
 os.environ.setdefault("PORTALNEWS_ALLOW_PRIVATE_HOSTS", "1")
+# Hypothesis (the property tests: tests/test_properties.py, tests/test_search_*.py): a bounded
+# number of examples so `make test` stays fast; in CI (HYPOTHESIS_PROFILE=ci, set by .ci/run)
+# derandomised, so a failure there reproduces on any machine, and without the example database.
+# A test's own @settings(max_examples=…) still wins.  HYPOTHESIS_PROFILE=thorough digs deeper.
+hypothesis_settings.register_profile("default", max_examples=60, deadline=None,
+                                     suppress_health_check=[HealthCheck.too_slow])
+hypothesis_settings.register_profile("ci", parent=hypothesis_settings.get_profile("default"), derandomize=True,
+                                     database=None, print_blob=True)
+hypothesis_settings.register_profile("thorough", parent=hypothesis_settings.get_profile("default"),
+                                     max_examples=5000)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or "default")
 # The scheduler tests crawl every few seconds; registries may ask for intervals down to 1 s here
 # (the default minimum is 60 s: crawler/registry.py).
 os.environ.setdefault("PORTALNEWS_MIN_INTERVAL", "1s")

@@ -12,6 +12,7 @@ from crawler.cli.monitoring import (
 )
 from pipelines.output import json_line, terminal_text
 from pipelines.storage import Coordination
+from pipelines.storage.base import redact_url
 
 if TYPE_CHECKING:
     from pipelines.monitoring.alerts import Alert
@@ -40,15 +41,23 @@ def _check_notify(args: argparse.Namespace, store: Coordination, report: Coverag
 
 
 def run(args: argparse.Namespace) -> int:
+    from pipelines.monitoring import store_problems
+
     report, alerts, rules, store = check_store_args(args)
     try:
         delivery = _check_notify(args, store, report, alerts) if args.notify or args.resend else None
     finally:
         store.close()
+    problems = store_problems(report)  # nothing to monitor is a failure, never "OK: all 0 portal(s)"
+    ok = not alerts and not problems
     if args.json:
-        print(json_line({"ok": not alerts, "portals_checked": len(report.portals), "rules": rules.source,
-                         "alerts": [a.to_dict() for a in alerts],
+        print(json_line({"ok": ok, "portals_checked": len(report.portals), "rules": rules.source,
+                         "problems": problems, "alerts": [a.to_dict() for a in alerts],
                          "delivery": delivery.to_dict() if delivery else None}, indent=1))
+    elif problems:
+        for problem in problems:
+            print(f"FAIL: {terminal_text(problem)}")
+        print(f"portalnews check: nothing to monitor in {redact_url(store.url)}", file=sys.stderr)
     elif not alerts:
         print(f"OK: all {len(report.portals)} portal(s) pass the alert rules ({rules.source})")
     else:
@@ -58,14 +67,15 @@ def run(args: argparse.Namespace) -> int:
                 print(f"    {f.rule}: {terminal_text(f.message)}")
         print(f"{len(alerts)} of {len(report.portals)} portal(s) fail the alert rules: "
               + ", ".join(a.portal_id for a in alerts), file=sys.stderr)
-    return 1 if alerts else 0
+    return 0 if ok else 1
 
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("check", help="evaluate the alert rules; exit 1 and name the failing portals (for cron)",
                        description="Apply the alert rules (stale, no new articles, extraction failures, failed "
-                                   "crawl) to every portal in the store. Prints one line per failing portal and "
-                                   "exits 1 when any rule fires, 0 when all pass, 2 for a usage problem.")
+                                   "crawl, HTTP errors) to every portal in the store. Prints one line per failing portal and "
+                                   "exits 1 when any rule fires or the store holds no portal or no crawl, "
+                                   "0 when all pass, 2 for a usage problem (a store that does not exist).")
     monitoring_args(p)
     p.add_argument("--portal", metavar="ID", action="append", help="check only this portal (repeatable)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")

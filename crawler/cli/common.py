@@ -18,11 +18,12 @@ class UsageError(Exception):
     """A problem the user can fix; printed without a traceback."""
 
 
-def open_cli_store(args: argparse.Namespace) -> Store:
-    """The store named by ``--store`` (or the environment), opened."""
+def open_cli_store(args: argparse.Namespace, create: bool = False) -> Store:
+    """The store named by ``--store`` (or the environment), opened.  The commands that only
+    read a store never create one: a missing store is a :class:`StoreError` naming it."""
     store = open_store(resolve_store_url(getattr(args, "store", None)))
     try:
-        store.open()
+        store.open(create=create)
     except BaseException:
         store.close()
         raise

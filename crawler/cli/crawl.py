@@ -78,6 +78,7 @@ def run(args: argparse.Namespace) -> int:
     process.crawl(crawler, portals=args.portals, portal=",".join(p.id for p in portals) if args.portal else None,
                   store=store_url, full=args.full, vars=url_vars, registry_checked=True)
     process.start()
+    killed = crawler.stats is not None and not crawler.stats.get_value("portalnews/summary") and _abandon(crawler)
     stats = crawler.stats.get_stats() if crawler.stats else {}
     if args.stats_file:
         Path(args.stats_file).write_text(json.dumps(stats, default=str, ensure_ascii=False, indent=1), "utf-8")
@@ -85,6 +86,13 @@ def run(args: argparse.Namespace) -> int:
     if not summary:
         print("the crawl stored nothing: see the errors above", file=sys.stderr)
         return 1
+    if killed:
+        new = sum(int(s["new"]) for s in summary)
+        updated = sum(int(s["updated"]) for s in summary)
+        pages = sum(int(s["pages"]) for s in summary)
+        print(f"the crawl was stopped at once (Ctrl-C twice): it stored {new} new and {updated} updated "
+              f"article(s) from {pages} page(s); pages still downloading were not stored, and the run is "
+              "marked interrupted", file=sys.stderr)
     rows = [[s["portal_id"], s["outcome"], str(s["pages"]), str(s["new"]), str(s["updated"]),
              str(s["nonarticles"]), str(s["errors"]), str(s["dropped"]), s.get("message") or ""]
             for s in summary]
@@ -105,7 +113,28 @@ def run(args: argparse.Namespace) -> int:
         where = f": they are kept in {spool} and sent at the next crawl" if spool else " (see the log)"
         print(f"ERROR: {unsent} records are not stored yet{where}", file=sys.stderr)
         return 1
-    return 0
+    return 130 if killed else 0  # 128 + SIGINT: the crawl did not end by itself
+
+
+def _abandon(crawler: Any) -> bool:
+    """The reactor stopped before the engine closed the item pipelines (Ctrl-C twice): the
+    storage stage writes what it holds and marks the runs interrupted now.  True when it did."""
+    import signal
+
+    from pipelines.stages.storage import StoragePipeline
+    from pipelines.storage.extension import StoreExtension
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # a third Ctrl-C stops even this
+    try:
+        pipeline = crawler.get_item_pipeline(StoragePipeline)
+    except RuntimeError:  # the engine was never built
+        return False
+    if pipeline is None or not pipeline.abandon("Ctrl-C twice"):
+        return False
+    owner = crawler.get_extension(StoreExtension)
+    if owner is not None:
+        owner.close()
+    return True
 
 
 def _print_alerts(stats: dict[str, Any]) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 from typing import Any
 
 from crawler.cli.common import (
@@ -13,6 +14,14 @@ from crawler.cli.common import (
 
 
 def run(args: argparse.Namespace) -> int:
+    from pipelines.storage import open_store, resolve_store_url
+    from pipelines.storage.base import Store
+
+    unopened = open_store(resolve_store_url(args.store))
+    path = getattr(unopened, "path", None)
+    if type(unopened).reindex is Store.reindex and path and not Path(path).is_file():
+        # no SQLite file: say what reindex is for, not that the store is missing
+        unopened.reindex()
     store = open_cli_store(args)
     try:
         result = store.reindex(delete_old=args.delete_old)

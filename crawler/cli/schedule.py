@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     portals = registry.select(args.portal)  # unknown ids: a usage error now, not in the loop
     if args.status:
         store = open_store(store_url)
-        store.open()
+        store.open(create=False)  # read-only: a missing store is an error, never created
         try:
             rows = schedule_status(store, portals)
         finally:

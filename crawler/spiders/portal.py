@@ -26,20 +26,22 @@ schedule of :func:`crawler.scheduling.intervals.recrawl_due`: every clamp(age / 
 from __future__ import annotations
 
 import logging
+import re
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
 from scrapy import Request, Spider, signals
-from scrapy.exceptions import IgnoreRequest, NotConfigured
-from scrapy.http import Response, TextResponse
+from scrapy.exceptions import IgnoreRequest, NotConfigured, StopDownload
+from scrapy.http import Headers, HtmlResponse, Response, TextResponse
 from scrapy.spidermiddlewares.httperror import HttpError
 from scrapy.utils.httpobj import urlparse_cached
 from twisted.python.failure import Failure
 
 from crawler import links
 from crawler.middlewares.private_hosts import ALLOW_VARIABLE, allow_private_hosts
+from crawler.middlewares.scope import LeftOrigin, OriginScope, RedirectLoop
 from crawler.registry import Portal, RegistryError, load_registry
 from crawler.scheduling.intervals import (
     RECRAWL_DAYS,
@@ -60,6 +62,33 @@ logger = logging.getLogger(__name__)
 
 # Listing pages in a row that bring no new link before their pagination is no longer followed.
 BARREN_PAGES = 3
+# Media types parsed as pages; XML ones are feeds or sitemaps (links.looks_like_feed).
+HTML_TYPES = frozenset({"text/html", "application/xhtml+xml"})
+# Media types whose body decides (Scrapy sniffs it): a misconfigured server sends HTML as these.
+SNIFFED_TYPES = frozenset({"", "text/plain", "application/octet-stream", "binary/octet-stream"})
+_HTML_START = re.compile(rb"^(?:\xef\xbb\xbf)?\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html|head|body)[\s>]",
+                         re.IGNORECASE | re.DOTALL)
+
+
+def media_type(content_type: str) -> str:
+    """``"text/html; charset=utf-8"`` -> ``"text/html"``."""
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def may_be_page(content_type: str) -> bool:
+    """Whether a response with this Content-Type can be an HTML page, a feed or a sitemap;
+    anything else (JSON, CSV, spreadsheets, PDF, images, archives) is a file."""
+    media = media_type(content_type)
+    # XML: text/xml, application/xml, application/rss+xml …; not the Office "openxmlformats" files
+    return media in HTML_TYPES or media in SNIFFED_TYPES or media.endswith(("/xml", "+xml"))
+
+
+def is_html(response: Response) -> bool:
+    """An HTML page: declared as HTML, or sent as plain text / without a type and starting like HTML."""
+    if isinstance(response, HtmlResponse):
+        return True
+    content_type = (response.headers.get(b"Content-Type") or b"").decode("latin-1")
+    return media_type(content_type) in SNIFFED_TYPES and bool(_HTML_START.match(response.body[:1024]))
 
 
 def parse_vars(value: str | dict[str, str] | None) -> dict[str, str]:
@@ -91,6 +120,8 @@ class PortalSpider(Spider):
         self.registry_checked = registry_checked
         self.portals: list[Portal] = []
         self.registry_problems: list[str] = []
+        #: each portal's origin for this crawl (crawler.middlewares.scope keeps requests in it)
+        self.scope = OriginScope([])
         self._known: dict[str, dict[str, str]] = {}
         self._scheduled: Counter[str] = Counter()
         self._resume: set[str] = set()
@@ -126,6 +157,7 @@ class PortalSpider(Spider):
                 raise NotConfigured(f"PORTALNEWS_NOW={now!r} is not an ISO 8601 date-time")
         spider._load_portals()
         crawler.signals.connect(spider.robots_parsed, signal=signals.robots_parsed)
+        crawler.signals.connect(spider.headers_received, signal=signals.headers_received)
         return spider
 
     def _load_portals(self) -> None:
@@ -144,6 +176,7 @@ class PortalSpider(Spider):
             raise NotConfigured(f"{self.registry_path}: no valid portal to crawl")
         self.allowed_domains = sorted({p.hostname for p in self.portals})
         self._by_host = {p.host: p for p in self.portals}
+        self.scope = OriginScope(self.portals)
 
     def _load_known(self) -> None:
         """Read what earlier crawls recorded: the known URLs, the portals to resume and the
@@ -198,7 +231,8 @@ class PortalSpider(Spider):
             if recrawl:
                 self.crawler.stats.set_value(f"portalnews/recrawl/{portal.id}", len(recrawl))
             for url in recrawl:  # bypass the known-article skip on purpose
-                yield self._request(portal, url, role=PageRole.RECRAWL, priority=2)
+                if self.scope.allows(portal.id, url):  # not the articles of an origin it left
+                    yield self._request(portal, url, role=PageRole.RECRAWL, priority=2)
 
     def _meta(self, portal: Portal, role: PageRole, **extra: Any) -> dict[str, Any]:
         return {"portal_id": portal.id, "role": role, **extra}
@@ -227,9 +261,19 @@ class PortalSpider(Spider):
         robots_url = "/".join(request.url.split("/", 3)[:3]) + "/robots.txt"
         for entry in getattr(robotparser, "sitemaps", ()):
             sitemap = links.absolutize(robots_url, entry)
-            if sitemap and links.same_host(sitemap, portal.host):
+            if sitemap and self.scope.allows(portal.id, sitemap):
                 for follow in self._follow(portal, sitemap, PageRole.FEED, page_is_fresh=True):
                     self.crawler.engine.crawl(follow)
+
+    def headers_received(self, headers: Headers, body_length: int, request: Request, spider: Spider) -> None:
+        """A portal's file (JSON, CSV, a spreadsheet, a PDF, an image, an archive) is not
+        downloaded past its headers: its Content-Type is all :meth:`parse` records of it, and a
+        large file never reaches ``DOWNLOAD_MAXSIZE`` and fails."""
+        if "portal_id" not in request.meta:  # robots.txt, which Scrapy's middleware reads itself
+            return
+        content_type = (headers.get(b"Content-Type") or b"").decode("latin-1")
+        if not may_be_page(content_type):
+            raise StopDownload(fail=False)
 
     def parse(self, response: Response) -> Iterator[Any]:
         portal = self._portal(response)
@@ -241,17 +285,21 @@ class PortalSpider(Spider):
             referer=(response.request.headers.get(b"Referer", b"") or b"").decode("latin-1") or None
             if response.request else None,
         )
-        if not isinstance(response, TextResponse):
-            item.kind, item.reason = PageKind.OTHER, f"not a text page ({content_type or 'no content type'})"
-            yield item
-            return
-        if links.looks_like_feed(response.url, content_type) or role == PageRole.FEED:
+        feed = links.looks_like_feed(response.url, content_type) or role == PageRole.FEED
+        if isinstance(response, TextResponse) and feed and may_be_page(content_type):
             item.kind, item.reason = PageKind.OTHER, "feed or sitemap"
             yield item
             for href in links.feed_links(response.body):
                 url = links.absolutize(response.url, href)
                 if url and links.is_crawlable(url):
                     yield from self._follow(portal, url, PageRole.PAGE, page_is_fresh=True)
+            return
+        if not isinstance(response, TextResponse) or not is_html(response):
+            # JSON, CSV, spreadsheets, PDF, images, archives: a file, recorded by its type, never
+            # parsed as a page (an open-data portal links them from every dataset page)
+            item.kind, item.reason = PageKind.OTHER, f"not an HTML page ({media_type(content_type) or 'no content type'})"
+            self.crawler.stats.inc_value(f"portalnews/not_html/{portal.id}")
+            yield item
             return
         # An HTML page's text is decoded once (crawler.middlewares.decoding): BOM, HTTP charset
         # and <meta> declarations (windows-1258 included), a declaration the bytes contradict
@@ -268,7 +316,7 @@ class PortalSpider(Spider):
                 continue
             seen_hrefs.add(href)
             absolute = links.absolutize(response.url, href)
-            if absolute and links.same_host(absolute, portal.host) and links.is_crawlable(absolute):
+            if absolute and self.scope.allows(portal.id, absolute) and links.is_crawlable(absolute):
                 candidates.append((absolute, links.canonical(absolute), links.is_pagination(absolute)))
         yield item
         known = self._known.get(portal.id, {})
@@ -292,7 +340,7 @@ class PortalSpider(Spider):
         canon = canon or links.canonical(url)
         if canon in self._requested:  # already scheduled in this crawl: skip the Request
             return
-        if not links.same_host(url, portal.host):
+        if not self.scope.allows(portal.id, url):
             self.crawler.stats.inc_value(f"portalnews/offsite_filtered/{portal.id}")
             return
         known_kind = self._known.get(portal.id, {}).get(canon)
@@ -325,6 +373,20 @@ class PortalSpider(Spider):
             item.status = response.status
             item.error = f"HTTP {response.status}"
             item.kind = PageKind.GONE if response.status in (404, 410) else PageKind.ERROR
+        elif failure.check(LeftOrigin):
+            # crawler.middlewares.scope: the page that redirected is recorded under this portal;
+            # nothing of the other origin is fetched or stored
+            left: LeftOrigin = failure.value  # type: ignore[assignment]
+            item.url, item.status = left.redirected_from or request.url, left.status
+            if role == PageRole.START:
+                item.kind, item.error = PageKind.ERROR, (f"{left}: if the portal moved there, update the "
+                                                         "registry's url")
+            else:
+                item.kind, item.reason = PageKind.OTHER, str(left)
+                logger.info("%s: %s", portal_id, left)
+        elif failure.check(RedirectLoop):
+            loop: RedirectLoop = failure.value  # type: ignore[assignment]
+            item.url, item.error = loop.chain[0], str(loop)
         elif failure.check(IgnoreRequest):
             message = str(failure.value)
             if "robots" in message.lower():
@@ -335,8 +397,8 @@ class PortalSpider(Spider):
             item.error = f"{failure.type.__name__ if failure.type else 'error'}: {failure.getErrorMessage()}"
         if item.kind == PageKind.ERROR:
             level = logging.ERROR if role == PageRole.START else logging.WARNING
-            logger.log(level, "%s: %s failed: %s", portal_id, request.url, item.error)
+            logger.log(level, "%s: %s failed: %s", portal_id, item.url, item.error)
         elif item.kind == PageKind.GONE:
-            logger.info("%s: %s answered %s", portal_id, request.url, item.status)
-        item.reason = item.error or ""
+            logger.info("%s: %s answered %s", portal_id, item.url, item.status)
+        item.reason = item.error or item.reason
         yield item

@@ -37,7 +37,7 @@ from pipelines.extract.profile_engine import (
 from pipelines.extract.profiles import Profile, ProfileSet, load_profiles
 from pipelines.model.items import ArticleFields
 from pipelines.model.kinds import DatePrecision, PageKind
-from pipelines.normalize.dates import format_iso
+from pipelines.normalize.dates import format_iso, plausible
 from pipelines.normalize.text import normalize_text, text_key
 
 logger = logging.getLogger(__name__)
@@ -202,6 +202,8 @@ def extract_page_with_sources(
     mark("date", date is not None)
     if date is None:
         date = generic.find_date(doc, title_block, body, now)
+    if date is not None and not plausible(date[0], now):  # a structured date after the fetch
+        date = None
     views = profile_views(doc, chosen, own) if chosen is not None else None
     mark("views", views is not None)
     if views is None:

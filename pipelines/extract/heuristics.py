@@ -16,7 +16,7 @@ from datetime import datetime
 from functools import lru_cache
 
 from pipelines.extract.document import Block
-from pipelines.normalize.dates import LABEL_RE, VN_TZ, find_datetimes
+from pipelines.normalize.dates import LABEL_RE, MAX_YEAR, VN_TZ, find_datetimes
 from pipelines.normalize.numbers import VIEW_LABEL_RE, find_view_count
 
 logger = logging.getLogger(__name__)
@@ -429,7 +429,9 @@ _VIEW_PART_RE = re.compile(
     VIEW_LABEL_RE.pattern + r"\s*[:：]?\s*[\d.,]+|[\d.,]+\s*" + VIEW_LABEL_RE.pattern, re.IGNORECASE
 )
 # Any reference time makes relative dates ("2 giờ trước") count as dates: only their spans are used here.
-_SPAN_NOW = datetime(2000, 1, 1, tzinfo=VN_TZ)
+# The last day a date may have, so that find_datetimes, which drops dates after the day after
+# its reference time (a publication date cannot follow the fetch), drops none of them here.
+_SPAN_NOW = datetime(MAX_YEAR, 12, 30, tzinfo=VN_TZ)
 _META_GLUE_RE = re.compile(r"\b(?:lúc|vào|gmt|utc|am|pm|sa|ch)\b|[+\-]\d{1,2}\b", re.IGNORECASE)
 _LETTER_WORD = re.compile(r"[^\W\d_]{2,}")
 # "Chuyên mục: Tin tức", "Category: News" in a meta line.

@@ -166,7 +166,7 @@ def profile_date(
         for text, el in _values(doc, sel):
             if own is not None and el is not None and not own(el):
                 continue
-            parsed = parse_iso_datetime(text) if sel.attr else parse_vietnamese_datetime(text, now)
+            parsed = parse_iso_datetime(text, now) if sel.attr else parse_vietnamese_datetime(text, now)
             if parsed:
                 return parsed
     return None

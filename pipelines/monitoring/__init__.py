@@ -20,7 +20,14 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from pipelines.monitoring.alerts import Alert, Finding, evaluate, log_alerts
-from pipelines.monitoring.coverage import CoverageReport, PortalCoverage, PortalMeta, Rollup, build_coverage
+from pipelines.monitoring.coverage import (
+    CoverageReport,
+    PortalCoverage,
+    PortalMeta,
+    Rollup,
+    build_coverage,
+    store_problems,
+)
 from pipelines.monitoring.rules import Rules, RulesError, load_rules
 from pipelines.storage.base import CrawlState
 
@@ -40,6 +47,7 @@ __all__ = [
     "evaluate",
     "load_rules",
     "log_alerts",
+    "store_problems",
 ]
 
 
@@ -50,3 +58,4 @@ def check_store(store: CrawlState, rules: Rules, meta: Mapping[str, PortalMeta] 
     ids = list(portal_ids) if portal_ids is not None else None
     report = build_coverage(store, rules=rules, meta=meta, portal_ids=ids, now=now)
     return report, evaluate(report, rules, ids)
+

@@ -69,6 +69,16 @@ def evaluate_portal(p: PortalCoverage, rules: Rules) -> Alert | None:
     if cf.enabled and p.last_outcome in cf.outcomes:
         why = p.last_crawl_message or "see the crawl log"
         findings.append(Finding("crawl_failed", f"last crawl {p.last_outcome}: {why}", "critical"))
+    he = rs.http_errors
+    requests = p.pages_fetched + int(p.http_errors.get("network", 0))
+    if (he.enabled and p.last_outcome is not None and p.last_outcome not in cf.outcomes
+            and requests >= he.min_requests and p.error_rate * 100 > he.percent):
+        codes = "; ".join(f"{'no answer' if code == 'network' else 'HTTP ' + code}: {n}"
+                          for code, n in sorted(p.http_errors.items(), key=lambda kv: (-kv[1], kv[0])))
+        findings.append(Finding(
+            "http_errors", f"HTTP errors on {p.error_rate:.0%} of {requests} requests of the last crawl "
+                           f"({p.last_outcome}; {codes}; threshold {he.percent:g}%)",
+            value=round(p.error_rate * 100, 2), threshold=he.percent))
     ef = rs.extraction_failures
     if ef.enabled and p.extraction_failure_rate is not None:
         worst = max(ef.fields, key=lambda f: p.extraction_failure_rates.get(f, 0.0))

@@ -100,6 +100,7 @@ class PortalCoverage:
     crawls_without_new: int = 0
     crawls: int = 0
     crawl_running_since: str | None = None
+    origin_moved_to: str | None = None  # where the registry URL redirected in the last crawl
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -261,6 +262,7 @@ def portal_coverage(pid: str, row: CoverageRow | None, runs: list[RunRecord], ru
         p.pages_fetched, p.errors, p.http_errors = last.pages_fetched, last.errors, dict(last.http_errors)
         p.robots_blocked, p.dropped, p.drop_reasons = last.robots_blocked, last.dropped, dict(last.drop_reasons)
         p.missing_fields, p.article_pages = dict(last.missing_fields), last.article_pages
+        p.origin_moved_to = last.origin_moved_to
         p.extra = {"drop_reasons": dict(last.drop_reasons), "robots_blocked": last.robots_blocked,
                    "message": last.message}
     attempts = p.pages_fetched + int(p.http_errors.get("network", 0))
@@ -317,6 +319,9 @@ def _score(p: PortalCoverage, rules: RuleSet, now: datetime) -> None:
         problems.append(f"last crawl {outcome}" + (f": {p.last_crawl_message}" if p.last_crawl_message else ""))
     elif outcome == RunOutcome.RUNNING:  # the first crawl of the portal is under way
         statuses.append("running")
+    if p.origin_moved_to:
+        penalty += 5
+        problems.append(f"the registry url redirects to {p.origin_moved_to}: update the registry's url")
     rate = p.extraction_failure_rate
     if rate:
         penalty += 40 * rate
@@ -347,6 +352,19 @@ def _score(p: PortalCoverage, rules: RuleSet, now: datetime) -> None:
     p.health = max(0, min(100, round(100 - penalty)))
     p.status = min(statuses, key=STATUSES.index) if statuses else "ok"
     p.problems = problems
+
+
+def store_problems(report: CoverageReport) -> list[str]:
+    """Why a store has nothing to monitor: no portal at all, or no crawl recorded for any of
+    its portals.  A check of such a store fails (a typo in ``--store`` must not look healthy)."""
+    if not report.portals:
+        return ["the store holds no portal: nothing has been crawled into it (run `portalnews crawl`)"]
+    if not any(p.last_outcome is not None or p.crawl_running_since for p in report.portals):
+        never = ", ".join(p.portal_id for p in report.portals[:10])
+        more = f" and {len(report.portals) - 10} more" if len(report.portals) > 10 else ""
+        return [f"no crawl recorded in this store: {len(report.portals)} portal(s) never crawled "
+                f"({never}{more})"]
+    return []
 
 
 def rollup(portals: list[PortalCoverage], key: str) -> list[Rollup]:

@@ -33,7 +33,14 @@ from prometheus_client.registry import Collector
 
 from pipelines.model.kinds import RunOutcome
 from pipelines.monitoring.alerts import Alert, evaluate
-from pipelines.monitoring.coverage import WINDOWS, CoverageReport, PortalMeta, build_coverage, parse_time
+from pipelines.monitoring.coverage import (
+    WINDOWS,
+    CoverageReport,
+    PortalMeta,
+    build_coverage,
+    parse_time,
+    store_problems,
+)
 from pipelines.monitoring.rules import Rules
 from pipelines.storage.base import Store
 
@@ -98,6 +105,9 @@ def metric_families(report: CoverageReport, alerts: Iterable[Alert] = (),
                     scrape_seconds: float | None = None) -> list[Metric]:
     """The metric families for a coverage model, its alerts and the run totals."""
     out: list[Metric] = [_store_up(True),
+                         GaugeMetricFamily("portalnews_store_empty",
+                                           "1 when the store holds no portal or no crawl: nothing is monitored "
+                                           "(`portalnews check` fails).", value=int(bool(store_problems(report)))),
                          GaugeMetricFamily("portalnews_portals", "Portals known to the store (and registry).",
                                            value=len(report.portals))]
     by_status = GaugeMetricFamily("portalnews_portals_by_status", "Portals per coverage status.", labels=["status"])
@@ -224,7 +234,7 @@ class StoreCollector:
         """Read the store now (no cache); raises what the store raises."""
         started = time.perf_counter()
         store = self._open()
-        store.open()
+        store.open(create=False)  # a scrape never creates a store: a missing one is "down"
         try:
             report = build_coverage(store, rules=self.rules, meta=self.meta)
             totals = store.run_totals()

@@ -1,13 +1,15 @@
 """Alert rules: the configuration file, its schema and the per-portal rule sets.
 
 The rules live in a YAML file checked against ``pipelines/monitoring/rules.schema.json``;
-``pipelines/monitoring/rules.yaml`` is the bundled default.  Four rules exist:
+``pipelines/monitoring/rules.yaml`` is the bundled default.  Five rules exist:
 
 * ``stale``: the newest stored article is older than ``days`` (or none is dated);
 * ``no_new_articles``: the last ``crawls`` finished crawls found no new article;
 * ``extraction_failures``: on more than ``percent`` % of the article pages of the last
   ``crawls`` crawls one of ``fields`` was not found (judged from ``min_pages`` pages on);
-* ``crawl_failed``: the last crawl ended with one of ``outcomes``.
+* ``crawl_failed``: the last crawl ended with one of ``outcomes``;
+* ``http_errors``: more than ``percent`` % of the last crawl's requests got an HTTP error or
+  no answer (judged from ``min_requests`` requests on; a failed crawl is ``crawl_failed``'s).
 
 ``portals:`` overrides any of them for single portals.  The file is chosen with
 ``--rules FILE``, the ``PORTALNEWS_ALERT_RULES`` setting or environment variable.
@@ -31,7 +33,7 @@ from pipelines.yamlfile import load_yaml_file
 
 logger = logging.getLogger(__name__)
 
-RULE_NAMES = ("stale", "no_new_articles", "extraction_failures", "crawl_failed")
+RULE_NAMES = ("stale", "no_new_articles", "extraction_failures", "crawl_failed", "http_errors")
 
 
 class RulesError(ValueError):
@@ -66,6 +68,13 @@ class CrawlFailedRule:
 
 
 @dataclass(frozen=True)
+class HttpErrorsRule:
+    enabled: bool = True
+    percent: float = 20.0
+    min_requests: int = 10
+
+
+@dataclass(frozen=True)
 class RuleSet:
     """The rules that apply to one portal."""
 
@@ -73,6 +82,7 @@ class RuleSet:
     no_new_articles: NoNewArticlesRule = field(default_factory=NoNewArticlesRule)
     extraction_failures: ExtractionFailuresRule = field(default_factory=ExtractionFailuresRule)
     crawl_failed: CrawlFailedRule = field(default_factory=CrawlFailedRule)
+    http_errors: HttpErrorsRule = field(default_factory=HttpErrorsRule)
 
     @property
     def runs_needed(self) -> int:

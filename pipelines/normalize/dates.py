@@ -17,7 +17,9 @@ wins, then the first unlabelled one; an update date ("Cập nhật ...") only wh
 else is shown.  Relative forms ("N phút/giờ/ngày/tuần trước", "hôm qua", "hôm
 nay 09:15", "2 hours ago", "yesterday") are only read when the time the page was fetched
 is given (``now``), and resolved against it.  Impossible dates (31/02, month 13, year
-1850) are rejected.
+1850) are rejected, and so is, when ``now`` is given, a date after the day after it: a page
+cannot have been published after it was fetched (a typo such as 2092 for 2022, or the date
+of an event announced), and a wrong date would sort the article first forever.
 """
 
 from __future__ import annotations
@@ -40,11 +42,14 @@ __all__ = [
     "format_iso",
     "parse_iso_datetime",
     "parse_vietnamese_datetime",
+    "plausible",
 ]
 
 VN_TZ = timezone(timedelta(hours=7))
 MIN_YEAR = 1990
 MAX_YEAR = 2100
+#: How far after the fetch time a publication date may lie (clock skew, time zones), no further.
+FUTURE_SLACK = timedelta(days=1)
 
 _SEP = r"\s*([/.\-])\s*"
 _NUMERIC_DMY = re.compile(r"(?<![\d/.\-])(\d{1,2})" + _SEP + r"(\d{1,2})\s*\2\s*((?:19|20|21)\d{2})(?![\d])")
@@ -184,6 +189,11 @@ class DateMatch:
     @property
     def labelled(self) -> bool:
         return self.label is not None
+
+
+def plausible(value: datetime, now: datetime | None) -> bool:
+    """False for a date after the day after ``now`` (the fetch time): never a publication date."""
+    return now is None or value <= now + FUTURE_SLACK
 
 
 def best_match(matches: list[DateMatch]) -> DateMatch | None:
@@ -402,6 +412,8 @@ def find_datetimes(text: str, now: datetime | None = None) -> list[DateMatch]:
         prev_end = span_end
         if weak and label is None and precision == "day":
             continue  # a bare "17/05/24" could be anything
+        if not plausible(value, now):
+            continue  # after the page was fetched: a typo or an event, not when it was published
         out.append(DateMatch(value, precision, span_start, span_end, label))
     return out
 
@@ -420,12 +432,18 @@ def parse_vietnamese_datetime(text: str, now: datetime | None = None) -> tuple[d
     return chosen.value, chosen.precision
 
 
-def parse_iso_datetime(text: str | None) -> tuple[datetime, str] | None:
+def parse_iso_datetime(text: str | None, now: datetime | None = None) -> tuple[datetime, str] | None:
     """Parse a machine-readable date (meta tags, JSON-LD, ``<time datetime>``) to +07:00.
 
     A value without an offset is read as Vietnamese local time.  Falls back to the
-    Vietnamese parser for anything that is not ISO-like.
+    Vietnamese parser for anything that is not ISO-like.  With ``now`` (the fetch time), a
+    date after the day after it is refused, as :func:`find_datetimes` does.
     """
+    parsed = _parse_iso(text)
+    return parsed if parsed is None or plausible(parsed[0], now) else None
+
+
+def _parse_iso(text: str | None) -> tuple[datetime, str] | None:
     if not text:
         return None
     s = text.strip()

@@ -208,23 +208,13 @@ class StoragePipeline:
         return int(stats.get(f"portalnews/article_pages/{portal_id}", 0) or 0), missing
 
     # --- end of crawl ----------------------------------------------------------------
-    async def close_spider(self, spider: Spider | None = None) -> None:
-        if self.writer is None or self.store is None:
-            return
-        if isinstance(self.writer, AsyncWriter):
-            unsent = await self.writer.drain()
-        else:
-            unsent = await asyncio.to_thread(self.writer.close)
+    def _finish_runs(self, reason: str, unsent: int, killed: bool = False) -> list[RunRecord]:
+        """Fill each portal's run record with its counts and outcome; set ``self.summary``."""
         finished = now_iso()
-        reason = self.stats.get_value("finish_reason") or ""
-        if not reason and not getattr(self.crawler, "crawling", True):
-            # Scrapy records finish_reason after the pipelines close; a crawl stopped from
-            # outside (SIGTERM, Ctrl-C) is no longer "crawling" here: the run is interrupted
-            reason = "shutdown"
         self.summary = []
         for portal_id, run in self.runs.items():
             c = self.counters.get(portal_id, PortalCounters())
-            result = self.writer.stats.per_portal.get(portal_id)
+            result = self.writer.stats.per_portal.get(portal_id) if self.writer is not None else None
             run.finished_at = finished
             run.pages_fetched = c.pages
             run.articles_new = result.inserted if result else 0
@@ -237,10 +227,15 @@ class StoragePipeline:
             run.drop_reasons = dict(c.drop_reasons)
             run.robots_blocked = c.robots_blocked
             run.article_pages, run.missing_fields = self._extraction_counts(portal_id)
+            run.origin_moved_to = self.stats.get_value(f"portalnews/origin_moved/{portal_id}")
             if c.start_failed and c.pages == 0:
                 run.outcome, run.message = RunOutcome.FAILED, f"home page unreachable: {c.start_failed}"
             elif c.start_failed:
                 run.outcome, run.message = RunOutcome.FAILED, f"home page failed: {c.start_failed}"
+            elif killed:
+                run.outcome = RunOutcome.INTERRUPTED
+                run.message = f"crawl stopped at once ({reason}): pages still downloading were not stored" + (
+                    f"; {unsent} records not stored" if unsent else "")
             elif reason not in ("finished", ""):
                 run.outcome, run.message = RunOutcome.INTERRUPTED, f"crawl stopped: {reason}"
             elif unsent:
@@ -251,19 +246,53 @@ class StoragePipeline:
                 run.outcome = RunOutcome.OK
                 if c.errors:
                     run.message = f"{c.errors} broken link(s)"
-            try:
-                if isinstance(self.writer, AsyncWriter):
-                    self.writer.put(run)  # spooled like the rest if the engine is down
-                else:
-                    await asyncio.to_thread(self.store.save_run, run)
-            except StoreError as exc:
-                logger.error("%s: could not save the run record: %s", portal_id, exc)
             self.summary.append({
                 "portal_id": portal_id, "outcome": run.outcome, "pages": run.pages_fetched,
                 "new": run.articles_new, "updated": run.articles_updated,
                 "unchanged": run.articles_unchanged, "nonarticles": run.nonarticles,
                 "errors": run.errors, "dropped": run.dropped, "message": run.message,
             })
+        return list(self.runs.values())
+
+    def abandon(self, reason: str) -> list[dict[str, Any]]:
+        """The crawl was stopped at once (a second Ctrl-C stops the reactor): Scrapy never
+        closes the pipelines then.  Write what is queued (an engine store: spool it), mark
+        every portal's run ``interrupted`` in the store now, and return the summary."""
+        if self.writer is None or self.store is None:
+            return []
+        if isinstance(self.writer, AsyncWriter):
+            unsent = self.writer.spool_pending(f"the crawl was stopped at once ({reason})")
+        else:
+            unsent = self.writer.close(timeout=30)
+        for run in self._finish_runs(reason, unsent, killed=True):
+            try:
+                self.store.save_run(run)
+            except StoreError as exc:
+                logger.error("%s: could not save the run record: %s", run.portal_id, exc)
+        self.stats.set_value("portalnews/unsent", unsent)
+        self.stats.set_value("portalnews/summary", self.summary)
+        return self.summary
+
+    async def close_spider(self, spider: Spider | None = None) -> None:
+        if self.writer is None or self.store is None:
+            return
+        if isinstance(self.writer, AsyncWriter):
+            unsent = await self.writer.drain()
+        else:
+            unsent = await asyncio.to_thread(self.writer.close)
+        reason = self.stats.get_value("finish_reason") or ""
+        if not reason and not getattr(self.crawler, "crawling", True):
+            # Scrapy records finish_reason after the pipelines close; a crawl stopped from
+            # outside (SIGTERM, Ctrl-C) is no longer "crawling" here: the run is interrupted
+            reason = "shutdown"
+        for run in self._finish_runs(reason, unsent):
+            try:
+                if isinstance(self.writer, AsyncWriter):
+                    self.writer.put(run)  # spooled like the rest if the engine is down
+                else:
+                    await asyncio.to_thread(self.store.save_run, run)
+            except StoreError as exc:
+                logger.error("%s: could not save the run record: %s", run.portal_id, exc)
         if isinstance(self.writer, AsyncWriter):
             unsent = await self.writer.aclose()
             self.stats.set_value("portalnews/store_notes", self.writer.notes())

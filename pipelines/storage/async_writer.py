@@ -402,6 +402,14 @@ class AsyncWriter:
         await self.store.aclose()
         return unsent
 
+    def spool_pending(self, reason: str) -> int:
+        """Spool what is still queued, without the event loop (the crawl was stopped at once:
+        no batch can be sent any more); return the number of records not in the engine."""
+        pending, self._pending = self._pending, []
+        if pending:
+            self._to_spool(pending, reason)
+        return self.unsent
+
     def notes(self) -> list[str]:
         """Lines for the end-of-crawl summary about outages and the spool."""
         out = []

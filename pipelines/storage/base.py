@@ -262,6 +262,9 @@ class RunRecord:
     portal_name: str | None = None
     province: str | None = None
     level: str | None = None
+    # the origin the portal's start URL moved to during this crawl (https, www.), shown by
+    # coverage until the registry is fixed (crawler.middlewares.scope)
+    origin_moved_to: str | None = None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RunRecord:
@@ -535,9 +538,13 @@ class Store(DocumentIndex, CrawlState, Coordination, Watchlists, Protocol):
 
     url: str
 
-    def open(self) -> None:
+    def open(self, create: bool = True) -> None:
         """Connect, and create the schema of a new store.  Raises :class:`StoreError`, also for a
-        store written by an older portalnews (the message names ``portalnews migrate``)."""
+        store written by an older portalnews (the message names ``portalnews migrate``).
+
+        ``create=False`` (the read-only commands: check, coverage, report, search, export,
+        metrics) never creates anything: a store that does not exist (no SQLite file, no
+        engine alias) is a :class:`StoreError` naming where it was looked for."""
 
     def close(self) -> None: ...
 

@@ -95,9 +95,13 @@ class EngineStore(EngineWatchlists, Store):
         return spool_dir_name(f"{self.config.flavour}://{self.config.base_url.split('://', 1)[1]}") + suffix
 
     # --- lifecycle and schema version -------------------------------------------------
-    def open(self) -> None:
+    def open(self, create: bool = True) -> None:
         self._connect()
         version = self._version()
+        if version == 0 and not create:
+            raise StoreError(f"no portalnews store at {self.config.base_url}: the alias {self.names.articles} "
+                             "does not exist (check --store, PORTALNEWS_STORE or the ?prefix=); "
+                             "`portalnews crawl` creates a store, this command only reads one")
         if version == 0:
             self._create_articles()
         else:

@@ -119,8 +119,15 @@ class SQLiteStore(SQLiteCoordination, SQLiteWatchlists, Store):
                 self._conns.append(conn)
         return conn
 
-    def open(self) -> None:
-        if self.path != ":memory:":
+    def open(self, create: bool = True) -> None:
+        if self.path != ":memory:" and not create:
+            if not Path(self.path).is_file():
+                raise StoreError(f"no SQLite store at {self.path}: check --store (or PORTALNEWS_STORE); "
+                                 "`portalnews crawl` creates a store, this command only reads one")
+            if Path(self.path).stat().st_size == 0:
+                raise StoreError(f"{self.path} is an empty file, not a portalnews store: check --store "
+                                 "(or PORTALNEWS_STORE)")
+        if self.path != ":memory:" and create:
             parent = Path(self.path).parent
             try:
                 parent.mkdir(parents=True, exist_ok=True)
@@ -129,6 +136,9 @@ class SQLiteStore(SQLiteCoordination, SQLiteWatchlists, Store):
         with self._usable():
             conn = self._conn()
             if self._version(conn) == 0:
+                if not create:
+                    raise StoreError(f"{self.path} is not a portalnews store (no portalnews table in it): "
+                                     "check --store (or PORTALNEWS_STORE)")
                 self._upgrade()  # a new store: every step from version 0
             migrations.check_version(self._version(conn), f"SQLite store {self.path}", self.url)
             self._check_abbreviations(conn)
