@@ -311,7 +311,9 @@ def run_bare_spider_process(registry: Path, port: int, stats_file: Path) -> int:
 
     from crawler.registry import load_registry
 
-    starts = [p.url for p in load_registry(str(registry), placeholders={"PORT": str(port)}).portals]
+    # the mirror is served on loopback, which a registry may name only when allowed
+    starts = [p.url for p in load_registry(str(registry), placeholders={"PORT": str(port)},
+                                           allow_private_hosts=True).portals]
     process = CrawlerProcess(settings={**BARE_SETTINGS, "USER_AGENT": "portalnews-bench-bare/0.1"})
     crawler = process.create_crawler(_bare_spider_class())
     process.crawl(crawler, starts=starts)
