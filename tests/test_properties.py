@@ -31,7 +31,6 @@ from typing import Any
 import pytest
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
-from pipelines.storage.textsearch import MARK_END, MARK_START
 
 from crawler import links
 from crawler.middlewares.scope import OriginScope
@@ -40,6 +39,7 @@ from pipelines.normalize.dates import VN_TZ, find_datetimes, parse_iso_datetime,
 from pipelines.normalize.numbers import find_view_count, parse_count
 from pipelines.normalize.text import normalize_paragraphs, normalize_text
 from pipelines.output import FORMULA_STARTS, CsvWriter, json_line, snippet_html, snippet_text, terminal_text
+from pipelines.search.highlight import MARK_END, MARK_START
 
 C0_C1 = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
