@@ -35,7 +35,7 @@ def run_add(args: argparse.Namespace) -> int:
     if args.province and load_provinces().resolve(args.province) is None:
         print(f"portalnews watch: warning: {terminal_text(repr(args.province))} is not a province portalnews "
               "knows: the watchlist matches only portals whose registry spells it so", file=sys.stderr)
-    store = open_cli_store(args)
+    store = open_cli_store(args, create=True)  # saving a watchlist may start a store
     try:
         try:
             store.add_watchlist(watchlist)
