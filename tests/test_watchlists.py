@@ -285,7 +285,7 @@ def test_check_sends_one_email_per_watchlist_and_only_articles_stored_after_it(s
 def test_watch_add_list_remove(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     store = f"sqlite:///{tmp_path / 'cli.db'}"
     assert main(["watch", "list", "--store", store]) == 2  # a read-only command never creates a store
-    assert "no SQLite store at" in capsys.readouterr().err and not (tmp_path / "cli.db").exists()
+    assert "no portalnews store at" in capsys.readouterr().err and not (tmp_path / "cli.db").exists()
     empty = open_store(store)
     empty.open(create=True)
     empty.close()

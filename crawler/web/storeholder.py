@@ -20,12 +20,10 @@ import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from pathlib import Path
 from typing import TypeVar
 
 from pipelines.storage import Store, StoreError, open_store
 from pipelines.storage.base import redact_url
-from pipelines.storage.factory import SQLITE, scheme_of, sqlite_path
 
 logger = logging.getLogger(__name__)
 
@@ -34,23 +32,6 @@ T = TypeVar("T")
 
 class StoreUnavailable(Exception):
     """The store cannot answer now; the message says why (without a password)."""
-
-
-def _check_exists(url: str, store: Store) -> None:
-    """Refuse to open what is not a portalnews store yet (opening would create it)."""
-    if scheme_of(url).backend == SQLITE:
-        path = Path(sqlite_path(url))
-        if not path.is_file() or path.stat().st_size == 0:
-            raise StoreUnavailable(f"no portalnews store at {path}: run `portalnews crawl` (or "
-                                   "`portalnews import`) into it first; the web app only reads stores")
-        return
-    # A search-engine store: connect and read the schema version without creating anything
-    # (EngineStore.open creates the index of a new store).
-    connect, version = getattr(store, "_connect", None), getattr(store, "_version", None)
-    if connect is not None and version is not None:
-        connect()
-        if version() == 0:
-            raise StoreUnavailable(f"no portalnews index at {redact_url(url)}: crawl or import into it first")
 
 
 class StoreHolder:
@@ -100,11 +81,7 @@ class StoreHolder:
             except StoreError as exc:
                 raise StoreUnavailable(str(exc)) from None
             try:
-                _check_exists(self.url, store)
-                store.open()
-            except StoreUnavailable:
-                store.close()
-                raise
+                store.open(create=False)  # a missing store is an error, never created here
             except StoreError as exc:
                 store.close()
                 raise StoreUnavailable(str(exc)) from None

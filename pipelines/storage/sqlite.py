@@ -122,7 +122,7 @@ class SQLiteStore(SQLiteCoordination, SQLiteWatchlists, Store):
     def open(self, create: bool = True) -> None:
         if self.path != ":memory:" and not create:
             if not Path(self.path).is_file():
-                raise StoreError(f"no SQLite store at {self.path}: check --store (or PORTALNEWS_STORE); "
+                raise StoreError(f"no portalnews store at {self.path} (SQLite): check --store (or PORTALNEWS_STORE); "
                                  "`portalnews crawl` creates a store, this command only reads one")
             if Path(self.path).stat().st_size == 0:
                 raise StoreError(f"{self.path} is an empty file, not a portalnews store: check --store "
@@ -190,7 +190,7 @@ class SQLiteStore(SQLiteCoordination, SQLiteWatchlists, Store):
 
     def migrate(self) -> MigrationReport:
         if self.path == ":memory:" or not Path(self.path).is_file():
-            raise StoreError(f"no SQLite store at {self.path}: nothing to migrate")
+            raise StoreError(f"no portalnews store at {self.path} (SQLite): nothing to migrate")
         with self._usable():
             conn = self._conn()
             version = self._version(conn)
