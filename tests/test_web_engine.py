@@ -82,7 +82,7 @@ def test_the_app_never_creates_an_engine_index(opensearch_url: str) -> None:
         assert _indices(url) == {}
         with TestClient(create_app(url)) as c:
             resp = c.get("/", params={"q": "hoi"})
-            assert resp.status_code == 503 and "no portalnews index" in resp.text
+            assert resp.status_code == 503 and "no portalnews store" in resp.text
             assert c.get("/api/search").status_code == 503
             assert c.get("/coverage").status_code == 503
         assert _indices(url) == {}, "nothing was created"
