@@ -13,15 +13,15 @@ import argparse
 import shutil
 import subprocess
 import sys
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from crawler.mirror import MirrorServer, generate_mirror
 from crawler.mirror.generator import BROKEN_PORTAL_ID, RECENT_DAYS
+from pipelines.normalize.dates import VN_TZ
 
 SAMPLE_QUERY = "hoi nghi"
-VN_TZ = timezone(timedelta(hours=7))
 
 
 def _run(args: list[str]) -> int:

@@ -38,7 +38,7 @@ import shutil
 import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from email.utils import format_datetime
 from html.entities import codepoint2name
 from pathlib import Path
@@ -47,6 +47,7 @@ from urllib.parse import urlsplit
 import yaml
 
 from crawler.mirror.server import is_loopback, url_to_relpath
+from pipelines.normalize.dates import VN_TZ
 
 logger = logging.getLogger(__name__)
 
@@ -58,7 +59,6 @@ PER_PAGE = 10
 #: Portal addresses per /24 (``.1`` to ``.254``).
 HOSTS_PER_OCTET = 254
 ZWSP = "\u200b"
-_VN_TZ = timezone(timedelta(hours=7))
 OFFSITE_URL = "http://example.invalid/"
 ADMIN_PATH = "/admin/secret.html"
 _FIRST_DAY = datetime(2019, 1, 1, 0, 0)
@@ -655,7 +655,7 @@ class _NukeViet(_Layout):
     def extra_pages(self) -> list[tuple[str, str]]:
         items = []
         for a in self.p.articles[:20]:
-            pub = format_datetime(a.published.replace(tzinfo=_VN_TZ))
+            pub = format_datetime(a.published.replace(tzinfo=VN_TZ))
             items.append(
                 f"<item><title>{esc(a.title)}</title><link>http://{self.p.host}:{{PORT}}{esc(a.path)}</link>"
                 f'<guid isPermaLink="false">{a.num}</guid><description>{esc(a.lead)}</description>'

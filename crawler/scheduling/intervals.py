@@ -25,11 +25,12 @@ import logging
 import math
 import random
 import re
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
+
+from pipelines.normalize.dates import VN_TZ
 
 logger = logging.getLogger(__name__)
 
-VN_TZ = timezone(timedelta(hours=7))
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 7 * 86400.0}
 _DURATION_RE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*([smhdw]?)\s*$", re.IGNORECASE)
 
