@@ -1,0 +1,215 @@
+"""Extraction off the reactor's thread: a pool of worker processes running ``extract_page``.
+
+The crawl's reactor thread downloads, parses links, schedules and stores; extraction is
+pure CPU work on one page at a time, so it runs in a standard
+:class:`concurrent.futures.ProcessPoolExecutor` (``forkserver`` start where the platform has
+it, else ``spawn``: never ``fork`` from a process whose reactor runs threads).  Each worker
+loads the family profiles once, in its initializer, and then extracts one page per call;
+what travels is the page's text one way and the :class:`PageExtraction` back.
+
+A worker that dies (a page that crashes the interpreter, the OOM killer) breaks the whole
+executor: every page in flight then fails with ``BrokenProcessPool``.  The pool replaces
+the broken executor and runs each of those pages again, one at a time, in a quarantine
+worker of its own: a page that breaks that worker too is the culprit and becomes one
+:class:`WorkerCrashed` error; the others are extracted as if nothing had happened.
+
+Workers ignore SIGINT (Ctrl-C in a terminal reaches the whole process group: the crawl
+decides when to stop, then closes the pool) and exit by themselves when their parent goes
+away, so that no process stays behind a crawl that was killed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import logging
+import multiprocessing
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from scrapy.utils.defer import maybe_deferred_to_future
+from twisted.internet.defer import Deferred, DeferredLock
+from twisted.python.failure import Failure
+
+from pipelines.extract import PageExtraction, extract_page
+from pipelines.extract.profiles import ProfileSet, load_profiles
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Extracted", "ExtractionPool", "WorkerCrashed", "default_workers", "extract_one"]
+
+# (result, sha1 of the page's UTF-8 text, seconds the extraction took in the worker)
+Extracted = tuple[PageExtraction, str, float]
+
+_PARENT_POLL_S = 1.0
+
+
+class WorkerCrashed(RuntimeError):
+    """The page's extraction killed its worker process, even when run alone."""
+
+
+def default_workers(cpu_count: int | None = None) -> int:
+    """Worker processes when ``PORTALNEWS_EXTRACTION_WORKERS`` is not set: one core is left to
+    the reactor (downloads, link parsing, storage), the others extract, at most four; on a
+    single core extraction stays in-process."""
+    cores = cpu_count if cpu_count is not None else (os.cpu_count() or 1)
+    return max(0, min(4, cores - 1))
+
+
+def extract_one(html: str, url: str, profile: str, profiles: ProfileSet | None,
+                fetched_at: datetime | str | None) -> Extracted:
+    """Extract one page and hash its text, timed: the same work in-process and in a worker."""
+    started = time.perf_counter()
+    result = extract_page(html, url, profile=profile, profiles=profiles, fetched_at=fetched_at)
+    digest = hashlib.sha1(html.encode("utf-8", "replace")).hexdigest()
+    return result, digest, time.perf_counter() - started
+
+
+# --- inside a worker process -------------------------------------------------------------
+
+_worker_profiles: ProfileSet | None = None
+
+
+def _watch_parent(parent: int) -> None:
+    """Exit when the process that started this worker is gone (killed without closing the pool)."""
+    while True:
+        time.sleep(_PARENT_POLL_S)
+        if os.getppid() != parent:
+            os._exit(0)
+
+
+def _init_worker(profiles_dir: str | None, hook: str | None) -> None:
+    global _worker_profiles
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.Thread(target=_watch_parent, args=(os.getppid(),), name="parent-watch", daemon=True).start()
+    _worker_profiles = load_profiles(Path(profiles_dir) if profiles_dir else None)
+    if hook:
+        _resolve(hook)()
+
+
+def _extract_in_worker(html: str, url: str, profile: str, fetched_at: datetime | str | None) -> Extracted:
+    return extract_one(html, url, profile, _worker_profiles, fetched_at)
+
+
+def _resolve(path: str) -> Callable[[], Any]:
+    module, _, name = path.rpartition(".")
+    found: Callable[[], Any] = getattr(importlib.import_module(module), name)
+    return found
+
+
+# --- in the crawl process ----------------------------------------------------------------
+
+
+def _context() -> Any:
+    methods = multiprocessing.get_all_start_methods()
+    if "forkserver" in methods:
+        ctx = multiprocessing.get_context("forkserver")
+        # the fork server imports extraction once; every worker it forks starts with it
+        ctx.set_forkserver_preload([__name__])
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
+def _as_deferred(future: Future[Extracted]) -> Deferred[Extracted]:
+    """A Deferred fired on the reactor thread when ``future`` (set in the executor's thread) is done."""
+    from twisted.internet import reactor
+
+    d: Deferred[Extracted] = Deferred()
+
+    def fire(done: Future[Extracted]) -> None:
+        exc = done.exception()
+        if exc is not None:
+            d.errback(Failure(exc))
+        else:
+            d.callback(done.result())
+
+    future.add_done_callback(lambda done: reactor.callFromThread(fire, done))  # type: ignore[attr-defined]
+    return d
+
+
+class ExtractionPool:
+    """``workers`` processes extracting pages for one crawl (see the module docstring)."""
+
+    def __init__(self, workers: int, profiles_dir: str | None = None, worker_init: str | None = None) -> None:
+        if workers < 1:
+            raise ValueError("an extraction pool needs at least one worker")
+        self.workers = workers
+        self.profiles_dir = profiles_dir
+        self.worker_init = worker_init
+        self.restarts = 0
+        self.crashes = 0
+        self._executor: ProcessPoolExecutor | None = None
+        self._quarantine: ProcessPoolExecutor | None = None
+        self._quarantine_lock = DeferredLock()
+        self._closed = False
+
+    def _new(self, workers: int) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(max_workers=workers, mp_context=_context(), initializer=_init_worker,
+                                   initargs=(self.profiles_dir, self.worker_init))
+
+    def start(self) -> None:
+        """Start the workers now (not at the first page), so that their start-up is not a page's."""
+        self._executor = self._new(self.workers)
+        # one trivial call per worker: each loads its profiles before the first page arrives
+        for _ in range(self.workers):
+            self._executor.submit(os.getpid)
+
+    async def extract(self, html: str, url: str, profile: str, fetched_at: datetime | str | None) -> Extracted:
+        """Extract one page in a worker; :class:`WorkerCrashed` when it kills its worker."""
+        if self._closed:
+            raise RuntimeError("the extraction pool is closed")
+        executor = self._executor
+        if executor is None:
+            self.start()
+            executor = self._executor
+        assert executor is not None
+        try:
+            return await maybe_deferred_to_future(
+                _as_deferred(executor.submit(_extract_in_worker, html, url, profile, fetched_at)))
+        except BrokenProcessPool:
+            self._replace(executor)
+        # the page was in flight when a worker died: it may be the cause or a bystander
+        return await self._alone(html, url, profile, fetched_at)
+
+    def _replace(self, broken: ProcessPoolExecutor) -> None:
+        if self._executor is not broken or self._closed:
+            return  # another page already replaced it
+        self.restarts += 1
+        logger.warning("an extraction worker died: starting %d new one(s) (restart %d)", self.workers, self.restarts)
+        broken.shutdown(wait=False, cancel_futures=True)
+        self.start()
+
+    async def _alone(self, html: str, url: str, profile: str, fetched_at: datetime | str | None) -> Extracted:
+        """Run a page in the quarantine worker, one page at a time."""
+        await maybe_deferred_to_future(self._quarantine_lock.acquire())
+        try:
+            if self._closed:
+                raise RuntimeError("the extraction pool is closed")
+            if self._quarantine is None:
+                self._quarantine = self._new(1)
+            try:
+                return await maybe_deferred_to_future(
+                    _as_deferred(self._quarantine.submit(_extract_in_worker, html, url, profile, fetched_at)))
+            except BrokenProcessPool:
+                self.crashes += 1
+                self._quarantine.shutdown(wait=False, cancel_futures=True)
+                self._quarantine = None
+                raise WorkerCrashed("the page killed its extraction worker") from None
+        finally:
+            self._quarantine_lock.release()
+
+    def close(self) -> None:
+        """Stop the workers (they are idle by then: the crawl closes after its last item)."""
+        self._closed = True
+        for executor in (self._executor, self._quarantine):
+            if executor is not None:
+                executor.shutdown(wait=True, cancel_futures=True)
+        self._executor = self._quarantine = None
