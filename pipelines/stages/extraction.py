@@ -11,7 +11,7 @@ processes (:mod:`pipelines.stages.extraction_pool`; unset: one per core but one,
 four; ``0``: in the crawl's own thread, as before).  The pool is started when the spider
 opens and stopped when it closes; a page that kills its worker is an extraction error
 (``portalnews/extraction_worker_crashes``) and the pool starts a new worker.  The
-``portalnews/extraction_ms_per_page`` stat is the time extraction itself took, wherever it ran.
+``portalnews/extraction_ms_per_page`` stat is the CPU time extraction itself took, wherever it ran.
 """
 
 from __future__ import annotations
