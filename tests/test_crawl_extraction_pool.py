@@ -1,11 +1,15 @@
 """Extraction in worker processes (issue 8, item 7): the crawl stores exactly what it stores
 with extraction in its own thread, a page that kills its worker is one extraction error and
-the crawl carries on, and no worker process outlives the crawl."""
+the crawl carries on, and no worker process outlives the crawl, even a crawl killed outright."""
 
 from __future__ import annotations
 
 import json
 import os
+import sqlite3
+import subprocess
+import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -15,8 +19,8 @@ import psutil
 
 from tests.conftest import ServedCorpus
 from tests.crash_worker import CRASH_MARK
-from tests.loopback_site import ROBOTS, LoopbackSite, article, listing, serving
-from tests.scheduling import FAST, run_cli
+from tests.loopback_site import ROBOTS, LoopbackSite, Reply, article, listing, serving
+from tests.scheduling import FAST, ROOT, run_cli
 
 ARTICLES = 12
 # what a document is made of, without the crawl's own clock (fetch and store times, run ids)
@@ -105,3 +109,54 @@ def test_a_page_that_kills_its_worker_is_one_extraction_error_and_the_crawl_goes
     assert sorted(d["title"] for d in docs.values()) == sorted(f"Hội nghị số {n} của xã Thử Nghiệm"
                                                                 for n in range(1, ARTICLES + 1))
     assert "Traceback" not in done.stderr, done.stderr[-3000:]
+
+
+def test_a_killed_crawl_leaves_no_worker_behind(tmp_path: Path) -> None:
+    release = threading.Event()
+
+    def hang(out: Any) -> None:
+        out.write(b"<!DOCTYPE html><html><head><title>Ch\xe1\xbb\x9d</title></head><body>")
+        out.flush()
+        release.wait(120)
+
+    site = LoopbackSite("127.0.0.64")
+    hrefs = [(f"/tin/{n}.html", f"Tin số {n} của xã") for n in range(1, 4)]
+    site.routes.update({"/robots.txt": ROBOTS, "/": listing("Tin tức", [*hrefs, ("/cham.html", "Chậm")]),
+                        "/cham.html": Reply(hang)})
+    for n in range(1, 4):
+        site.routes[f"/tin/{n}.html"] = article(f"Hội nghị số {n} của xã Thử Nghiệm", n)
+    registry = tmp_path / "portals.yaml"
+    registry.write_text("portals:\n  - {id: cham, name: Xã Chậm, level: commune, province: Phú Yên, "
+                        f"url: '{site.origin}/'}}\n", "utf-8")
+    db = tmp_path / "s.db"
+    tag = uuid.uuid4().hex
+    with serving(site):
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "crawler.cli", "crawl", "--portals", str(registry), "--store", f"sqlite:///{db}",
+             *FAST, "-s", "DOWNLOAD_TIMEOUT=300", "-s", "PORTALNEWS_WRITE_INTERVAL=0.2",
+             "-s", "PORTALNEWS_EXTRACTION_WORKERS=1"],
+            cwd=ROOT, env={**os.environ, "PORTALNEWS_TEST_RUN": tag},
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            deadline = time.monotonic() + 90
+            while _stored(db) < 3:  # the three articles went through the worker
+                assert proc.poll() is None, "the crawl ended before it was killed"
+                assert time.monotonic() < deadline, "the articles were not stored"
+                time.sleep(0.2)
+            assert len(_left_behind(tag)) >= 2  # the crawl and its worker(s)
+            proc.kill()
+            proc.wait(10)
+            _assert_nothing_left_behind(tag)
+        finally:
+            release.set()
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(10)
+
+
+def _stored(db: Path) -> int:
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+            return int(conn.execute("SELECT count(*) FROM documents").fetchone()[0])
+    except sqlite3.Error:
+        return 0

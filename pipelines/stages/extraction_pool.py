@@ -80,18 +80,35 @@ def extract_one(html: str, url: str, profile: str, profiles: ProfileSet | None,
 _worker_profiles: ProfileSet | None = None
 
 
-def _watch_parent(parent: int) -> None:
-    """Exit when the process that started this worker is gone (killed without closing the pool)."""
+def _gone(pid: int) -> bool:
+    """Whether process ``pid`` has ended (a zombie waiting for its parent has ended too)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rpartition(b")")[2].split()[0] == b"Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _watch_crawl(crawl_pid: int) -> None:
+    """Exit when the crawl that started this worker is gone (killed without closing the pool).
+    A forkserver worker's parent is the fork server, which itself only ends once every
+    worker has: the crawl's own process id is what is watched."""
     while True:
         time.sleep(_PARENT_POLL_S)
-        if os.getppid() != parent:
+        if _gone(crawl_pid):
             os._exit(0)
 
 
-def _init_worker(profiles_dir: str | None, hook: str | None) -> None:
+def _init_worker(profiles_dir: str | None, hook: str | None, crawl_pid: int) -> None:
     global _worker_profiles
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    threading.Thread(target=_watch_parent, args=(os.getppid(),), name="parent-watch", daemon=True).start()
+    threading.Thread(target=_watch_crawl, args=(crawl_pid,), name="crawl-watch", daemon=True).start()
     _worker_profiles = load_profiles(Path(profiles_dir) if profiles_dir else None)
     if hook:
         _resolve(hook)()
@@ -155,7 +172,7 @@ class ExtractionPool:
 
     def _new(self, workers: int) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(max_workers=workers, mp_context=_context(), initializer=_init_worker,
-                                   initargs=(self.profiles_dir, self.worker_init))
+                                   initargs=(self.profiles_dir, self.worker_init, os.getpid()))
 
     def start(self) -> None:
         """Start the workers now (not at the first page), so that their start-up is not a page's."""
