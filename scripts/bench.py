@@ -14,8 +14,10 @@ One run does everything:
 5. crawls the same mirror with a bare Scrapy spider (:func:`_bare_spider_class`: the same link
    rules, nothing extracted or stored) with identical settings (concurrency, delays off,
    robots.txt on, the same reactor and queues), and reports our rate as a share of it;
-6. crawls it once more with ``portalnews crawl`` minus the extraction stage, to show what
-   the rate would be with extraction off the reactor's core (``--skip-no-extraction`` to leave it out);
+6. crawls it once more with ``portalnews crawl`` minus the extraction stage: the ceiling of
+   our crawl, what it would reach if extraction cost nothing (``--skip-no-extraction`` to leave
+   it out); ``--compare-workers 0,2`` crawls in each round with those numbers of extraction
+   worker processes too (0: extraction in the reactor's thread), next to the default;
 7. runs ``scrapy bench`` and compares our rate with its steady-state rate;
 Steps 3, 5 and 6 run in ``--repeat`` rounds (default 3) and each rate is the median of its
 rounds, so that a round sees one machine load for all three.
@@ -25,7 +27,9 @@ rounds, so that a round sees one machine load for all three.
    unless ``--no-check``.
 
 The mirror's server runs on the same machine (and cores) as the crawlers; on a real crawl
-the server is remote.
+the server is remote.  Each crawl's CPU time is reported per response, split between the
+crawl process, its extraction workers and the mirror server, with the cores they kept busy
+and the load average: where the time goes, and how much of the machine others took.
 """
 
 from __future__ import annotations
