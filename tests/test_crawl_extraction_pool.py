@@ -17,6 +17,7 @@ from typing import Any
 
 import psutil
 
+from pipelines.stages.extraction_pool import default_workers
 from tests.conftest import ServedCorpus
 from tests.crash_worker import CRASH_MARK
 from tests.loopback_site import ROBOTS, LoopbackSite, Reply, article, listing, serving
@@ -160,3 +161,7 @@ def _stored(db: Path) -> int:
             return int(conn.execute("SELECT count(*) FROM documents").fetchone()[0])
     except sqlite3.Error:
         return 0
+
+
+def test_by_default_one_core_is_left_to_the_crawl_and_one_core_extracts_in_process() -> None:
+    assert [default_workers(cores) for cores in (1, 2, 3, 8, 64)] == [0, 1, 2, 4, 4]

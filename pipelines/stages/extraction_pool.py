@@ -60,8 +60,9 @@ def default_workers(cpu_count: int | None = None) -> int:
     """Worker processes when ``PORTALNEWS_EXTRACTION_WORKERS`` is not set: one core is left to
     the reactor (downloads, link parsing, storage), the others extract, at most four; on a
     single core extraction stays in-process."""
-    cores = cpu_count if cpu_count is not None else (os.cpu_count() or 1)
-    return max(0, min(4, cores - 1))
+    if cpu_count is None:  # the cores this process may run on (a container's, a taskset's)
+        cpu_count = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(0, min(4, cpu_count - 1))
 
 
 def extract_one(html: str, url: str, profile: str, profiles: ProfileSet | None,
