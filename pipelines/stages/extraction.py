@@ -29,6 +29,7 @@ from pipelines.extract.profiles import ProfileError, ProfileSet, load_profiles
 from pipelines.model.kinds import PageKind
 from pipelines.stages.extraction_pool import (
     Extracted,
+    ExtractionFailed,
     ExtractionPool,
     WorkerCrashed,
     default_workers,
@@ -109,7 +110,9 @@ class ExtractionPipeline:
             else:
                 extracted = extract_one(html, url, profile, self.profiles, fetched_at)
         except Exception as exc:  # a broken page must never stop the crawl
-            logger.warning("%s: extraction failed on %s: %s: %s", portal_id, url, type(exc).__name__, exc)
+            # (an error raised in a worker arrives as ExtractionFailed("ErrorType: message"))
+            logger.warning("%s: extraction failed on %s: %s", portal_id, url,
+                           exc if isinstance(exc, ExtractionFailed) else f"{type(exc).__name__}: {exc}")
             adapter.update(kind=PageKind.ERROR, error=f"extraction failed: {exc}", reason="extraction error")
             self.stats.inc_value(f"portalnews/extraction_errors/{portal_id}")
             if isinstance(exc, WorkerCrashed):
