@@ -15,8 +15,8 @@ worker of its own: a page that breaks that worker too is the culprit and becomes
 :class:`WorkerCrashed` error; the others are extracted as if nothing had happened.
 
 Workers ignore SIGINT (Ctrl-C in a terminal reaches the whole process group: the crawl
-decides when to stop, then closes the pool) and exit by themselves when their parent goes
-away, so that no process stays behind a crawl that was killed.
+decides when to stop, then closes the pool) and exit by themselves when the crawl's process
+is gone, so that no process stays behind a crawl that was killed.
 """
 
 from __future__ import annotations
