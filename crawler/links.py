@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import re
+from functools import lru_cache
 from urllib.parse import parse_qsl, unquote, urljoin, urlsplit, urlunsplit
 
 from lxml import etree
@@ -55,6 +56,13 @@ _SITEMAP_ROOT = re.compile(rb"<(?:[\w.-]+:)?(?:urlset|sitemapindex)[\s>/]")
 _XML_HEAD = 4096
 
 
+# canonical, is_crawlable and is_pagination are pure functions of a URL, asked of every
+# link of every page: menus and sidebars repeat the same links on each page, so they are
+# memoised (measured: a tenth of the crawl process' CPU went to them).
+_URL_MEMO = 16384
+
+
+@lru_cache(maxsize=_URL_MEMO)
 def canonical(url: str) -> str:
     return canonicalize_url(url, keep_fragments=False)
 
@@ -102,6 +110,7 @@ def is_calendar(url: str) -> bool:
     return dated or (bool(_CALENDAR_PATH.search(parts.path)) and bool(keys & _DATE_PARAMS))
 
 
+@lru_cache(maxsize=_URL_MEMO)
 def is_crawlable(url: str) -> bool:
     parts = urlsplit(url)
     path = parts.path.lower()
@@ -165,6 +174,7 @@ def same_host(url: str, host: str) -> bool:
     return netloc == host or netloc.removeprefix("www.") == host.removeprefix("www.")
 
 
+@lru_cache(maxsize=_URL_MEMO)
 def is_pagination(url: str) -> bool:
     """True when the URL looks like page N of a listing (query or path pagination)."""
     parts = urlsplit(url)

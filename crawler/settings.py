@@ -89,6 +89,9 @@ PORTALNEWS_SPOOL_DIR = ""
 PORTALNEWS_PROGRESS_INTERVAL = 10.0
 # Minimum body length (characters) for a document to be stored.
 PORTALNEWS_MIN_BODY_CHARS = 80
+# Extraction worker processes (pipelines/stages/extraction_pool.py): "" or "auto" = one per CPU
+# core but one, at most four (1 on 2 cores, in-process on 1 core); 0 = in the crawl's own thread.
+PORTALNEWS_EXTRACTION_WORKERS = ""
 # Monitoring (pipelines/monitoring, pipelines/monitoring/extension.py). Empty values fall back to the
 # environment variable of the same name, then to the default.
 # Dead-letter file for articles that fail validation (default data/dead-letter.jsonl).

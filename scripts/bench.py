@@ -14,8 +14,10 @@ One run does everything:
 5. crawls the same mirror with a bare Scrapy spider (:func:`_bare_spider_class`: the same link
    rules, nothing extracted or stored) with identical settings (concurrency, delays off,
    robots.txt on, the same reactor and queues), and reports our rate as a share of it;
-6. crawls it once more with ``portalnews crawl`` minus the extraction stage, to show what
-   the rate would be with extraction off the reactor's core (``--skip-no-extraction`` to leave it out);
+6. crawls it once more with ``portalnews crawl`` minus the extraction stage: the ceiling of
+   our crawl, what it would reach if extraction cost nothing (``--skip-no-extraction`` to leave
+   it out); ``--compare-workers 0,2`` crawls in each round with those numbers of extraction
+   worker processes too (0: extraction in the reactor's thread), next to the default;
 7. runs ``scrapy bench`` and compares our rate with its steady-state rate;
 Steps 3, 5 and 6 run in ``--repeat`` rounds (default 3) and each rate is the median of its
 rounds, so that a round sees one machine load for all three.
@@ -25,7 +27,9 @@ rounds, so that a round sees one machine load for all three.
    unless ``--no-check``.
 
 The mirror's server runs on the same machine (and cores) as the crawlers; on a real crawl
-the server is remote.
+the server is remote.  Each crawl's CPU time is reported per response, split between the
+crawl process, its extraction workers and the mirror server, with the cores they kept busy
+and the load average: where the time goes, and how much of the machine others took.
 """
 
 from __future__ import annotations
@@ -98,13 +102,17 @@ def portalnews_cmd() -> list[str]:
 
 
 class RssPoller:
-    """Polls the peak resident memory of a process tree in a background thread."""
+    """Polls the peak resident memory of a process tree in a background thread, and the CPU
+    time (user + system) of each of its processes: ``cpu_root`` for the process itself,
+    ``cpu_children`` for its descendants (extraction workers), as last seen (so up to one
+    ``interval`` of a process' last moments may be missed)."""
 
     def __init__(self, pid: int, interval: float = 0.2) -> None:
         self.pid = pid
         self.interval = interval
         self.peak = 0
         self.samples = 0
+        self._cpu: dict[int, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -118,8 +126,18 @@ class RssPoller:
         for proc in procs:
             with contextlib.suppress(psutil.Error):
                 total += proc.memory_info().rss
+                times = proc.cpu_times()
+                self._cpu[proc.pid] = times.user + times.system
         self.samples += 1
         self.peak = max(self.peak, total)
+
+    @property
+    def cpu_root(self) -> float:
+        return self._cpu.get(self.pid, 0.0)
+
+    @property
+    def cpu_children(self) -> float:
+        return sum(v for pid, v in self._cpu.items() if pid != self.pid)
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -219,9 +237,24 @@ NO_EXTRACTION_PIPELINES = json.dumps({"pipelines.stages.validation.ValidationPip
                                       "pipelines.stages.storage.StoragePipeline": 900})
 
 
-def _run_logged(cmd: list[str], log_path: Path, stats_file: Path, timeout: float) -> dict[str, Any]:
-    """Run ``cmd`` with its output in ``log_path``, polling the peak RSS of its process tree;
-    its exit code, wall time, peak RSS and the Scrapy stats it wrote to ``stats_file``."""
+def cpu_seconds(pid: int | None) -> float:
+    """CPU time (user + system) a running process has used so far (0 when it is gone)."""
+    if pid is None:
+        return 0.0
+    try:
+        times = psutil.Process(pid).cpu_times()
+    except psutil.Error:
+        return 0.0
+    return float(times.user + times.system)
+
+
+def _run_logged(cmd: list[str], log_path: Path, stats_file: Path, timeout: float,
+                server_pid: int | None = None) -> dict[str, Any]:
+    """Run ``cmd`` with its output in ``log_path``, polling the peak RSS and CPU time of its
+    process tree; its exit code, wall time, peak RSS, CPU ms per response (crawl process,
+    its child processes, the mirror server ``server_pid``), the load average and the Scrapy
+    stats it wrote to ``stats_file``."""
+    server_cpu = cpu_seconds(server_pid)
     started = time.perf_counter()
     with log_path.open("w") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=_env(), cwd=REPO)
@@ -232,6 +265,8 @@ def _run_logged(cmd: list[str], log_path: Path, stats_file: Path, timeout: float
                 stop_process(proc)
                 code = -1
     wall = time.perf_counter() - started
+    server_cpu = cpu_seconds(server_pid) - server_cpu
+    load = os.getloadavg()[0]
     stats: dict[str, Any] = {}
     if stats_file.is_file():
         try:
@@ -239,13 +274,20 @@ def _run_logged(cmd: list[str], log_path: Path, stats_file: Path, timeout: float
         except ValueError:
             stats = {}
     responses = stats.get("response_received_count") or 0
+
+    def per_page(seconds: float) -> float | None:
+        return round(1000 * seconds / responses, 2) if responses else None
+
     return {"exit_code": code, "wall_s": wall, "peak_rss_mb": poller.peak / 2**20, "rss_samples": poller.samples,
-            "stats": stats, "log": log_path, "responses": responses,
+            "stats": stats, "log": log_path, "responses": responses, "load_1min": round(load, 2),
+            "cpu_ms_per_page": {"crawl_process": per_page(poller.cpu_root), "workers": per_page(poller.cpu_children),
+                                "server": per_page(server_cpu)},
+            "cores_busy": round((poller.cpu_root + poller.cpu_children + server_cpu) / wall, 2) if wall else None,
             "pages_per_s": engine_rate(responses, stats.get("elapsed_time_seconds"), wall)}
 
 
 def run_crawl(registry: Path, port: int, work: Path, timeout: float, *, name: str = "crawl",
-              extra: tuple[str, ...] = ()) -> dict[str, Any]:
+              extra: tuple[str, ...] = (), server_pid: int | None = None) -> dict[str, Any]:
     db = work / f"{name}.db"
     stats_file = work / f"{name}-stats.json"
     settings = [arg for key, value in CRAWL_SETTINGS.items() for arg in ("-s", f"{key}={value}")]
@@ -253,7 +295,7 @@ def run_crawl(registry: Path, port: int, work: Path, timeout: float, *, name: st
            "--allow-private-hosts",  # the mirror is served on loopback
            "--store", f"sqlite:///{db}", "--stats-file", str(stats_file), *settings, *extra]
     print("$ " + " ".join(cmd), flush=True)
-    return {**_run_logged(cmd, work / f"{name}.log", stats_file, timeout), "db": db}
+    return {**_run_logged(cmd, work / f"{name}.log", stats_file, timeout, server_pid), "db": db}
 
 
 def _bare_spider_class() -> type:
@@ -323,11 +365,12 @@ def run_bare_spider_process(registry: Path, port: int, stats_file: Path) -> int:
     return 0
 
 
-def run_bare(registry: Path, port: int, work: Path, timeout: float, *, name: str = "bare") -> dict[str, Any]:
+def run_bare(registry: Path, port: int, work: Path, timeout: float, *, name: str = "bare",
+             server_pid: int | None = None) -> dict[str, Any]:
     stats_file = work / f"{name}-stats.json"
     cmd = [sys.executable, str(Path(__file__).resolve()), "--bare-spider", str(registry), str(port), str(stats_file)]
     print("$ bare scrapy spider (same links, nothing extracted), same settings", flush=True)
-    return _run_logged(cmd, work / f"{name}.log", stats_file, timeout)
+    return _run_logged(cmd, work / f"{name}.log", stats_file, timeout, server_pid)
 
 
 def median_run(runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -384,6 +427,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="rounds of (our crawl, bare spider, crawl without extraction); medians are reported")
     parser.add_argument("--skip-no-extraction", action="store_true",
                         help="don't crawl a third time without the extraction stage")
+    parser.add_argument("--compare-workers", default="",
+                        help="comma-separated PORTALNEWS_EXTRACTION_WORKERS values to crawl with too, each round "
+                             "(e.g. 0,2: in-process and two workers, next to the default)")
     parser.add_argument("--bare-spider", nargs=3, metavar=("REGISTRY", "PORT", "STATS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.bare_spider:  # the subprocess of step 5
@@ -410,21 +456,36 @@ def main(argv: list[str] | None = None) -> int:
         # (the median of each: the machine may be shared, and a round sees the same load)
         server_stats(info.hosts[0], port, reset=True)
         rounds: dict[str, list[dict[str, Any]]] = {"crawl": [], "bare": [], "no_extraction": []}
+        compared = [w.strip() for w in args.compare_workers.split(",") if w.strip()]
         for n in range(args.repeat):
-            crawl = run_crawl(info.registry_path, port, work, args.crawl_timeout, name=f"crawl{n}")
+            crawl = run_crawl(info.registry_path, port, work, args.crawl_timeout, name=f"crawl{n}",
+                              server_pid=server.pid)
             rounds["crawl"].append(crawl)
             if n == 0:
                 srv = analyse_requests(server_stats(info.hosts[0], port, reset=True), info.root / "site")
-            rounds["bare"].append(run_bare(info.registry_path, port, work, args.crawl_timeout, name=f"bare{n}"))
+            rounds["bare"].append(run_bare(info.registry_path, port, work, args.crawl_timeout, name=f"bare{n}",
+                                           server_pid=server.pid))
             if n == 0:
                 bare_srv = analyse_requests(server_stats(info.hosts[0], port, reset=True), info.root / "site")
             if not args.skip_no_extraction:
                 rounds["no_extraction"].append(
                     run_crawl(info.registry_path, port, work, args.crawl_timeout, name=f"no-extraction{n}",
-                              extra=("-s", f"ITEM_PIPELINES={NO_EXTRACTION_PIPELINES}")))
+                              extra=("-s", f"ITEM_PIPELINES={NO_EXTRACTION_PIPELINES}"), server_pid=server.pid))
+            for workers in compared:
+                rounds.setdefault(f"workers={workers}", []).append(
+                    run_crawl(info.registry_path, port, work, args.crawl_timeout, name=f"workers{workers}-{n}",
+                              extra=("-s", f"PORTALNEWS_EXTRACTION_WORKERS={workers}"), server_pid=server.pid))
         crawl = median_run(rounds["crawl"])
         stats = crawl["stats"]
         result["rates"] = {k: [r["pages_per_s"] for r in v] for k, v in rounds.items() if v}
+        result["load_1min"] = {k: [r["load_1min"] for r in v] for k, v in rounds.items() if v}
+        # where the time goes: CPU ms per response of the crawl process, its extraction
+        # workers and the mirror server, and how many of the machine's cores they kept busy
+        result["cpu"] = {k: {"cpu_ms_per_page": median_run(v)["cpu_ms_per_page"],
+                             "cores_busy": median_run(v)["cores_busy"],
+                             "extraction_ms_per_page": median_run(v)["stats"].get("portalnews/extraction_ms_per_page"),
+                             "pages_per_s": median_run(v)["pages_per_s"]}
+                         for k, v in rounds.items() if v}
         bare = median_run(rounds["bare"])
         result["bare_spider"] = {"exit_code": bare["exit_code"], "wall_s": round(bare["wall_s"], 2),
                                  "responses": bare["responses"], "pages_per_s": bare["pages_per_s"],
@@ -501,6 +562,13 @@ def main(argv: list[str] | None = None) -> int:
                             f"{c['server']['repeated_fetches']} repeats, {c['server']['missing_page_requests']} 404, "
                             f"{c['server']['robots_disallowed_requests']} robots-disallowed)"),
         ("rates per round", ", ".join(f"{k} {v}" for k, v in result.get("rates", {}).items())),
+        ("load (1 min) per round", ", ".join(f"{k} {v}" for k, v in result.get("load_1min", {}).items())),
+        *((f"  {k}: CPU ms/page", f"crawl {fmt(v['cpu_ms_per_page']['crawl_process'])}, workers "
+                                  f"{fmt(v['cpu_ms_per_page']['workers'])}, server {fmt(v['cpu_ms_per_page']['server'])}"
+                                  f"; {fmt(v['cores_busy'])} cores busy; extraction "
+                                  f"{fmt(v['extraction_ms_per_page'])} ms/page; {fmt(v['pages_per_s'])} pages/s")
+          for k, v in result.get("cpu", {}).items()),
+        ("cores", str(os.cpu_count())),
         ("bare spider pages/s", f"{fmt(result['bare_spider']['pages_per_s'])} "
                                 f"({result['bare_spider']['responses']} responses, same settings)"),
         ("ours / bare spider", fmt(bare_ratio, ".2f")),

@@ -393,6 +393,43 @@ def _view_icon(attrs: Mapping[str, str]) -> bool:
     return bool(label and VIEW_LABEL_RE.search(label))
 
 
+# What the walk needs of an element's start tag, from its tag and attributes (see
+# _start_info).  Links and images carry attributes unique to each (href, src, alt …) that
+# play no part in it: they are left out of the memo key.
+_A_KEYS = frozenset(("class", "id", "style", "hidden", "itemprop", "itemtype", "rel", "aria-label", "align"))
+_IMG_KEYS = _A_KEYS | {"title"}
+StartInfo = tuple[str | None, str | None, bool, str | None, str, str, bool]
+
+
+@lru_cache(maxsize=16384)
+def _start_info(tag: str, items: tuple[tuple[str, str], ...]) -> StartInfo:
+    """(role, second role, hidden, text-align, lower-cased names, lower-cased class, view icon)
+    of a start tag.  A page repeats a few hundred distinct tag + attribute sets (measured on
+    the corpus: 288 among 19,522 elements with attributes), so the walk reads each once."""
+    attrs: Mapping[str, str] = dict(items) if items else _NO_ATTRS
+    cls_attr = attrs.get("class")
+    id_attr = attrs.get("id")
+    style = attrs.get("style")
+    role = None
+    if tag in _TITLE_TAGS:
+        role = "title"
+    elif cls_attr or id_attr:
+        role = _role_of(f"{cls_attr or ''} {id_attr or ''}".lower())
+    role2 = None
+    hidden = False
+    if items:
+        if attrs.get("itemprop") in ("headline", "name") and tag not in _TITLE_TAGS:
+            role2 = "title"
+        elif tag == "a" and "category" in (attrs.get("rel") or ""):
+            role2 = "category"
+        elif "BreadcrumbList" in (attrs.get("itemtype") or "") or "breadcrumb" in (attrs.get("aria-label") or "").lower():
+            role2 = "breadcrumb"
+        hidden = "hidden" in attrs or bool(style and _style_of(style)[0]) or bool(cls_attr and _hidden_class(cls_attr))
+    align = (_style_of(style)[1] if style else None) or (attrs.get("align") or "").lower() or None
+    return (role, role2, hidden, align, _attrs(attrs) if items else "", (cls_attr or "").lower(),
+            bool(items) and _view_icon(attrs))
+
+
 def parse_html(html: str) -> Any:
     """Parse HTML text into an lxml tree (comments and processing instructions dropped).
 
@@ -529,46 +566,34 @@ def build_document(root: Any, url: str, prepare: Callable[[Any], None] | None = 
             continue
         if event == "start":
             items = el.items()
-            attrs: Mapping[str, str] = dict(items) if items else _NO_ATTRS
             flag = 0
-            cls_attr = attrs.get("class")
-            id_attr = attrs.get("id")
-            style = attrs.get("style")
-            if tag in _TITLE_TAGS:
-                roles["title"].append(el)
-            elif cls_attr or id_attr:
-                role = _role_of(f"{cls_attr or ''} {id_attr or ''}".lower())
-                if role:
-                    roles[role].append(el)
             if items:
-                if attrs.get("itemprop") in ("headline", "name") and tag not in _TITLE_TAGS:
-                    roles["title"].append(el)
-                elif tag == "a" and "category" in (attrs.get("rel") or ""):
-                    roles["category"].append(el)
-                elif (
-                    "BreadcrumbList" in (attrs.get("itemtype") or "")
-                    or "breadcrumb" in (attrs.get("aria-label") or "").lower()
-                ):
-                    roles["breadcrumb"].append(el)
-                if "hidden" in attrs or (style and _style_of(style)[0]) or (cls_attr and _hidden_class(cls_attr)):
-                    flag |= _HIDDEN
-                    hidden_depth += 1
+                role, role2, hidden, align, names, cls, view_icon = _start_info(
+                    tag, tuple(kv for kv in items if kv[0] in _A_KEYS) if tag == "a" else
+                    tuple(kv for kv in items if kv[0] in _IMG_KEYS) if tag == "img" else tuple(items))
+            else:
+                role, role2, hidden, align, names, cls, view_icon = _start_info(tag, ())
+            if role is not None:
+                roles[role].append(el)
+            if role2 is not None:
+                roles[role2].append(el)
+            if hidden:
+                flag |= _HIDDEN
+                hidden_depth += 1
             if tag in BLOCK_TAGS:
                 flag |= _BLOCK
                 parent = stack[-1] if stack else None
                 if parent is not None and parent._buf[-1]:
                     parent._buf.append([])
                     parent._pos.append(len(blocks))
-                align = (_style_of(style)[1] if style else None) or (attrs.get("align") or "").lower() or None
-                b = Block(el, len(blocks), tag, parent, parent.depth + 1 if parent else 0,
-                          _attrs(attrs) if items else "", (cls_attr or "").lower(), align,
-                          bool(flag & _HIDDEN) or bool(parent and parent.hidden))
+                b = Block(el, len(blocks), tag, parent, parent.depth + 1 if parent else 0, names, cls, align,
+                          hidden or bool(parent and parent.hidden))
                 blocks.append(b)
                 block_of[el] = b
                 stack.append(b)
                 if parent is not None:
                     parent.children.append(b)
-                if items and not hidden_depth and _view_icon(attrs):
+                if view_icon and not hidden_depth:
                     b._buf[-1].append(_MARK)
             elif tag == "br":
                 if stack:
@@ -576,10 +601,10 @@ def build_document(root: Any, url: str, prepare: Callable[[Any], None] | None = 
                     stack[-1]._pos.append(len(blocks))
             elif tag == "img" and stack and not hidden_depth:
                 stack[-1].images += 1
-            if items and tag in _INLINE_MARK_TAGS and stack and not hidden_depth and _view_icon(attrs):
+            if view_icon and tag in _INLINE_MARK_TAGS and stack and not hidden_depth:
                 stack[-1]._buf[-1].append(_MARK)
             if tag == "a":
-                href = attrs.get("href")
+                href = el.get("href")
                 if href is not None:
                     flag |= _LINK
                     if link_depth == 0:
