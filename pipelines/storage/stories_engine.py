@@ -121,11 +121,18 @@ class EngineStoryTables:
                                                "query": {"term": {"story_pending": True}}, "sort": [{"id": "asc"}]})
         return [_doc(h["_id"], h.get("_source") or {}, True) for h in resp["hits"]["hits"]]
 
-    def candidates(self, bands: Sequence[int]) -> set[str]:
+    def candidates(self, bands: Sequence[int], max_docs: int) -> set[str]:
         if not bands:
             return set()
+        counts = self.store._search(self.index, {
+            "size": 0, "query": {"terms": {"story_bands": list(bands)}},
+            "aggs": {"bands": {"terms": {"field": "story_bands", "include": list(bands), "size": len(bands)}}}})
+        frequent = {int(b["key"]) for b in counts["aggregations"]["bands"]["buckets"] if b["doc_count"] > max_docs}
+        wanted = [b for b in bands if b not in frequent]
+        if not wanted:
+            return set()
         return {str(src.get("id") or hit_id) for hit_id, src in
-                self._search({"terms": {"story_bands": list(bands)}}, ["id"])}
+                self._search({"terms": {"story_bands": wanted}}, ["id"])}
 
     def signed(self, keys: Sequence[str]) -> dict[str, StoredStoryDoc]:
         sources = self.store._mget_sources(self.index, keys, [*_FIELDS, "story_signature"])

@@ -87,13 +87,20 @@ class SQLiteStoryTables:
                                  " ORDER BY rid LIMIT ?", (limit,)).fetchall()
         return [_doc(r, True) for r in rows]
 
-    def candidates(self, bands: Sequence[int]) -> set[str]:
-        if not bands:
-            return set()
-        rows = self.conn.execute(
-            "SELECT DISTINCT d.id FROM story_bands b JOIN documents d ON d.rid = b.rid"
-            f" WHERE b.band IN ({', '.join('?' * len(bands))})", list(bands))
-        return {r[0] for r in rows}
+    def candidates(self, bands: Sequence[int], max_docs: int) -> set[str]:
+        rids: set[int] = set()
+        for band in bands:  # at most max_docs + 1 index entries read a band
+            found = self.conn.execute("SELECT rid FROM story_bands WHERE band = ? LIMIT ?",
+                                      (band, max_docs + 1)).fetchall()
+            if len(found) <= max_docs:
+                rids.update(r[0] for r in found)
+        out: set[str] = set()
+        ordered = sorted(rids)
+        for i in range(0, len(ordered), _CHUNK):
+            chunk = ordered[i:i + _CHUNK]
+            out.update(r[0] for r in self.conn.execute(
+                f"SELECT id FROM documents WHERE rid IN ({', '.join('?' * len(chunk))})", chunk))
+        return out
 
     def signed(self, keys: Sequence[str]) -> dict[str, StoredStoryDoc]:
         out: dict[str, StoredStoryDoc] = {}

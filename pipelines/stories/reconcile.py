@@ -34,6 +34,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import numpy as np
+
 from pipelines.stories.assign import StoryFields, order_key
 from pipelines.stories.signature import Signature, SignatureParams, band_keys
 from pipelines.stories.verify import StoryRule, same_story
@@ -44,6 +46,12 @@ __all__ = ["ReconcileReport", "StoredStoryDoc", "StoryTables", "reconcile", "rec
 
 #: Pending documents taken per batch (one transaction or one lease renewal each).
 BATCH = 500
+#: A band key shared by more documents than this is boilerplate, not evidence: a phrase that
+#: every article of a template has puts its minimum hash into thousands of documents, and
+#: asking for all of them would cost a store O(n) a document.  Such keys are left out of the
+#: candidate query.  A copy shares about ``bands * J**2`` keys with its original (three or more
+#: at Jaccard 0.3), nearly all of them rare; on the evaluation sets no key comes near the limit.
+MAX_BAND_DOCS = 200
 
 
 @dataclass(frozen=True)
@@ -70,8 +78,9 @@ class StoryTables(Protocol):
     def pending(self, limit: int) -> list[StoredStoryDoc]:
         """Up to ``limit`` pending documents, with their signatures (oldest writes first)."""
 
-    def candidates(self, bands: Sequence[int]) -> set[str]:
-        """The keys of every document that has one of ``bands``."""
+    def candidates(self, bands: Sequence[int], max_docs: int) -> set[str]:
+        """The keys of every document that has one of ``bands``, leaving out the bands that
+        more than ``max_docs`` documents have (:data:`MAX_BAND_DOCS`)."""
 
     def signed(self, keys: Sequence[str]) -> dict[str, StoredStoryDoc]:
         """These documents with their signatures (unknown keys are absent)."""
@@ -135,10 +144,41 @@ def _story(story_id: str) -> tuple[str, str]:
     return ("s", story_id)
 
 
+def _plausible(sig: Signature, others: list[Signature], rule: StoryRule) -> list[bool]:
+    """The containment test of :func:`~pipelines.stories.verify.compare` on many candidates at
+    once with numpy (with a hair of slack, as :class:`StoryIndex` does); the survivors then go
+    through :func:`~pipelines.stories.verify.same_story` itself."""
+    if not others:
+        return []
+    hv = np.stack([o.hashvalues for o in others])
+    j = np.count_nonzero(hv == sig.hashvalues, axis=1) / len(sig.hashvalues)
+    theirs = np.array([o.shingles for o in others], dtype=np.float64)
+    shorter = np.minimum(theirs, sig.shingles)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        containment = j * (theirs + sig.shingles) / (1.0 + j) / shorter
+    keep = (shorter >= rule.min_shingles) & (containment >= rule.min_containment - 1e-9)
+    return [bool(k) for k in keep.tolist()]
+
+
+def _few_novel(a: Signature, b: Signature, rule: StoryRule, cache: dict[int, frozenset[int]]) -> bool:
+    """The novel-token test of :func:`~pipelines.stories.verify.compare` with Python sets (a
+    template corpus passes the containment test by the hundred, and ``numpy.isin`` costs 30 µs
+    a pair); the pairs that pass it are decided by :func:`same_story` itself."""
+    short, long_ = (a, b) if (a.shingles, len(a.tokens)) <= (b.shingles, len(b.tokens)) else (b, a)
+    sets = []
+    for sig in (short, long_):
+        found = cache.get(id(sig))
+        if found is None:
+            found = cache[id(sig)] = frozenset(sig.tokens.tolist())
+        sets.append(found)
+    return len(sets[0] - sets[1]) <= rule.max_novel
+
+
 def reconcile_batch(tables: StoryTables, limit: int = BATCH, params: SignatureParams | None = None,
-                    rule: StoryRule | None = None) -> ReconcileReport:
+                    rule: StoryRule | None = None, max_band_docs: int = MAX_BAND_DOCS) -> ReconcileReport:
     """Reconcile up to ``limit`` pending documents (see the module docstring)."""
     params = params or SignatureParams()
+    rule = rule or StoryRule()
     report = ReconcileReport()
     pending = tables.pending(limit)
     if not pending:
@@ -146,9 +186,10 @@ def reconcile_batch(tables: StoryTables, limit: int = BATCH, params: SignaturePa
     report.documents, report.batches = len(pending), 1
     mine = {p.key: p for p in pending}
     bands = {p.key: band_keys(p.signature, params) if p.signature is not None else [] for p in pending}
-    found = {key: tables.candidates(b) - {key} if b else set() for key, b in bands.items()}
+    found = {key: tables.candidates(b, max_band_docs) - {key} if b else set() for key, b in bands.items()}
     others = sorted({c for cs in found.values() for c in cs} - set(mine))
     known = tables.signed(others) if others else {}
+    tokens: dict[int, frozenset[int]] = {}
     uf = _UnionFind()
     for p in pending:
         uf.find(_doc(p.key))
@@ -158,9 +199,11 @@ def reconcile_batch(tables: StoryTables, limit: int = BATCH, params: SignaturePa
         if p.signature is None:
             continue
         report.candidates += len(found[p.key])
-        for c in sorted(found[p.key]):
-            other = mine.get(c) or known.get(c)
-            if other is None or other.signature is None:
+        pairs = [(c, o) for c in sorted(found[p.key]) if (o := mine.get(c) or known.get(c)) is not None
+                 and o.signature is not None and o.signature.hashvalues.shape == p.signature.hashvalues.shape]
+        plausible = _plausible(p.signature, [o.signature for _, o in pairs if o.signature is not None], rule)
+        for (c, other), keep in zip(pairs, plausible, strict=True):
+            if not keep or other.signature is None or not _few_novel(p.signature, other.signature, rule, tokens):
                 continue
             if not same_story(p.signature, other.signature, rule):
                 continue
@@ -196,13 +239,13 @@ def reconcile_batch(tables: StoryTables, limit: int = BATCH, params: SignaturePa
 
 def reconcile(batches: Callable[[], AbstractContextManager[StoryTables]], limit: int = BATCH,
               params: SignatureParams | None = None, rule: StoryRule | None = None,
-              max_batches: int | None = None) -> ReconcileReport:
+              max_batches: int | None = None, max_band_docs: int = MAX_BAND_DOCS) -> ReconcileReport:
     """Reconcile every pending document, one serialised batch at a time: ``batches()`` opens
     the backend's serialised section (a transaction, a lease) and gives its tables."""
     total = ReconcileReport()
     while max_batches is None or total.batches < max_batches:
         with batches() as tables:
-            report = reconcile_batch(tables, limit, params, rule)
+            report = reconcile_batch(tables, limit, params, rule, max_band_docs)
         if not report.batches:
             break
         total.add(report)
