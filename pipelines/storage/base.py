@@ -516,6 +516,12 @@ class DocumentIndex(Protocol):
     def story_members(self, story_id: str) -> list[Document]:
         """The documents of one story, the source first (:func:`sort_story`)."""
 
+    def story_groups(self) -> Iterator[Document]:
+        """Every document of a story of two or more (bodies left out: ``body`` is empty)."""
+
+    def story_counts(self) -> dict[str, tuple[int, int]]:
+        """Per portal: its articles, and how many of them are reprints (``is_source`` false)."""
+
     def recent_documents(self, portal_id: str, since: str) -> list[RecentDocument]:
         """Stored articles of a portal published at or after ``since`` (ISO), newest first."""
 

@@ -282,6 +282,26 @@ class EngineStore(EngineWatchlists, Store):
         return sort_story(document_from_source(h["_source"]) for h in
                           self._search(self.names.articles, query)["hits"]["hits"])
 
+    def story_groups(self) -> Iterator[Document]:
+        query = {"size": _SCROLL_PAGE, "query": {"range": {"story_size": {"gte": 2}}}, "sort": [{"id": "asc"}],
+                 "_source": {"excludes": ["body", "story_signature", "story_bands", *HISTORY_FIELDS]}}
+        for hit in self._hits(self.names.articles, query):
+            yield document_from_source({**hit["_source"], "body": ""})
+
+    def story_counts(self) -> dict[str, tuple[int, int]]:
+        out: dict[str, tuple[int, int]] = {}
+
+        def body_for(after: dict[str, Any] | None) -> dict[str, Any]:
+            composite: dict[str, Any] = {"size": 1000, "sources": [{"portal_id": {"terms": {"field": "portal_id"}}}]}
+            if after:
+                composite["after"] = after
+            return {"size": 0, "aggs": {"portals": {"composite": composite, "aggs": {
+                "reprints": {"filter": {"term": {"is_source": False}}}}}}}
+
+        for bucket in self._buckets(self.names.articles, body_for):
+            out[bucket["key"]["portal_id"]] = (int(bucket["doc_count"]), int(bucket["reprints"]["doc_count"]))
+        return out
+
     def histories(self, doc_ids: Sequence[str]) -> dict[str, DocumentHistory]:
         sources = self._mget_sources(self.names.articles, doc_ids, ["version", *HISTORY_FIELDS])
         return {doc_id: history_from_source(doc_id, src) for doc_id, src in sources.items()}

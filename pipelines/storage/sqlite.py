@@ -366,6 +366,16 @@ class SQLiteStore(SQLiteCoordination, SQLiteWatchlists, Store):
         rows = self._conn().execute("SELECT * FROM documents WHERE story_id = ?", (story_id,)).fetchall()
         return sort_story([self._row_to_doc(r) for r in rows])
 
+    def story_groups(self) -> Iterator[Document]:
+        cols = ", ".join(c for c in _DOC_COLUMNS if c != "body")
+        for row in self._conn().execute(f"SELECT {cols}, '' AS body, extra, story_id, story_size, is_source"
+                                        " FROM documents WHERE story_size >= 2"):
+            yield self._row_to_doc(row)
+
+    def story_counts(self) -> dict[str, tuple[int, int]]:
+        return {r[0]: (int(r[1]), int(r[2] or 0)) for r in self._conn().execute(
+            "SELECT portal_id, COUNT(*), SUM(is_source = 0) FROM documents GROUP BY portal_id")}
+
     def histories(self, doc_ids: Sequence[str]) -> dict[str, DocumentHistory]:
         out: dict[str, DocumentHistory] = {}
         for r in self._rows("documents", "id", list(dict.fromkeys(doc_ids)), columns="id, version"):
