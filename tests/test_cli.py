@@ -75,7 +75,9 @@ def test_export_jsonl_and_csv(store_url: str, tmp_path: Path, capsys: pytest.Cap
     rows = [json.loads(line) for line in out.read_text("utf-8").splitlines()]
     assert {tuple(sorted(r)) for r in rows} == {tuple(sorted(
         ["url", "portal_id", "title", "published_at", "view_count", "body", "summary", "author", "category",
-         "crawled_at", "date_precision", "province", "current_province", "level", "portal_name", "profile"]))}
+         "crawled_at", "date_precision", "province", "current_province", "level", "portal_name", "profile",
+         "story_id", "story_size", "is_source"]))}
+    assert all(r["story_id"] and r["story_size"] >= 1 and isinstance(r["is_source"], bool) for r in rows)
     assert main(["export", "--store", store_url, "--format", "csv", "--portal", "son-hoa"]) == 0
     reader = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert [r["title"] for r in reader] == ["Hội nghị tổng kết năm 2025"]

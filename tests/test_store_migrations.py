@@ -26,6 +26,8 @@ from pipelines.storage.sqlite import SQLiteStore
 from tests.engine.fixtures import drop_engine_indices, opensearch_store_url, unique_prefix
 
 FIXTURE = Path(__file__).parent / "fixtures" / "store_v1"
+#: Document fields the fixtures' versions did not have: the current province (schema 3), stories (schema 4).
+LATER_FIELDS = ("current_province", "story_id", "story_size", "is_source")
 
 
 def run_main(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -40,7 +42,7 @@ def answers(store: Any) -> dict[str, Any]:
     snippets in URL order (the relevance score is BM25 since schema 3)."""
     docs = list(store.iter_documents())
     return {
-        "documents": [{k: v for k, v in d.to_dict().items() if k != "current_province"} for d in docs],
+        "documents": [{k: v for k, v in d.to_dict().items() if k not in LATER_FIELDS} for d in docs],
         "histories": {k: {"version": h.version, **h.export_fields()}
                       for k, h in sorted(store.histories([d.id for d in docs]).items())},
         "known_pages": {p: store.known_pages(p) for p in ("p1", "p2")},
@@ -219,7 +221,10 @@ def test_an_older_engine_store_names_migrate_then_migrates_behind_the_alias(
     assert (result["from_version"], result["to_version"], result["backup"]) == (1, SCHEMA_VERSION,
                                                                               f"{prefix}-articles-v1")
     with open_store(url) as store:
-        assert [d.export_dict() for d in store.iter_documents()] == [d.export_dict() for d in V1_DOCS]
+        migrated = list(store.iter_documents())
+        without = lambda d: {k: v for k, v in d.export_dict().items() if k not in LATER_FIELDS[1:]}  # noqa: E731
+        assert [without(d) for d in migrated] == [without(d) for d in V1_DOCS]
+        assert all(d.story_id == d.id and d.story_size == 1 and d.is_source for d in migrated)  # stories: schema 4
         assert [h.document.url for h in store.search(SearchQuery(text="hoi nghi"))] == [V1_DOCS[0].url]
         histories = store.histories([d.id for d in V1_DOCS])
         assert [(o.t, o.views) for o in histories[V1_DOCS[0].id].view_history] == [(V1_DOCS[0].crawled_at, 1234)]
@@ -246,7 +251,7 @@ def v2_answers(store: Any) -> dict[str, Any]:
         hits = [[h.document.url, h.exact, h.snippet] for h in store.search(SearchQuery(text=q, limit=50))]
         search[q] = sorted(hits) if q else hits
     return {
-        "documents": [{k: v for k, v in d.to_dict().items() if k != "current_province"} for d in docs],
+        "documents": [{k: v for k, v in d.to_dict().items() if k not in LATER_FIELDS} for d in docs],
         "histories": {k: {"version": h.version, **h.export_fields()}
                       for k, h in sorted(store.histories([d.id for d in docs]).items())},
         "known_pages": {p: store.known_pages(p) for p in ("p1", "p2", "p3")},
@@ -295,7 +300,8 @@ def test_a_schema_2_sqlite_store_migrates_to_the_search_language(v2_store: Path,
     url = f"sqlite:///{v2_store}"
     original = dump(v2_store)
     code, out, err = run_main(capsys, "search", "hoi nghi", "--store", url)
-    assert (code, out) == (2, "") and "has schema version 2, this portalnews needs 3: run `portalnews migrate" in err
+    assert (code, out) == (2, "")
+    assert f"has schema version 2, this portalnews needs {SCHEMA_VERSION}: run `portalnews migrate" in err
     assert dump(v2_store) == original
 
     code, out, err = run_main(capsys, "migrate", "--store", url)
@@ -339,7 +345,7 @@ def test_a_schema_2_engine_store_migrates_to_the_plugin_free_mapping(
         v2_engine_store: str, v2_store: Path, capsys: pytest.CaptureFixture[str]) -> None:
     url = v2_engine_store
     code, out, err = run_main(capsys, "search", "hoi nghi", "--store", url)
-    assert (code, out) == (2, "") and "has schema version 2, this portalnews needs 3" in err
+    assert (code, out) == (2, "") and f"has schema version 2, this portalnews needs {SCHEMA_VERSION}" in err
     code, out, err = run_main(capsys, "migrate", "--store", url, "--json")
     assert code == 0, err
     prefix = url.rsplit("prefix=", 1)[1]
@@ -353,6 +359,107 @@ def test_a_schema_2_engine_store_migrates_to_the_plugin_free_mapping(
         check_schema_3_search(engine)
         mapping = engine._client().indices.get_mapping(index=f"{prefix}-articles")  # type: ignore[attr-defined]
         (index, body), = mapping.items()
-        assert index == f"{prefix}-articles-v2" and body["mappings"]["_meta"]["portalnews_mapping_version"] == 3
+        assert index == f"{prefix}-articles-v2" and body["mappings"]["_meta"]["portalnews_mapping_version"] == SCHEMA_VERSION
         settings = engine._client().indices.get_settings(index=index)[index]["settings"]  # type: ignore[attr-defined]
         assert "analysis" not in settings["index"]  # no asciifolding any more: runs on a core node
+
+
+# --- schema 3 -> 4: stories on stores written before them -------------------------------------------------
+FIXTURE_V3 = Path(__file__).parent / "fixtures" / "store_v3"
+
+
+def check_schema_4_stories(store: Any) -> None:
+    """The true stories of ``store_v3/expected.json``: one story id per story (its source's),
+    sizes, one source each; the documents are no longer pending."""
+    expected = json.loads((FIXTURE_V3 / "expected.json").read_text("utf-8"))
+    by_url = {d.url: d for d in store.iter_documents()}
+    assert len(by_url) == sum(len(u) for u in expected["stories"].values())
+    for key, story_urls in expected["stories"].items():
+        source = by_url[expected["sources"][key]]
+        assert {by_url[u].story_id for u in story_urls} == {source.id}, key
+        assert {by_url[u].story_size for u in story_urls} == {len(story_urls)}, key
+        assert [u for u in story_urls if by_url[u].is_source] == [source.url], key
+    assert store.reconcile_stories().documents == 0
+
+
+@pytest.fixture()
+def v3_store(tmp_path: Path) -> Path:
+    path = tmp_path / "data" / "portalnews.db"
+    path.parent.mkdir()
+    shutil.copyfile(FIXTURE_V3 / "store-v3.db", path)
+    return path
+
+
+def test_a_schema_3_sqlite_store_migrates_to_stories(v3_store: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A store written before stories (tests/fixtures/store_v3) says migrate, and after it every
+    document is signed and in its true story; a reprint crawled later joins it."""
+    url = f"sqlite:///{v3_store}"
+    original = dump(v3_store)
+    code, out, err = run_main(capsys, "export", "--store", url)
+    assert (code, out) == (2, "") and f"has schema version 3, this portalnews needs {SCHEMA_VERSION}" in err
+    code, out, err = run_main(capsys, "migrate", "--store", url)
+    assert code == 0, err
+    assert dump(v3_store.with_name("portalnews.v3-backup.db")) == original
+    with open_store(url) as store:
+        check_schema_4_stories(store)
+        story = json.loads((FIXTURE_V3 / "expected.json").read_text("utf-8"))["stories"]["s026"]
+        original_doc = next(d for d in store.iter_documents() if d.url == story[0])
+        reprint = Document(url="http://127.0.0.1/reprint.html", portal_id="p9", title="Tin từ huyện: " + original_doc.title,
+                           body="(Nguồn: huyện Bát Xát)\n" + original_doc.body, published_at="2030-01-01T00:00:00+07:00",
+                           crawled_at="2030-01-01T00:00:00+00:00")
+        store.upsert_documents([reprint])
+        store.reconcile_stories()
+        got = store.get_document(reprint.id)
+        assert got is not None and got.story_id == original_doc.story_id and got.story_size == len(story) + 1
+        assert got.is_source is False
+    code, out, _ = run_main(capsys, "export", "--store", url)
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert {r["story_size"] for r in rows if r["story_id"] == original_doc.story_id} == {len(story) + 1}
+
+
+@pytest.mark.engine
+def test_a_schema_3_engine_store_migrates_to_stories(opensearch_url: str, v3_store: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    """An engine store at schema 3 (the documents of store_v3, indexed with the schema-3 mapping
+    and no story field) migrates: the same stories as SQLite."""
+    from opensearchpy import OpenSearch
+
+    from pipelines.storage.engine_mappings import article_mappings, index_settings
+    from pipelines.storage.engine_write import search_source
+
+    url = opensearch_store_url(opensearch_url, unique_prefix())
+    prefix = url.rsplit("prefix=", 1)[1]
+    client = OpenSearch(opensearch_url)
+    try:
+        mappings = article_mappings()
+        mappings["_meta"]["portalnews_mapping_version"] = 3
+        for name in ("story_signature", "story_bands", "story_id", "story_size", "is_source", "story_pending"):
+            mappings["properties"].pop(name)
+        client.indices.create(index=f"{prefix}-articles-v1", body={
+            "settings": index_settings(1, 0), "mappings": mappings, "aliases": {f"{prefix}-articles": {}}})
+        conn = sqlite3.connect(v3_store)
+        conn.row_factory = sqlite3.Row
+        from pipelines.storage.sqlite_search import document_from_row
+
+        for row in conn.execute("SELECT * FROM documents"):
+            d = document_from_row(row)
+            src = {k: v for k, v in d.to_dict().items() if k not in ("story_id", "story_size", "is_source")}
+            client.index(index=f"{prefix}-articles", id=d.id,
+                         body={**src, **search_source(d, None), "first_seen_at": d.crawled_at, "version": 1,
+                               "indexed_at": d.crawled_at, "view_history": [], "previous_versions": []})
+        conn.close()
+        client.indices.refresh(index=f"{prefix}-articles")
+        code, out, err = run_main(capsys, "search", "hoi nghi", "--store", url)
+        assert (code, out) == (2, "") and f"has schema version 3, this portalnews needs {SCHEMA_VERSION}" in err
+        code, out, err = run_main(capsys, "migrate", "--store", url)
+        assert code == 0, err
+        assert run_main(capsys, "migrate", "--store", f"sqlite:///{v3_store}")[0] == 0
+        with open_store(url) as engine, open_store(f"sqlite:///{v3_store}") as sqlite:
+            check_schema_4_stories(engine)
+            assert [d.to_dict() for d in engine.iter_documents()] == [d.to_dict() for d in sqlite.iter_documents()]
+            # a reindex keeps the stories
+            engine.reindex()
+            check_schema_4_stories(engine)
+    finally:
+        client.close()
+        drop_engine_indices(url)

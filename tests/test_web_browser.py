@@ -25,7 +25,16 @@ import pytest
 
 from pipelines.storage.base import EXPORT_FIELDS, document_id
 from tests.conftest import require_browser, skip_or_fail
-from tests.web_support import HOSTILE_URL, HOSTILE_VIEWS, WebStore, all_hits, get, served
+from tests.web_support import (
+    HOSTILE_URL,
+    HOSTILE_VIEWS,
+    REPRINT_PORTAL_NAME,
+    REPRINT_URL,
+    WebStore,
+    all_hits,
+    get,
+    served,
+)
 
 CHROMEDRIVER = "/usr/bin/chromedriver"
 SHOTS = Path(os.environ.get("PORTALNEWS_WEB_SHOTS", "/tmp/web-shots"))
@@ -237,13 +246,42 @@ def test_the_hostile_article_stays_text_and_its_history_is_drawn(browser: Any, b
     assert_clean_console(d)
 
 
+def test_a_story_is_one_hit_and_its_article_lists_the_other_copies(browser: Any, base_url: str) -> None:
+    """The hostile article and its reprint on another portal are one story: the search shows one
+    hit with "and 1 more portal", the article page lists the copy with its portal and date (as
+    text), and "show every copy" shows both hits."""
+    from selenium.webdriver.common.by import By
+
+    d = browser
+    d.get(f"{base_url}/?q=H%C3%B2a+UBND")
+    ids = hit_ids(d)
+    assert document_id(HOSTILE_URL) in ids and document_id(REPRINT_URL) not in ids  # the source is the hit
+    story = d.find_element(By.CSS_SELECTOR, f'li.hit[data-id="{document_id(HOSTILE_URL)}"] p.story')
+    assert story.is_displayed() and story.text.startswith("and 1 more portal")
+    assert "first published here" in story.text
+    shot(d, "10-story-collapsed")
+    assert_clean_console(d)
+    story.find_element(By.TAG_NAME, "a").click()
+    rows = d.find_elements(By.CSS_SELECTOR, "#copies tr.copy")
+    assert [r.get_attribute("data-id") for r in rows] == [document_id(REPRINT_URL)]
+    assert REPRINT_PORTAL_NAME in rows[0].text and "2025" in rows[0].text  # the portal's name as text, the date
+    assert not d.find_elements(By.CSS_SELECTOR, "#copies script, #copies i")
+    shot(d, "11-story-copies")
+    assert_clean_console(d)
+    d.get(f"{base_url}/?q=H%C3%B2a+UBND")
+    d.find_element(By.CSS_SELECTOR, "a.collapse").click()
+    assert {document_id(HOSTILE_URL), document_id(REPRINT_URL)} <= set(hit_ids(d))
+    assert current_params(d)["collapse"] == ["0"]
+    assert_clean_console(d)
+
+
 def test_coverage_links_open_each_portals_articles(browser: Any, base_url: str) -> None:
     from selenium.webdriver.common.by import By
 
     d = browser
     d.get(f"{base_url}/coverage")
     rows = d.find_elements(By.CSS_SELECTOR, "table#coverage tbody tr")
-    assert len(rows) == 7, "five mirrored portals, the broken one, the hostile one"
+    assert len(rows) == 8, "five mirrored portals, the broken one, the hostile one and its reprint's portal"
     broken = d.find_element(By.CSS_SELECTOR, 'tr[data-portal="demo-broken-1"]')
     assert "unreachable" in broken.text
     shot(d, "07-coverage")

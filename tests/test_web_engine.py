@@ -60,6 +60,7 @@ def _move(source_path: str, url: str) -> int:
         for run in source.runs(limit=10_000):
             target.save_run(run)
         getattr(target, "refresh")()  # noqa: B009 (an engine store's own method)
+        target.reconcile_stories()  # as `portalnews import` does at its end
         return len(docs)
     finally:
         source.close()

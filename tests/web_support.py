@@ -37,6 +37,10 @@ from tests.test_crawl_corpus import FAST, run_cli
 
 ARTICLES_PER_PORTAL = 20
 HOSTILE_PORTAL = "hostile-1"
+#: A reprint of the hostile article on another portal (the two are one story).
+REPRINT_PORTAL = "hostile-2"
+REPRINT_PORTAL_NAME = 'Cổng <i>tái bản</i> <script>document.title="pwned"</script>'
+REPRINT_URL = "http://127.0.2.98/tin-tuc/tai-ban.html"
 HOSTILE_URL = "http://127.0.2.99/tin-tuc/doc-hai.html"
 #: Markup and characters crawled pages may carry that must never reach a page live.
 HOSTILE_TITLE = 'Tin <script>alert("t")</script> xã Hòa <img src=x onerror=alert(1)>\x1b[2J\u202eevil'
@@ -84,6 +88,13 @@ def _build(root: str) -> WebStore:
         store.upsert_documents([_hostile(t1, v1, "Bản đầu tiên: " + HOSTILE_BODY)])
         store.upsert_documents([_hostile(t2, v2, HOSTILE_BODY)])  # content changed: version 1 archived
         store.upsert_documents([_hostile(t3, v3, HOSTILE_BODY)])
+        # a reprint of it on another portal, a day later: one story of two (issue 13)
+        store.upsert_documents([Document(
+            url=REPRINT_URL, portal_id=REPRINT_PORTAL, title="Tin từ xã: " + HOSTILE_TITLE,
+            body="(Nguồn: Cổng độc hại)\n" + HOSTILE_BODY, published_at="2025-03-02T09:00:00+07:00",
+            date_precision="minute", crawled_at=t3, portal_name=REPRINT_PORTAL_NAME, province="Phú Yên",
+            level="commune")])
+        store.reconcile_stories()
     finally:
         store.close()
     return WebStore(path)

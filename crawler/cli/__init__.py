@@ -27,6 +27,7 @@ from crawler.cli import (
     schedule,
     search,
     serve,
+    stories,
     watch,
     web,
 )
@@ -36,7 +37,7 @@ from pipelines.monitoring.rules import RulesError
 from pipelines.storage import StoreError
 
 #: The commands in the order ``--help`` lists them.
-COMMANDS = (crawl, schedule, export, import_, search, web, watch, coverage, check, report, serve, reindex, migrate,
+COMMANDS = (crawl, schedule, export, import_, search, stories, web, watch, coverage, check, report, serve, reindex, migrate,
             portals, extract, demo)
 
 

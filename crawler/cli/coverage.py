@@ -60,10 +60,11 @@ def run(args: argparse.Namespace) -> int:
                      str(p.new_24h), str(p.new_7d), str(p.new_30d), (p.newest_article or "-")[:10],
                      "-" if p.age_days is None else str(p.age_days), (p.last_crawl_started or "-")[:19],
                      p.last_outcome or "-", str(p.pages_fetched), pairs(p.http_errors) or "-", missing or "-",
-                     str(p.robots_blocked), "; ".join(p.problems) or "-"])
+                     str(p.robots_blocked), f"{p.reprint_share:.0%}" if p.articles else "-",
+                     "; ".join(p.problems) or "-"])
     print(coloured_table(rows, ["portal", "status", "health", "province", "level", "articles", "24h", "7d", "30d",
                                  "newest", "age", "last crawl (UTC)", "outcome", "pages", "http errors",
-                                 "not found", "robots", "problems"],
+                                 "not found", "robots", "reprints", "problems"],
                           [STATUS_COLOURS.get(p.status) for p in portals]))
     return 0
 
@@ -73,6 +74,7 @@ COVERAGE_CSV_FIELDS = (
     "found_24h", "found_7d", "found_30d", "newest_article", "age_days", "last_crawl_started", "last_crawl_finished",
     "last_outcome", "pages_fetched", "errors", "http_errors", "error_rate", "article_pages", "missing_fields",
     "extraction_failure_rate", "robots_blocked", "dropped", "drop_reasons", "crawls_without_new", "problems",
+    "reprints", "reprint_share", "own_share",
 )
 
 

@@ -160,6 +160,8 @@ def write_export(docs: Iterator[Any], out: IO[str], fmt: str,
             for name in HISTORY_EXPORT_FIELDS[1:]:
                 if name in row:
                     row[name] = json.dumps(row[name], ensure_ascii=False)
+            if row.get("is_source") is not None:
+                row["is_source"] = json.dumps(row["is_source"])  # true / false, as in JSON lines
             writer.writerow(row)
             n += 1
     else:

@@ -53,9 +53,12 @@ def parse_line(line: str) -> tuple[Document, DocumentHistory | None] | None:
         value = data.get(name)
         if value is None:
             continue
-        if name == "view_count":
+        if name in ("view_count", "story_size"):
             if isinstance(value, bool) or not isinstance(value, int):
-                raise LineError(f"view_count {value!r} is not a whole number")
+                raise LineError(f"{name} {value!r} is not a whole number")
+        elif name == "is_source":
+            if not isinstance(value, bool):
+                raise LineError(f"is_source {value!r} is not true or false")
         elif not isinstance(value, str):
             raise LineError(f"{name!r} is not text: {value!r}"[:200])
         fields[name] = value
@@ -165,6 +168,7 @@ def run(args: argparse.Namespace) -> int:
             refresh = getattr(store, "refresh", None)
             if callable(refresh):  # a search engine: what was imported is searchable now
                 refresh()
+            store.reconcile_stories()  # the imported documents join their stories
         finally:
             store.close()
     finally:

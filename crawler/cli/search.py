@@ -20,6 +20,7 @@ from pipelines.output import json_line, terminal_text
 from pipelines.search.highlight import MARK_END, MARK_START
 from pipelines.storage import SearchQuery, SearchResult, Store
 from pipelines.storage.searching import MAX_PER_PAGE, province_key
+from pipelines.storage.story_views import collapsed_search
 
 
 def query_from_args(args: argparse.Namespace, text: str = "") -> dict[str, Any]:
@@ -32,15 +33,24 @@ def run(args: argparse.Namespace) -> int:
     per_page = args.per_page if args.per_page is not None else args.limit
     store = open_cli_store(args)
     try:
-        result = store.search(SearchQuery.paged(args.page, per_page, sort=args.sort, facets=args.json,
-                                                **query_from_args(args, args.query)))
+        query = SearchQuery.paged(args.page, per_page, sort=args.sort, facets=args.json,
+                                  **query_from_args(args, args.query))
+        if args.collapse:
+            result, collapsed = collapsed_search(store, query)
+        else:
+            result, collapsed = store.search(query), []
         warnings = filter_warnings(args, store) if not result.total else []
     finally:
         store.close()
     for warning in warnings:
         print(f"portalnews search: warning: {terminal_text(warning)}", file=sys.stderr)
+    by_id = {c.hit.document.id: c for c in collapsed}
     if args.json:
-        print(json_line(result.to_api()))
+        answer = result.to_api()
+        if args.collapse:
+            answer["hits"] = [c.to_api() for c in collapsed]
+            answer["collapsed"] = True
+        print(json_line(answer))
         return 0
     if args.jsonl:
         for hit in result:
@@ -48,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
             data.update({"score": hit.to_api()["score"], "exact": hit.exact, "snippet": hit.snippet_html,
                          "snippet_html": hit.snippet_html, "snippet_text": hit.snippet_text})
             data.pop("body", None)
+            if hit.document.id in by_id:
+                data["more_portals"] = by_id[hit.document.id].more_portals
             print(json_line(data))
         return 0
     if not result.total:
@@ -69,6 +81,13 @@ def run(args: argparse.Namespace) -> int:
         print(f"    {terminal_text(d.portal_id)} · {terminal_text(province)} · "
               f"{terminal_text((d.published_at or 'no date')[:16])} · {views}" + (" · exact" if hit.exact else ""))
         print(f"    {terminal_text(d.url)}")
+        more = by_id.get(d.id)
+        if more is not None and more.copies:
+            portals = more.more_portals
+            print(f"    and {portals} more portal{'' if portals == 1 else 's'} ({len(more.copies)} other "
+                  f"cop{'y' if len(more.copies) == 1 else 'ies'}"
+                  + (", first published here" if d.is_source else
+                     f", first on {terminal_text(more.copies[0].portal_id)}") + ")")
         print(f"    {snippet}\n")
     return 0
 
@@ -134,6 +153,8 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--per-page", type=positive_int, metavar="N",
                    help=f"hits per page (default 10, at most {MAX_PER_PAGE})")
     p.add_argument("--limit", type=positive_int, default=10, metavar="N", help="the same as --per-page")
+    p.add_argument("--collapse", action="store_true",
+                   help="one hit per story (a text reprinted by several portals), with \"and N more portals\"")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="one JSON object: total, page, per_page, hits, facets")
     out.add_argument("--jsonl", action="store_true", help="one JSON object per hit, one per line")

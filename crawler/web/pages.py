@@ -22,8 +22,9 @@ from crawler.web.storeholder import StoreHolder
 from crawler.web.templating import render
 from pipelines.monitoring import check_store
 from pipelines.monitoring.report import summary_cards
-from pipelines.storage import Facet, SearchResult, SortOrder, Store
+from pipelines.storage import Document, Facet, SearchResult, SortOrder, Store
 from pipelines.storage.searching import MAX_WINDOW
+from pipelines.storage.story_views import CollapsedHit, collapsed_search
 
 DOC_ID = re.compile(r"[0-9a-f]{40}")
 #: Facets listed beside the results, with their headings, and how many values each shows.
@@ -78,14 +79,22 @@ def facet_link(params: SearchParams, facet: Facet, value: str) -> str:
 
 async def search_page(request: Request) -> HTMLResponse:
     params = parse_search(request.query_params)
-    result = await _holder(request).run(lambda store: store.search(params.query(facets=True)))
+
+    def find(store: Store) -> tuple[SearchResult, dict[str, CollapsedHit]]:
+        if not params.collapse:
+            return store.search(params.query(facets=True)), {}
+        result, collapsed = collapsed_search(store, params.query(facets=True))
+        return result, {c.hit.document.id: c for c in collapsed if c.copies}
+
+    result, stories = await _holder(request).run(find)
     facets = [(facet, heading, result.facets.get(facet.value, [])[:FACET_SHOWN]) for facet, heading in SIDE_FACETS]
     first = (result.page - 1) * result.per_page + 1
     html = render(
         "search.html", params=params, result=result, facets=facets, facet_link=facet_link,
         histogram=month_histogram(result.facets.get(Facet.MONTH.value, [])), pages=page_links(params, result),
         filters=active_filters(params), sorts=[(s.value, params.href(sort=s)) for s in SortOrder],
-        first=first, last=first + len(result.hits) - 1,
+        first=first, last=first + len(result.hits) - 1, stories=stories,
+        collapse_link=params.href(collapse=not params.collapse),
         exports=[(f.value, params.link("/export", format=f.value)) for f in ExportFormat],
         api=params.href("/api/search"), store=_holder(request).shown_url, default_per_page=DEFAULT_PER_PAGE)
     return HTMLResponse(html)
@@ -96,19 +105,24 @@ async def article_page(request: Request) -> HTMLResponse:
     if not DOC_ID.fullmatch(doc_id):
         raise HTTPException(404, "no such article: an article id is 40 hexadecimal digits")
 
-    def load(store: Store) -> tuple[Any, Any]:
+    def load(store: Store) -> tuple[Any, Any, list[Document]]:
         doc = store.get_document(doc_id)
-        return doc, (store.histories([doc_id]).get(doc_id) if doc is not None else None)
+        if doc is None:
+            return None, None, []
+        copies = [m for m in store.story_members(doc.story_id) if m.id != doc.id] \
+            if doc.story_id and (doc.story_size or 1) > 1 else []
+        return doc, store.histories([doc_id]).get(doc_id), copies
 
-    doc, history = await _holder(request).run(load)
+    doc, history, copies = await _holder(request).run(load)
     if doc is None:
         raise HTTPException(404, f"no article {doc_id} in this store")
     observations = history.view_history if history is not None else []
     fields = [(name, getattr(doc, name)) for name in (
         "id", "url", "portal_id", "portal_name", "title", "published_at", "date_precision", "view_count", "author",
-        "category", "summary", "province", "current_province", "level", "profile", "crawled_at", "content_hash")]
+        "category", "summary", "province", "current_province", "level", "profile", "crawled_at", "content_hash",
+        "story_id", "story_size", "is_source")]
     fields += [(name, value) for name, value in sorted(doc.extra.items())]
-    html = render("article.html", doc=doc, fields=fields, history=history, observations=observations,
+    html = render("article.html", doc=doc, fields=fields, history=history, observations=observations, copies=copies,
                   chart=views_chart(observations), paragraphs=[p for p in (doc.body or "").split("\n") if p.strip()],
                   portal_link=SearchParams(portals=(doc.portal_id,)).href(),
                   store=_holder(request).shown_url)

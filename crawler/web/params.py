@@ -60,6 +60,9 @@ class SearchParams:
     since: str | None = None
     until: str | None = None
     min_views: int | None = None
+    #: One hit per story (a text reprinted by several portals): the page's default; ``collapse=0``
+    #: shows every copy.
+    collapse: bool = True
 
     # --- to the store ------------------------------------------------------------------------
     def filters(self) -> dict[str, Any]:
@@ -88,6 +91,8 @@ class SearchParams:
             out.append(("min_views", str(self.min_views)))
         if self.sort is not SortOrder.RELEVANCE:
             out.append(("sort", self.sort.value))
+        if not self.collapse:
+            out.append(("collapse", "0"))
         if self.per_page != DEFAULT_PER_PAGE:
             out.append(("per_page", str(self.per_page)))
         if self.page != 1:
@@ -165,9 +170,11 @@ def parse_search(params: QueryParams) -> SearchParams:
         raise ParamError("page", f"pages end at hit {MAX_WINDOW}: narrow the search, or export it for every match")
     since, until = _date(params, "since"), _date(params, "until")
     portals = tuple(dict.fromkeys(p.strip() for p in params.getlist("portal") if p.strip()))
+    collapse = _number(params, "collapse", 1, 0, 1)
     return SearchParams(q=q, page=page, per_page=per_page, sort=sort, province=_one(params, "province"),
                         level=_one(params, "level"), portals=portals, category=_one(params, "category"),
-                        since=since, until=until, min_views=_number(params, "min_views", None, 0))
+                        since=since, until=until, min_views=_number(params, "min_views", None, 0),
+                        collapse=bool(collapse))
 
 
 def parse_format(params: QueryParams) -> ExportFormat:

@@ -37,6 +37,7 @@ import yaml
 from pipelines.model.kinds import RunOutcome
 from pipelines.monitoring.rules import Rules, RuleSet
 from pipelines.storage.base import CoverageRow, CrawlState, RunRecord
+from pipelines.storage.story_views import story_shares
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +102,11 @@ class PortalCoverage:
     crawls: int = 0
     crawl_running_since: str | None = None
     origin_moved_to: str | None = None  # where the registry URL redirected in the last crawl
+    # stories (issue 13): articles that are copies of a story first published earlier (elsewhere,
+    # or on the portal itself), and the shares of its articles that are reprints and its own
+    reprints: int = 0
+    reprint_share: float = 0.0
+    own_share: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -215,11 +221,17 @@ def build_coverage(store: CrawlState, *, rules: Rules | None = None, meta: Mappi
     starts = window_starts(now)
     published = store.recent_counts(starts, "published_at")
     found = store.recent_counts(starts, "first_seen_at")
+    counts = getattr(store, "story_counts", None)
+    shares = story_shares(counts()) if callable(counts) else {}
     portals = []
     for pid in sorted(wanted):
         runs = store.runs(pid, limit=rules.for_portal(pid).runs_needed + 1) if pid in rows else []
-        portals.append(portal_coverage(pid, rows.get(pid), runs, rules.for_portal(pid), meta.get(pid),
-                                       published.get(pid, {}), found.get(pid, {}), now))
+        p = portal_coverage(pid, rows.get(pid), runs, rules.for_portal(pid), meta.get(pid),
+                            published.get(pid, {}), found.get(pid, {}), now)
+        if pid in shares:
+            p.reprints = int(shares[pid]["reprints"])
+            p.reprint_share, p.own_share = float(shares[pid]["reprint_share"]), float(shares[pid]["own_share"])
+        portals.append(p)
     portals.sort(key=sort_key)
     return CoverageReport(generated_at=now.isoformat(timespec="seconds"), portals=portals,
                           by_province=rollup(portals, "province"), by_level=rollup(portals, "level"))

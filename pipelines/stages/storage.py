@@ -298,6 +298,18 @@ class StoragePipeline:
             self.stats.set_value("portalnews/store_notes", self.writer.notes())
         self.stats.set_value("portalnews/unsent", unsent)
         self.stats.set_value("portalnews/summary", self.summary)
+        await self._reconcile_stories()
         if unsent:
             logger.error("%d records could not be stored in %s (last error: %s)", unsent, self.owner.url,
                          self.writer.stats.last_error)
+
+    async def _reconcile_stories(self) -> None:
+        """The crawl's new articles join their stories (issue 13; serialised by the store
+        against other workers).  A failure leaves them pending for the next crawl."""
+        assert self.store is not None
+        try:
+            report = await asyncio.to_thread(self.store.reconcile_stories)
+        except StoreError as exc:
+            logger.error("stories were not reconciled (the new articles stay pending): %s", exc)
+            return
+        self.stats.set_value("portalnews/stories", report.to_dict())

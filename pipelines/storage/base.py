@@ -33,6 +33,8 @@ from w3lib.url import canonicalize_url
 from pipelines.admin import current_province
 from pipelines.storage.coordination import Coordination
 from pipelines.storage.watchlists import Watchlists
+from pipelines.stories import order_key
+from pipelines.stories.reconcile import ReconcileReport
 
 logger = logging.getLogger(__name__)
 
@@ -44,7 +46,11 @@ EXPORT_FIELDS = (
     "url", "portal_id", "title", "published_at", "view_count", "body",
     "summary", "author", "category", "crawled_at",
     "date_precision", "province", "current_province", "level", "portal_name", "profile",
+    "story_id", "story_size", "is_source",
 )
+#: The story fields of a document (issue 13; :mod:`pipelines.stories`): set by the store when it
+#: reconciles stories, never by a crawl or an import.
+STORY_FIELDS = ("story_id", "story_size", "is_source")
 #: Most view-count observations kept per article (the oldest are dropped beyond it).
 MAX_OBSERVATIONS = 1000
 
@@ -107,8 +113,15 @@ class Document:
     #: :mod:`pipelines.admin` unless given (the registry key ``current_province`` overrides it);
     #: ``province`` itself when it names no province.  Search facets and filters use it.
     current_province: str | None = None
+    #: The story (:mod:`pipelines.stories`): the id of its earliest document, how many documents
+    #: it has, and whether this document is that earliest one.  The store sets them.
+    story_id: str | None = None
+    story_size: int | None = None
+    is_source: bool | None = None
 
     def __post_init__(self) -> None:
+        if self.is_source is not None:
+            self.is_source = bool(self.is_source)
         if not self.id:
             self.id = document_id(self.url)
         if not self.content_hash:
@@ -495,6 +508,20 @@ class DocumentIndex(Protocol):
     def histories(self, doc_ids: Sequence[str]) -> dict[str, DocumentHistory]:
         """History of each stored document among ``doc_ids`` (unknown ids are absent)."""
 
+    def reconcile_stories(self) -> ReconcileReport:
+        """Put every document written since the last reconciliation into its story
+        (:mod:`pipelines.stories.reconcile`), serialised against other workers; after each
+        crawl, import and migration."""
+
+    def story_members(self, story_id: str) -> list[Document]:
+        """The documents of one story, the source first (:func:`sort_story`)."""
+
+    def story_groups(self) -> Iterator[Document]:
+        """Every document of a story of two or more (bodies left out: ``body`` is empty)."""
+
+    def story_counts(self) -> dict[str, tuple[int, int]]:
+        """Per portal: its articles, and how many of them are reprints (``is_source`` false)."""
+
     def recent_documents(self, portal_id: str, since: str) -> list[RecentDocument]:
         """Stored articles of a portal published at or after ``since`` (ISO), newest first."""
 
@@ -597,6 +624,11 @@ RECENT_FIELDS = ("published_at", "first_seen_at")
 def check_recent_field(field_name: str) -> None:
     if field_name not in RECENT_FIELDS:
         raise ValueError(f"recent_counts counts {' or '.join(RECENT_FIELDS)}, not {field_name!r}")
+
+
+def sort_story(docs: Iterable[Document]) -> list[Document]:
+    """The documents of a story in publication order, the source (the story's id) first."""
+    return sorted(docs, key=lambda d: order_key(d.published_at, d.id, d.date_precision == "day"))
 
 
 def parse_instant(value: str | None) -> datetime | None:

@@ -43,6 +43,7 @@ from pipelines.storage.base import (
     canonical_url,
     check_recent_field,
     parse_instant,
+    sort_story,
 )
 from pipelines.storage.engine_client import OPENSEARCH, EngineConfig, EngineError, error_reason, make_client
 from pipelines.storage.engine_mappings import (
@@ -64,7 +65,9 @@ from pipelines.storage.engine_write import (
 from pipelines.storage.migrations import SourceTransform
 from pipelines.storage.searching import facet_values, make_hit, prepare
 from pipelines.storage.spool import Record, spool_dir_name
+from pipelines.storage.stories_engine import reconcile_engine
 from pipelines.storage.watchlists_engine import EngineWatchlists
+from pipelines.stories.reconcile import ReconcileReport
 
 logger = logging.getLogger(__name__)
 
@@ -269,6 +272,36 @@ class EngineStore(EngineWatchlists, Store):
                             page=prep.page, per_page=prep.limit, sort=prep.sort.value, query=prep.query.source,
                             facets=facets, facets_exact=facets_exact)
 
+    def reconcile_stories(self) -> ReconcileReport:
+        """Put the articles written since the last reconciliation into their stories, under
+        the store-wide lease (:mod:`pipelines.storage.stories_engine`)."""
+        return reconcile_engine(self)
+
+    def story_members(self, story_id: str) -> list[Document]:
+        query = {"size": 10000, "query": {"term": {"story_id": story_id}}}
+        return sort_story(document_from_source(h["_source"]) for h in
+                          self._search(self.names.articles, query)["hits"]["hits"])
+
+    def story_groups(self) -> Iterator[Document]:
+        query = {"size": _SCROLL_PAGE, "query": {"range": {"story_size": {"gte": 2}}}, "sort": [{"id": "asc"}],
+                 "_source": {"excludes": ["body", "story_signature", "story_bands", *HISTORY_FIELDS]}}
+        for hit in self._hits(self.names.articles, query):
+            yield document_from_source({**hit["_source"], "body": ""})
+
+    def story_counts(self) -> dict[str, tuple[int, int]]:
+        out: dict[str, tuple[int, int]] = {}
+
+        def body_for(after: dict[str, Any] | None) -> dict[str, Any]:
+            composite: dict[str, Any] = {"size": 1000, "sources": [{"portal_id": {"terms": {"field": "portal_id"}}}]}
+            if after:
+                composite["after"] = after
+            return {"size": 0, "aggs": {"portals": {"composite": composite, "aggs": {
+                "reprints": {"filter": {"term": {"is_source": False}}}}}}}
+
+        for bucket in self._buckets(self.names.articles, body_for):
+            out[bucket["key"]["portal_id"]] = (int(bucket["doc_count"]), int(bucket["reprints"]["doc_count"]))
+        return out
+
     def histories(self, doc_ids: Sequence[str]) -> dict[str, DocumentHistory]:
         sources = self._mget_sources(self.names.articles, doc_ids, ["version", *HISTORY_FIELDS])
         return {doc_id: history_from_source(doc_id, src) for doc_id, src in sources.items()}
@@ -361,6 +394,7 @@ class EngineStore(EngineWatchlists, Store):
         self._put_template()
         result = self._rebuild(migrations.engine_transform(version))
         self._create_other_indices()
+        self.reconcile_stories()  # the copied articles were signed: put them into stories
         logger.info("migrated %s from schema version %d to %d (backup: index %s)", self._what, version,
                     migrations.SCHEMA_VERSION, result["old_index"])
         return MigrationReport(self.url, version, migrations.SCHEMA_VERSION, result["old_index"],

@@ -122,6 +122,14 @@ def article_mappings() -> dict[str, Any]:
         "view_history": {"type": "object", "properties": {
             "t": {"type": "date", "ignore_malformed": True}, "views": {"type": "integer"}}},
         "previous_versions": _OPAQUE,
+        # stories (pipelines.storage.stories_engine): the signature is kept, not indexed; the
+        # band keys are the candidate query
+        "story_signature": {"type": "binary"},
+        "story_bands": {"type": "long"},
+        "story_id": _KEYWORD,
+        "story_size": _INTEGER,
+        "is_source": {"type": "boolean"},
+        "story_pending": {"type": "boolean"},
     })
     mapping["_source"] = {"excludes": list(SEARCH_FIELDS)}
     return mapping

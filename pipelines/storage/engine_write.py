@@ -45,6 +45,12 @@ from pipelines.storage.engine_client import EngineError, Flavour, body, error_re
 from pipelines.storage.engine_mappings import SEARCH_FIELDS, IndexNames
 from pipelines.storage.searching import indexed_values
 from pipelines.storage.spool import Record
+from pipelines.storage.stories_engine import (
+    STORY_INTERNAL_FIELDS,
+    STORY_SOURCE_FIELDS,
+    kept_story_fields,
+    story_source,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -65,9 +71,11 @@ HISTORY_SOURCE_FIELDS = ("view_history", "previous_versions", "title", "summary"
 HISTORY_FIELDS = ("view_history", "previous_versions")
 #: Values computed from a document for searching (not :class:`Document` fields).
 INDEXED_FIELDS = ("province_key", "current_key", "category_key", "month")
-_INTERNAL_FIELDS = ("first_seen_at", "version", "indexed_at", *HISTORY_FIELDS, *INDEXED_FIELDS, *SEARCH_FIELDS)
+_INTERNAL_FIELDS = ("first_seen_at", "version", "indexed_at", *HISTORY_FIELDS, *INDEXED_FIELDS, *SEARCH_FIELDS,
+                    *STORY_INTERNAL_FIELDS)
 _MAX_ROUNDS = 5
-_MGET_FIELDS = ["content_hash", "view_count", "first_seen_at", "version", "crawled_at", *HISTORY_SOURCE_FIELDS]
+_MGET_FIELDS = ["content_hash", "view_count", "first_seen_at", "version", "crawled_at", *HISTORY_SOURCE_FIELDS,
+                *STORY_SOURCE_FIELDS]
 
 
 def page_id(url: str, canonical: str | None = None) -> str:
@@ -317,9 +325,11 @@ class BatchPlan:
                 history.add(doc)
             if doc_id in self.histories:
                 version = history.merge(self.histories[doc_id])
+            # the story fields stay what the store made of them (pipelines.storage.stories_engine)
+            story = (kept_story_fields(src) if hit is not None else None) or story_source(doc_id, final.body)
             action: dict[str, Any] = {"_index": alias, "_id": doc_id,
                                       "_source": {**_document_source(final, first_seen, version, self.abbreviations),
-                                                  **history.fields()}}
+                                                  **history.fields(), **story}}
             if hit is None:
                 action["_op_type"] = "create"
             else:

@@ -229,6 +229,42 @@ def _engine_v3(src: dict[str, Any]) -> dict[str, Any]:
     return src
 
 
+# --- version 4: stories (issue 13) ------------------------------------------------------------------
+# Every document gets its story signature and band keys (pipelines.stories) and is pending;
+# the step's Python part signs the documents and reconciles them into stories, in the
+# migration's transaction.  story_id is the id of the story's earliest document.
+_V4 = """
+ALTER TABLE documents ADD COLUMN story_signature BLOB;
+ALTER TABLE documents ADD COLUMN story_id TEXT;
+ALTER TABLE documents ADD COLUMN story_size INTEGER;
+ALTER TABLE documents ADD COLUMN is_source INTEGER;
+ALTER TABLE documents ADD COLUMN story_pending INTEGER;
+CREATE INDEX documents_story ON documents(story_id);
+CREATE INDEX documents_story_pending ON documents(rid) WHERE story_pending = 1;
+CREATE TABLE story_bands (
+    band INTEGER NOT NULL,
+    rid INTEGER NOT NULL,
+    PRIMARY KEY (band, rid)
+) WITHOUT ROWID;
+"""
+
+
+def _sqlite_v4(conn: sqlite3.Connection) -> None:
+    """Sign every document and put the documents into stories."""
+    from pipelines.storage.stories_sqlite import reconcile_in, sign_all
+
+    if sign_all(conn):
+        reconcile_in(conn)
+
+
+def _engine_v4(src: dict[str, Any]) -> dict[str, Any]:
+    """Engine documents are signed while they are copied and reconciled after the copy
+    (pipelines.storage.stories_engine); fields of another version are dropped here."""
+    from pipelines.storage.stories_engine import sign_source
+
+    return sign_source(src)
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "documents, full-text indices, pages and runs", _V1),
     Migration(2, "leases, calendar, back-offs, alert notices; view-count history and archived versions",
@@ -236,6 +272,8 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "search: the query language on FTS5 with exact and folded columns ranked by bm25(), "
                  "filter and facet table; engines: sibling fields analysed by `standard` (no plugin); "
                  "current provinces", _V3, engine=_engine_v3, sqlite_after=_sqlite_v3),
+    Migration(4, "stories: every document signed (MinHash of its body, LSH bands) and put into its story "
+                 "(story_id, story_size, is_source)", _V4, engine=_engine_v4, sqlite_after=_sqlite_v4),
 )
 #: The schema version this portalnews writes.
 SCHEMA_VERSION = MIGRATIONS[-1].version

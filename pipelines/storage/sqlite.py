@@ -50,11 +50,14 @@ from pipelines.storage.base import (
     merge_observations,
     now_iso,
     parse_instant,
+    sort_story,
 )
 from pipelines.storage.coordination_sqlite import SQLiteCoordination
 from pipelines.storage.searching import facet_values, make_hit, prepare
 from pipelines.storage.sqlite_search import SearchIndex, document_from_row
+from pipelines.storage.stories_sqlite import add_document, reconcile_sqlite
 from pipelines.storage.watchlists_sqlite import SQLiteWatchlists
+from pipelines.stories.reconcile import ReconcileReport
 
 logger = logging.getLogger(__name__)
 
@@ -251,6 +254,7 @@ class SQLiteStore(SQLiteCoordination, SQLiteWatchlists, Store):
                 [*values, doc.crawled_at, extra],
             )
             self.search_index.add(conn, int(cur.lastrowid or 0), doc)
+            add_document(conn, int(cur.lastrowid or 0), doc)
             self._observe(conn, doc)
             return UpsertResult(inserted=1)
         rid = int(row["rid"])
@@ -352,6 +356,25 @@ class SQLiteStore(SQLiteCoordination, SQLiteWatchlists, Store):
         return {"alias": "search_text", "old_index": "search_text", "new_index": "search_text", "documents": n,
                 "copied": n, "copied_after_swap": 0, "old_index_deleted": False,
                 "message": f"indexed {n} documents of {self.path} again for search"}
+
+    def reconcile_stories(self) -> ReconcileReport:
+        """Put the documents written since the last reconciliation into their stories, one
+        ``BEGIN IMMEDIATE`` transaction a batch (:mod:`pipelines.storage.stories_sqlite`)."""
+        return reconcile_sqlite(self._immediate)
+
+    def story_members(self, story_id: str) -> list[Document]:
+        rows = self._conn().execute("SELECT * FROM documents WHERE story_id = ?", (story_id,)).fetchall()
+        return sort_story([self._row_to_doc(r) for r in rows])
+
+    def story_groups(self) -> Iterator[Document]:
+        cols = ", ".join(c for c in _DOC_COLUMNS if c != "body")
+        for row in self._conn().execute(f"SELECT {cols}, '' AS body, extra, story_id, story_size, is_source"
+                                        " FROM documents WHERE story_size >= 2"):
+            yield self._row_to_doc(row)
+
+    def story_counts(self) -> dict[str, tuple[int, int]]:
+        return {r[0]: (int(r[1]), int(r[2] or 0)) for r in self._conn().execute(
+            "SELECT portal_id, COUNT(*), SUM(is_source = 0) FROM documents GROUP BY portal_id")}
 
     def histories(self, doc_ids: Sequence[str]) -> dict[str, DocumentHistory]:
         out: dict[str, DocumentHistory] = {}

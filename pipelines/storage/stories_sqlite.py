@@ -1,0 +1,144 @@
+"""Stories on SQLite: the ``story_*`` columns of ``documents`` and the ``story_bands`` table.
+
+A new document gets its signature (:func:`pipelines.stories.make_signature` of its body),
+its band keys in ``story_bands(band, rid)`` and ``story_pending = 1`` when it is first
+stored (:func:`add_document`); until it is reconciled it is a story of its own.
+:class:`SQLiteStoryTables` answers :class:`pipelines.stories.reconcile.StoryTables` with
+SQL on one connection; :func:`reconcile_sqlite` runs the shared algorithm one batch per
+``BEGIN IMMEDIATE`` transaction, so that two processes reconciling at once queue instead of
+making two stories of one.  A document's signature is fixed when it is first stored (as in
+:class:`pipelines.stories.StoryIndex`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import sqlite3
+from collections.abc import Callable, Iterator, Mapping, Sequence
+
+from pipelines.storage.base import Document
+from pipelines.stories import Signature, SignatureParams, StoryFields, band_keys, make_signature
+from pipelines.stories.reconcile import BATCH, ReconcileReport, StoredStoryDoc, reconcile, reconcile_batch
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["SQLiteStoryTables", "add_document", "reconcile_sqlite", "sign_all"]
+
+#: SQLite's default limit of host parameters is 32,766 (3.32+); stay well below it.
+_CHUNK = 900
+
+
+def _chunks(items: Sequence[str], size: int = _CHUNK) -> Iterator[Sequence[str]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def add_document(conn: sqlite3.Connection, rid: int, doc: Document, params: SignatureParams | None = None) -> None:
+    """A document stored for the first time: its signature, bands, pending, a story of its own."""
+    signature = make_signature(doc.body, params)
+    conn.execute("UPDATE documents SET story_signature = ?, story_id = id, story_size = 1, is_source = 1,"
+                 " story_pending = 1 WHERE rid = ?", (signature.to_bytes(), rid))
+    conn.executemany("INSERT OR IGNORE INTO story_bands(band, rid) VALUES (?, ?)",
+                     [(band, rid) for band in band_keys(signature, params)])
+    doc.story_id, doc.story_size, doc.is_source = doc.id, 1, True
+
+
+def sign_all(conn: sqlite3.Connection, params: SignatureParams | None = None, batch: int = 2000) -> int:
+    """Every document without a signature gets one (the migration to schema 4); the number."""
+    n = 0
+    while rows := conn.execute("SELECT rid, body FROM documents WHERE story_signature IS NULL LIMIT ?",
+                               (batch,)).fetchall():
+        for row in rows:
+            signature = make_signature(row[1], params)
+            conn.execute("UPDATE documents SET story_signature = ?, story_id = COALESCE(story_id, id),"
+                         " story_size = COALESCE(story_size, 1), is_source = COALESCE(is_source, 1),"
+                         " story_pending = 1 WHERE rid = ?", (signature.to_bytes(), row[0]))
+            conn.executemany("INSERT OR IGNORE INTO story_bands(band, rid) VALUES (?, ?)",
+                             [(band, row[0]) for band in band_keys(signature, params)])
+            n += 1
+    return n
+
+
+def _doc(row: sqlite3.Row, with_signature: bool) -> StoredStoryDoc:
+    signature = None
+    if with_signature and row["story_signature"] is not None:
+        try:
+            signature = Signature.from_bytes(bytes(row["story_signature"]))
+        except ValueError as exc:  # another version of the signature: the document is left out
+            logger.warning("document %s: %s", row["id"], exc)
+    return StoredStoryDoc(key=row["id"], published_at=row["published_at"], day_only=row["date_precision"] == "day",
+                          story_id=row["story_id"], story_size=row["story_size"],
+                          is_source=None if row["is_source"] is None else bool(row["is_source"]),
+                          signature=signature)
+
+
+_FIELDS = "id, published_at, date_precision, story_id, story_size, is_source"
+
+
+class SQLiteStoryTables:
+    """:class:`pipelines.stories.reconcile.StoryTables` on one connection (inside a transaction)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def pending(self, limit: int) -> list[StoredStoryDoc]:
+        rows = self.conn.execute(f"SELECT {_FIELDS}, story_signature FROM documents WHERE story_pending = 1"
+                                 " ORDER BY rid LIMIT ?", (limit,)).fetchall()
+        return [_doc(r, True) for r in rows]
+
+    def candidates(self, bands: Sequence[int], max_docs: int) -> set[str]:
+        rids: set[int] = set()
+        for band in bands:  # at most max_docs + 1 index entries read a band
+            found = self.conn.execute("SELECT rid FROM story_bands WHERE band = ? LIMIT ?",
+                                      (band, max_docs + 1)).fetchall()
+            if len(found) <= max_docs:
+                rids.update(r[0] for r in found)
+        out: set[str] = set()
+        ordered = sorted(rids)
+        for i in range(0, len(ordered), _CHUNK):
+            chunk = ordered[i:i + _CHUNK]
+            out.update(r[0] for r in self.conn.execute(
+                f"SELECT id FROM documents WHERE rid IN ({', '.join('?' * len(chunk))})", chunk))
+        return out
+
+    def signed(self, keys: Sequence[str]) -> dict[str, StoredStoryDoc]:
+        out: dict[str, StoredStoryDoc] = {}
+        for chunk in _chunks(keys):
+            for r in self.conn.execute(f"SELECT {_FIELDS}, story_signature FROM documents"
+                                       f" WHERE id IN ({', '.join('?' * len(chunk))})", list(chunk)):
+                out[r["id"]] = _doc(r, True)
+        return out
+
+    def members(self, story_ids: Sequence[str]) -> list[StoredStoryDoc]:
+        out: list[StoredStoryDoc] = []
+        for chunk in _chunks(story_ids):
+            out.extend(_doc(r, False) for r in self.conn.execute(
+                f"SELECT {_FIELDS} FROM documents WHERE story_id IN ({', '.join('?' * len(chunk))})", list(chunk)))
+        return out
+
+    def write(self, fields: Mapping[str, StoryFields], done: Sequence[str]) -> None:
+        self.conn.executemany("UPDATE documents SET story_id = ?, story_size = ?, is_source = ? WHERE id = ?",
+                              [(f.story_id, f.story_size, int(f.is_source), key) for key, f in fields.items()])
+        self.conn.executemany("UPDATE documents SET story_pending = NULL WHERE id = ?", [(k,) for k in done])
+
+
+def reconcile_sqlite(immediate: Callable[[], contextlib.AbstractContextManager[sqlite3.Connection]],
+                     limit: int = BATCH) -> ReconcileReport:
+    """Every pending document, one ``BEGIN IMMEDIATE`` transaction a batch (``immediate``)."""
+
+    @contextlib.contextmanager
+    def batch() -> Iterator[SQLiteStoryTables]:
+        with immediate() as conn:
+            yield SQLiteStoryTables(conn)
+
+    return reconcile(batch, limit)
+
+
+def reconcile_in(conn: sqlite3.Connection, limit: int = BATCH) -> ReconcileReport:
+    """Every pending document, in the caller's transaction (the migration to schema 4)."""
+    total = ReconcileReport()
+    tables = SQLiteStoryTables(conn)
+    while (report := reconcile_batch(tables, limit)).batches:
+        total.add(report)
+    return total

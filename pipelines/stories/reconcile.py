@@ -1,0 +1,262 @@
+"""Stories in a store: the one reconciliation algorithm every backend runs against its own tables.
+
+:class:`~pipelines.stories.assign.StoryIndex` keeps every signature in memory; a store keeps
+them in its documents instead (see the docstring of :mod:`pipelines.stories.assign`), and a
+document written since the last reconciliation is *pending*.  :func:`reconcile_batch` takes a
+batch of pending documents and, through the small :class:`StoryTables` interface a backend
+implements with its own queries, does what :meth:`StoryIndex.add` does:
+
+1. the LSH candidates of each pending document (the documents that share one of its band
+   keys), verified with :func:`~pipelines.stories.verify.same_story` — the same edges as in
+   memory;
+2. the stories those edges join: each pending document, the documents it matches and the
+   stories they (and it) are already in are merged (union-find over documents and story ids);
+3. every member of a changed story gets its fields again: ``story_id`` = the key of the
+   earliest member (:func:`~pipelines.stories.assign.order_key`), ``story_size``,
+   ``is_source``; only fields that differ are written, and the batch stops being pending.
+
+Stories are the connected components of the verified-candidate graph, so the result does not
+depend on how documents arrive or are batched, and is the same as :class:`StoryIndex` gives
+for the same documents.  Existing stories are components already; a new document only adds
+edges that touch it.  A pending document that another batch already joined to a story keeps
+that story (its ``story_id`` is one of the nodes) and is still examined for its own edges.
+
+The backend runs each batch serialised against other workers (SQLite: one ``BEGIN
+IMMEDIATE`` transaction; engines: a store-wide lease), so two workers never make two
+stories of one.  Pure: no store, no I/O of its own.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from pipelines.stories.assign import StoryFields, order_key
+from pipelines.stories.signature import Signature, SignatureParams, band_keys
+from pipelines.stories.verify import StoryRule, same_story
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["ReconcileReport", "StoredStoryDoc", "StoryTables", "reconcile", "reconcile_batch"]
+
+#: Pending documents taken per batch (one transaction or one lease renewal each).
+BATCH = 500
+#: A band key shared by more documents than this is boilerplate, not evidence: a phrase that
+#: every article of a template has puts its minimum hash into thousands of documents, and
+#: asking for all of them would cost a store O(n) a document.  Such keys are left out of the
+#: candidate query.  A copy shares about ``bands * J**2`` keys with its original (three or more
+#: at Jaccard 0.3), nearly all of them rare; on the evaluation sets no key comes near the limit.
+MAX_BAND_DOCS = 200
+
+
+@dataclass(frozen=True)
+class StoredStoryDoc:
+    """One document as the store keeps it for stories."""
+
+    key: str
+    published_at: str | None
+    day_only: bool
+    story_id: str | None = None
+    story_size: int | None = None
+    is_source: bool | None = None
+    signature: Signature | None = None  # only where the algorithm needs it (pending and candidates)
+
+    def fields(self) -> StoryFields | None:
+        if self.story_id is None or self.story_size is None or self.is_source is None:
+            return None
+        return StoryFields(self.story_id, int(self.story_size), bool(self.is_source))
+
+
+class StoryTables(Protocol):
+    """What a backend answers for :func:`reconcile_batch` (inside its serialised section)."""
+
+    def pending(self, limit: int) -> list[StoredStoryDoc]:
+        """Up to ``limit`` pending documents, with their signatures (oldest writes first)."""
+
+    def candidates(self, bands: Sequence[int], max_docs: int) -> set[str]:
+        """The keys of every document that has one of ``bands``, leaving out the bands that
+        more than ``max_docs`` documents have (:data:`MAX_BAND_DOCS`)."""
+
+    def signed(self, keys: Sequence[str]) -> dict[str, StoredStoryDoc]:
+        """These documents with their signatures (unknown keys are absent)."""
+
+    def members(self, story_ids: Sequence[str]) -> list[StoredStoryDoc]:
+        """Every document whose ``story_id`` is one of ``story_ids`` (signatures not needed)."""
+
+    def write(self, fields: Mapping[str, StoryFields], done: Sequence[str]) -> None:
+        """Store ``fields`` by key; the documents of ``done`` are no longer pending."""
+
+
+@dataclass
+class ReconcileReport:
+    """What one reconciliation did."""
+
+    documents: int = 0  # pending documents examined
+    candidates: int = 0  # LSH candidates seen
+    verified: int = 0  # candidate pairs the verifier accepted
+    rewritten: int = 0  # documents whose story fields changed
+    merged: int = 0  # existing stories that were merged into another
+    batches: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, other: ReconcileReport) -> None:
+        self.documents += other.documents
+        self.candidates += other.candidates
+        self.verified += other.verified
+        self.rewritten += other.rewritten
+        self.merged += other.merged
+        self.batches += other.batches
+        self.notes.extend(other.notes)
+
+    def to_dict(self) -> dict[str, object]:
+        return {"documents": self.documents, "candidates": self.candidates, "verified": self.verified,
+                "rewritten": self.rewritten, "merged": self.merged, "batches": self.batches}
+
+
+class _UnionFind:
+    def __init__(self) -> None:
+        self.parent: dict[tuple[str, str], tuple[str, str]] = {}
+
+    def find(self, x: tuple[str, str]) -> tuple[str, str]:
+        parent = self.parent
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    def union(self, a: tuple[str, str], b: tuple[str, str]) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[max(ra, rb)] = min(ra, rb)
+
+
+def _doc(key: str) -> tuple[str, str]:
+    return ("d", key)
+
+
+def _story(story_id: str) -> tuple[str, str]:
+    return ("s", story_id)
+
+
+def _plausible(sig: Signature, others: list[Signature], rule: StoryRule) -> list[bool]:
+    """The containment test of :func:`~pipelines.stories.verify.compare` on many candidates at
+    once with numpy (with a hair of slack, as :class:`StoryIndex` does); the survivors then go
+    through :func:`~pipelines.stories.verify.same_story` itself."""
+    if not others:
+        return []
+    hv = np.stack([o.hashvalues for o in others])
+    j = np.count_nonzero(hv == sig.hashvalues, axis=1) / len(sig.hashvalues)
+    theirs = np.array([o.shingles for o in others], dtype=np.float64)
+    shorter = np.minimum(theirs, sig.shingles)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        containment = j * (theirs + sig.shingles) / (1.0 + j) / shorter
+    keep = (shorter >= rule.min_shingles) & (containment >= rule.min_containment - 1e-9)
+    return [bool(k) for k in keep.tolist()]
+
+
+def _few_novel(a: Signature, b: Signature, rule: StoryRule, cache: dict[int, frozenset[int]]) -> bool:
+    """The novel-token test of :func:`~pipelines.stories.verify.compare` with Python sets (a
+    template corpus passes the containment test by the hundred, and ``numpy.isin`` costs 30 µs
+    a pair); the pairs that pass it are decided by :func:`same_story` itself."""
+    short, long_ = (a, b) if (a.shingles, len(a.tokens)) <= (b.shingles, len(b.tokens)) else (b, a)
+    sets = []
+    for sig in (short, long_):
+        found = cache.get(id(sig))
+        if found is None:
+            found = cache[id(sig)] = frozenset(sig.tokens.tolist())
+        sets.append(found)
+    return len(sets[0] - sets[1]) <= rule.max_novel
+
+
+def reconcile_batch(tables: StoryTables, limit: int = BATCH, params: SignatureParams | None = None,
+                    rule: StoryRule | None = None, max_band_docs: int = MAX_BAND_DOCS) -> ReconcileReport:
+    """Reconcile up to ``limit`` pending documents (see the module docstring)."""
+    params = params or SignatureParams()
+    rule = rule or StoryRule()
+    report = ReconcileReport()
+    pending = tables.pending(limit)
+    if not pending:
+        return report
+    report.documents, report.batches = len(pending), 1
+    mine = {p.key: p for p in pending}
+    bands = {p.key: band_keys(p.signature, params) if p.signature is not None else [] for p in pending}
+    found = {key: tables.candidates(b, max_band_docs) - {key} if b else set() for key, b in bands.items()}
+    others = sorted({c for cs in found.values() for c in cs} - set(mine))
+    known = tables.signed(others) if others else {}
+    tokens: dict[int, frozenset[int]] = {}
+    uf = _UnionFind()
+    for p in pending:
+        uf.find(_doc(p.key))
+        if p.story_id is not None:
+            uf.union(_doc(p.key), _story(p.story_id))
+    for p in pending:
+        if p.signature is None:
+            continue
+        report.candidates += len(found[p.key])
+        pairs = [(c, o) for c in sorted(found[p.key]) if (o := mine.get(c) or known.get(c)) is not None
+                 and o.signature is not None and o.signature.hashvalues.shape == p.signature.hashvalues.shape]
+        plausible = _plausible(p.signature, [o.signature for _, o in pairs if o.signature is not None], rule)
+        for (c, other), keep in zip(pairs, plausible, strict=True):
+            if not keep or other.signature is None or not _few_novel(p.signature, other.signature, rule, tokens):
+                continue
+            if not same_story(p.signature, other.signature, rule):
+                continue
+            report.verified += 1
+            if c in mine:
+                uf.union(_doc(p.key), _doc(c))
+            else:
+                uf.union(_doc(p.key), _story(other.story_id) if other.story_id is not None else _doc(c))
+                if other.story_id is None:  # written before stories were kept: a story of its own
+                    mine.setdefault(c, other)
+    # every story a node stands for, and every member of those stories
+    story_ids = sorted({node[1] for node in uf.parent if node[0] == "s"})
+    members: dict[str, StoredStoryDoc] = {m.key: m for m in (tables.members(story_ids) if story_ids else [])}
+    for key, doc in mine.items():
+        members.setdefault(key, doc)
+    components: dict[tuple[str, str], list[StoredStoryDoc]] = {}
+    for m in members.values():
+        node = _story(m.story_id) if m.story_id is not None and _story(m.story_id) in uf.parent else _doc(m.key)
+        components.setdefault(uf.find(node), []).append(m)
+    changed: dict[str, StoryFields] = {}
+    for docs in components.values():
+        source = min(docs, key=lambda d: order_key(d.published_at, d.key, d.day_only))
+        before = {d.story_id for d in docs if d.story_id is not None}
+        report.merged += max(0, len(before) - 1)
+        for d in docs:
+            new = StoryFields(story_id=source.key, story_size=len(docs), is_source=d.key == source.key)
+            if d.fields() != new:
+                changed[d.key] = new
+    report.rewritten = len(changed)
+    tables.write(changed, [p.key for p in pending])
+    return report
+
+
+def reconcile(batches: Callable[[], AbstractContextManager[StoryTables]], limit: int = BATCH,
+              params: SignatureParams | None = None, rule: StoryRule | None = None,
+              max_batches: int | None = None, max_band_docs: int = MAX_BAND_DOCS) -> ReconcileReport:
+    """Reconcile every pending document, one serialised batch at a time: ``batches()`` opens
+    the backend's serialised section (a transaction, a lease) and gives its tables."""
+    total = ReconcileReport()
+    while max_batches is None or total.batches < max_batches:
+        with batches() as tables:
+            report = reconcile_batch(tables, limit, params, rule, max_band_docs)
+        if not report.batches:
+            break
+        total.add(report)
+    return total
+
+
+def group_members(docs: Iterable[StoredStoryDoc]) -> dict[str, list[StoredStoryDoc]]:
+    """Documents by story id, each story oldest first (the source first)."""
+    out: dict[str, list[StoredStoryDoc]] = {}
+    for d in docs:
+        out.setdefault(d.story_id or d.key, []).append(d)
+    for docs_ in out.values():
+        docs_.sort(key=lambda d: order_key(d.published_at, d.key, d.day_only))
+    return out
