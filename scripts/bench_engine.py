@@ -10,15 +10,20 @@ batch settings, and the count found in the engine afterwards.
 
 The baseline, measured in the same run against the same node: a plain ``helpers.bulk`` (the
 client library's sync helper, same chunk size) of exactly the documents and page records the
-project stored (read back from the engine), into indices with the same template.  The ratio
-project / plain is the project's own overhead (target >= 0.9): the async writer, the source
-building, the mget of current versions and the optimistic-concurrency upserts.  ``--rounds N``
+project stored (read back from the engine), into indices with the same template.  An article's
+``_source`` leaves out the six search fields the index is searched by (``title_exact``,
+``body_folded`` …: indexed, not stored), so the baseline puts them back, computed before the
+clock starts (``--baseline indexed``, the default): both sides then give the node the same
+fields to index.  ``--baseline stored`` sends the stored ``_source`` alone (the node indexes no
+text for it: what the figures before December 2 compared with).  The ratio project / plain is
+the project's own overhead (target >= 0.9): the async writer, the source building (the search
+fields included), the lookups of current versions and the optimistic-concurrency writes.  ``--rounds N``
 alternates the two N times (project first in even rounds, plain first in odd ones) and compares
 the best of each, each round's pair and the medians; ``shards`` says what the node did for each
 (index and get operations and their summed time, refreshes, merges) and the client's CPU.
 
     python scripts/bench_engine.py [--docs 20000] [--batch 200] [--inflight 2] [--rounds 2]
-                                   [--url opensearch://HOST:PORT]
+                                   [--baseline indexed|stored] [--url opensearch://HOST:PORT]
 """
 
 from __future__ import annotations
@@ -41,6 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from pipelines.search import index_fields  # noqa: E402
 from pipelines.storage.async_writer import AsyncWriter  # noqa: E402
 from pipelines.storage.base import Document, PageRecord  # noqa: E402
 from pipelines.storage.engine import EngineStore, engine_store  # noqa: E402
@@ -115,12 +121,18 @@ def _plain_client(store: EngineStore) -> tuple[Any, Any]:
     return Elasticsearch([cfg.base_url], request_timeout=120), es_helpers
 
 
-def stored_actions(store: EngineStore, target: EngineStore) -> list[dict[str, Any]]:
+def stored_actions(store: EngineStore, target: EngineStore, indexed: bool = True) -> list[dict[str, Any]]:
     """What ``store`` holds (articles and page records, as stored), as plain index actions into
-    ``target``'s indices: documents and their page records interleaved like the crawl's writes."""
+    ``target``'s indices: documents and their page records interleaved like the crawl's writes.
+    ``indexed``: with the search fields the articles' ``_source`` leaves out (what the node
+    indexed for the project)."""
     client, helpers = _plain_client(store)
+
+    def source(src: dict[str, Any]) -> dict[str, Any]:
+        return {**src, **index_fields(src, store.abbreviations)} if indexed else src
+
     try:
-        docs = [{"_op_type": "index", "_index": target.names.articles, "_id": h["_id"], "_source": h["_source"]}
+        docs = [{"_op_type": "index", "_index": target.names.articles, "_id": h["_id"], "_source": source(h["_source"])}
                 for h in helpers.scan(client, index=store.names.articles, size=2000)]
         pages = [{"_op_type": "index", "_index": target.names.pages, "_id": h["_id"], "_source": h["_source"]}
                  for h in helpers.scan(client, index=store.names.pages, size=2000)]
@@ -174,7 +186,8 @@ def _phase(store: EngineStore, work: Any) -> tuple[Any, dict[str, Any]]:
     return result, cost
 
 
-def run(url: str, n: int, batch: int, inflight: int, pages: bool, rounds: int = 1) -> dict[str, Any]:
+def run(url: str, n: int, batch: int, inflight: int, pages: bool, rounds: int = 1,
+        baseline: str = "indexed") -> dict[str, Any]:
     """``rounds`` pairs of the project's writer and a plain ``helpers.bulk`` of what it stored,
     each into fresh indices; the order alternates (project first in even rounds) so that
     neither side always gets the node warmed up by the other."""
@@ -204,7 +217,7 @@ def run(url: str, n: int, batch: int, inflight: int, pages: bool, rounds: int = 
         target = engine_store(f"{url}-b{r}")  # the same template, indices of its own
         target.open()
         stores.append(target)
-        actions = stored_actions(source, target)
+        actions = stored_actions(source, target, indexed=baseline == "indexed")
         seconds, cost = _phase(target, lambda: plain_bulk(target, actions, batch))
         target.refresh()
         if target.count_documents() != found:
@@ -231,6 +244,7 @@ def run(url: str, n: int, batch: int, inflight: int, pages: bool, rounds: int = 
     return {"metric": "engine_bulk_index_rate", "engine": flavour, "documents": n,
             "docs_per_s": round(rate, 1), "plain_bulk_docs_per_s": round(plain_rate, 1),
             "ratio_to_plain_bulk": round(rate / plain_rate, 3) if plain_rate else None, "target_ratio": 0.9,
+            "baseline": baseline,
             # the pair of each round (plain seconds / project seconds) and the medians' ratio: on a
             # busy machine the best-of ratio alone can flatter either side
             "ratio_per_round": [round(b["seconds"] / p["seconds"], 3) for p, b in zip(project, plain, strict=True)],
@@ -259,6 +273,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--inflight", type=int, default=2, help="batches in flight (PORTALNEWS_MAX_INFLIGHT_BATCHES)")
     parser.add_argument("--no-pages", action="store_true", help="documents only, no page records")
     parser.add_argument("--rounds", type=int, default=2, help="project/plain pairs to run (default 2)")
+    parser.add_argument("--baseline", choices=("indexed", "stored"), default="indexed",
+                        help="what the plain bulk sends: the stored articles with their search fields (default) "
+                             "or the stored _source alone")
     parser.add_argument("--url", help="engine store URL (default: start a local OpenSearch node)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -266,13 +283,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.url:
         sep = "&" if "?" in args.url else "?"
         out = run(f"{args.url}{sep}prefix={prefix}", args.docs, args.batch, args.inflight, not args.no_pages,
-                  args.rounds)
+                  args.rounds, args.baseline)
     else:
         from tests.engine.opensearch_node import OpenSearchNode
 
         with OpenSearchNode() as node:
             url = node.url.replace("http://", "opensearch://") + f"?prefix={prefix}"
-            out = run(url, args.docs, args.batch, args.inflight, not args.no_pages, args.rounds)
+            out = run(url, args.docs, args.batch, args.inflight, not args.no_pages, args.rounds, args.baseline)
             out["engine_rss_mb"] = round((node.rss_bytes() or 0) / 2**20)
     print(json.dumps(out, ensure_ascii=False))
     return 0 if out["unsent"] == 0 and out["found_in_engine"] == args.docs else 1

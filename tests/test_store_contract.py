@@ -52,6 +52,10 @@ from pipelines.storage import (
     open_store,
 )
 from pipelines.storage.base import canonical_url
+from pipelines.storage.engine import EngineStore
+from pipelines.storage.engine_client import body
+from pipelines.storage.engine_write import page_id
+from pipelines.storage.sqlite import SQLiteStore
 from tests.conftest import ServedCorpus
 from tests.engine.fixtures import drop_engine_indices, opensearch_store_url, unique_prefix, with_prefix
 
@@ -306,6 +310,75 @@ def test_known_pages_include_stored_documents_and_page_records(store: Store) -> 
     }
     assert store.known_pages("p9") == {"http://127.0.0.1/x.html": "other"}
     assert store.known_pages("nope") == {}
+
+
+def stored_page(store: Store, url: str) -> dict[str, Any]:
+    """The page record of ``url`` as the backend keeps it (no Store method reads it whole)."""
+    if isinstance(store, SQLiteStore):
+        row = store._conn().execute("SELECT * FROM pages WHERE url = ?", (canonical_url(url),)).fetchone()
+        return dict(row) if row is not None else {}
+    assert isinstance(store, EngineStore)
+    hit = body(store._client().mget(index=store.names.pages, body={"ids": [page_id(url)]}))["docs"][0]
+    return dict(hit["_source"]) if hit.get("found") else {}
+
+
+def test_page_records_keep_first_sighting_hash_and_document_whatever_the_hint(store: Store) -> None:
+    """The spider's hint (``known``: an earlier crawl recorded the URL) only chooses how the
+    engines write a page record (update in place, or create and update if it exists): the
+    record is the same either way, and the same as SQLite's."""
+    later, latest = "2026-01-02T00:00:00+00:00", "2026-01-03T00:00:00+00:00"
+    # not known and new, not known but existing (an earlier crawl the spider did not read),
+    # known and existing, known but new (a wrong hint)
+    urls_ = [f"http://127.0.0.1/page/{name}.html" for name in ("new", "seen", "known", "wrong")]
+    first = [PageRecord(url=u, portal_id="p1", kind="article", status=200, fetched_at=CRAWLED, content_hash="h1",
+                        doc_id="d1") for u in urls_[1:3]]
+    store.record_pages(first)
+    again = [PageRecord(url=u, portal_id="p1", kind=kind, status=status, fetched_at=later, known=known,
+                        reason=reason)
+             for u, kind, status, known, reason in [(urls_[0], "listing", 200, False, ""),
+                                                   (urls_[1], "gone", 404, False, "HTTP 404"),
+                                                   (urls_[2], "gone", 410, True, "HTTP 410"),
+                                                   (urls_[3], "other", 200, True, "")]]
+    # the same URL twice in one batch: the later record wins, the first sighting stays
+    store.record_pages([*again, replace(again[0], fetched_at=latest, kind="other")])
+    new, seen, known, wrong = (stored_page(store, u) for u in urls_)
+    assert {k: new[k] for k in ("kind", "first_seen_at", "fetched_at", "content_hash", "doc_id")} == {
+        "kind": "other", "first_seen_at": later, "fetched_at": latest, "content_hash": None, "doc_id": None}
+    for got, status in ((seen, 404), (known, 410)):
+        assert {k: got[k] for k in ("kind", "status", "first_seen_at", "fetched_at", "content_hash", "doc_id",
+                                    "reason")} == {
+            "kind": "gone", "status": status, "first_seen_at": CRAWLED, "fetched_at": later, "content_hash": "h1",
+            "doc_id": "d1", "reason": f"HTTP {status}"}
+    assert (wrong["kind"], wrong["first_seen_at"], wrong["fetched_at"]) == ("other", later, later)
+    assert "known" not in new  # a hint, never stored
+    assert {u: k for u, k in store.known_pages("p1").items() if "/page/" in u} == {
+        canonical_url(urls_[0]): "other", canonical_url(urls_[1]): "gone", canonical_url(urls_[2]): "gone",
+        canonical_url(urls_[3]): "other"}
+
+
+def test_a_crawls_new_records_cost_the_node_no_lookup(engine_backend: str, make_store: Callable[[str], Store]) -> None:
+    """New articles and page records (most of a crawl) are created in one bulk request: no
+    mget, no update's realtime get (each makes the shard refresh and track every id).  Known
+    ones (the spider's hint) are looked up and written over their current version."""
+    s = make_store(engine_backend)
+    assert isinstance(s, EngineStore)
+    client = s._client()
+
+    def gets() -> int:
+        stats = body(client.indices.stats(index=f"{s.names.prefix}-*", metric="get"))
+        return int(stats["_all"]["primaries"]["get"]["total"])
+
+    pages = [PageRecord(url=d.url, portal_id=d.portal_id, kind="article", status=200, fetched_at=CRAWLED,
+                        content_hash=d.content_hash, doc_id=d.id) for d in DOCS]
+    before = gets()
+    report = s.write([r for pair in zip(DOCS, pages, strict=True) for r in pair], refresh=False)
+    assert (report.ok, report.requests, report.result, report.pages) == (True, 1, UpsertResult(inserted=7), 7)
+    assert gets() == before
+    seen = [replace(d, view_count=(d.view_count or 0) + 1) for d in DOCS]
+    report = s.write([r for pair in zip(seen, [replace(p, known=True) for p in pages], strict=True) for r in pair])
+    assert (report.ok, report.requests, report.result) == (True, 1, UpsertResult(updated=7))
+    assert gets() > before
+    assert s.count_documents() == 7 and s.get_document(DOCS[0].id).view_count == 1235  # type: ignore[union-attr]
 
 
 def test_runs_newest_first_and_replaced_by_id(store: Store) -> None:

@@ -239,7 +239,10 @@ class PortalSpider(Spider):
 
     def _request(self, portal: Portal, url: str, role: PageRole, priority: int = 0, **meta: Any) -> Request:
         self._scheduled[portal.id] += 1
-        self._requested.add(links.canonical(url))
+        canon = links.canonical(url)
+        self._requested.add(canon)
+        if canon in self._known.get(portal.id, ()):
+            meta["known"] = True  # its page record exists: the store updates it (PageItem.known)
         return Request(url, callback=self.parse, errback=self.on_error, priority=priority,
                        meta=self._meta(portal, role, **meta))
 
@@ -282,6 +285,7 @@ class PortalSpider(Spider):
         item = PageItem(
             url=response.url, portal_id=portal.id, status=response.status, fetched_at=now_iso(),
             content_type=content_type, depth=int(response.meta.get("depth", 0)), role=role,
+            known=bool(response.meta.get("known")),
             referer=(response.request.headers.get(b"Referer", b"") or b"").decode("latin-1") or None
             if response.request else None,
         )
@@ -367,7 +371,7 @@ class PortalSpider(Spider):
         portal_id = request.meta.get("portal_id", "?")
         role = PageRole(request.meta.get("role", PageRole.PAGE))
         item = PageItem(url=request.url, portal_id=portal_id, status=0, fetched_at=now_iso(), kind=PageKind.ERROR,
-                        role=role)
+                        role=role, known=bool(request.meta.get("known")))
         if failure.check(HttpError):
             response = failure.value.response  # type: ignore[union-attr]
             item.status = response.status

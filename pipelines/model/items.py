@@ -79,6 +79,7 @@ class PageItem:
     fields: ArticleFields = field(default_factory=lambda: ArticleFields())
     content_hash: str | None = None
     role: PageRole = PageRole.PAGE
+    known: bool = False  # an earlier crawl recorded this URL (a hint for the store's write path)
 
     def __post_init__(self) -> None:
         self.kind = PageKind(self.kind)

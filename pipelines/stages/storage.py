@@ -167,7 +167,7 @@ class StoragePipeline:
         await self._enqueue(PageRecord(
             url=adapter["url"], portal_id=portal_id, kind=kind, status=status,
             fetched_at=adapter["fetched_at"], content_hash=adapter.get("content_hash"), doc_id=doc_id,
-            reason=(adapter.get("error") or adapter.get("reason") or "")[:300],
+            reason=(adapter.get("error") or adapter.get("reason") or "")[:300], known=bool(adapter.get("known")),
         ))
         adapter["html"] = ""  # free memory early; the page text is not needed after storage
         return item
@@ -196,7 +196,8 @@ class StoragePipeline:
         kind = PageKind.DUPLICATE if isinstance(exception, DuplicatePage) else PageKind.REJECTED
         record = PageRecord(url=adapter["url"], portal_id=portal_id, kind=kind,
                             status=adapter.get("status") or 0, fetched_at=adapter["fetched_at"],
-                            content_hash=adapter.get("content_hash"), reason=details[:300])
+                            content_hash=adapter.get("content_hash"), reason=details[:300],
+                            known=bool(adapter.get("known")))
         if not self.writer.put_nowait(record):
             self.writer.put(record)
 

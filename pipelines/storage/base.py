@@ -236,7 +236,12 @@ def observations_from(raw: Any) -> list[Observation]:
 # --- crawl state ------------------------------------------------------------------------------
 @dataclass
 class PageRecord:
-    """Crawl state for one URL: what it was last time and when it was fetched."""
+    """Crawl state for one URL: what it was last time and when it was fetched.
+
+    ``known`` is a hint, not state (never stored, not compared): the crawl knew the URL when
+    it started (the spider's known pages).  The search engines update a known page's record in
+    place and create the others, updating only those that turn out to exist; a wrong hint
+    costs a request, never the record (:func:`pipelines.storage.engine_write.page_action`)."""
 
     url: str
     portal_id: str
@@ -246,6 +251,7 @@ class PageRecord:
     content_hash: str | None = None
     doc_id: str | None = None
     reason: str = ""
+    known: bool = field(default=False, compare=False)
 
 
 @dataclass

@@ -2,11 +2,17 @@
 
 A batch of documents, page records and run records goes to the engine in bulk requests
 through the client library's bulk helper.  Documents are upserted with optimistic
-concurrency: their current version is looked up (mget), then each is written with
-``create`` (new) or ``index`` + ``if_seq_no`` / ``if_primary_term`` (existing), so two
-crawlers writing the same document never lose an update; a version conflict (409) sends
-the document through another round (the one retry the store makes itself).  The history
-of an article (``view_history``, ``previous_versions``) is extended in the same write.
+concurrency: a document the crawl did not know is written with ``create`` at once (no
+lookup: most of a crawl's documents are new); a known one, or one whose ``create`` met an
+existing document (409), has its current version looked up (mget) and is written with
+``index`` + ``if_seq_no`` / ``if_primary_term``, so two crawlers writing the same document
+never lose an update; a version conflict sends the document through another round (the one
+retry the store makes itself).  The history of an article (``view_history``,
+``previous_versions``) is extended in the same write.  Page records follow the same rule
+(:func:`page_action`): ``create`` for a page the crawl did not know, a partial ``update``
+with an upsert for a known one or when the ``create`` met an existing record.  The
+lookups matter on the node, not only for the round trip: a realtime get of a shard makes
+it track every id it indexes from then on and refresh before answering.
 
 Retries of 429 and 5xx answers are the bulk helper's (``retry_on_status``, ``max_retries``,
 ``initial_backoff``).  opensearch-py's helper resends 429 only, so for OpenSearch the 5xx
@@ -21,7 +27,7 @@ import asyncio
 import hashlib
 import logging
 from collections import defaultdict, deque
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Callable, Container, Coroutine, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeVar
@@ -145,16 +151,25 @@ def document_from_source(src: Mapping[str, Any]) -> Document:
     return Document.from_dict(data)
 
 
-def _page_action(index: str, page: PageRecord) -> dict[str, Any]:
+def page_action(index: str, page: PageRecord, existing: Container[str] = ()) -> dict[str, Any]:
+    """The bulk action of a page record.  A page that may exist (``page.known``, or its id is
+    in ``existing``: its ``create`` met a record) is a partial update with an upsert, like SQLite's
+    upsert: ``first_seen_at`` kept from the first sighting, ``content_hash`` and ``doc_id``
+    kept when the new record has none.  Any other page is created whole: the same record the
+    upsert would make, at the cost of one index operation on the shard instead of a realtime
+    get, a merge and an index.  A ``create`` that meets a record (409) comes back through
+    :meth:`BatchPlan.feed` and goes again as the update."""
     canon = canonical_url(page.url)  # computed once: it is the costly part
     full = {"url": canon, "portal_id": page.portal_id, "kind": page.kind, "status": page.status,
             "content_hash": page.content_hash, "doc_id": page.doc_id, "reason": page.reason,
             "first_seen_at": page.fetched_at, "fetched_at": page.fetched_at}
-    # like SQLite: first_seen_at kept; content_hash and doc_id kept when the new record has none
+    pid = page_id(page.url, canon)
+    if not (page.known or pid in existing):
+        return {"_op_type": "create", "_index": index, "_id": pid, "_source": full}
     partial = {k: v for k, v in full.items()
                if k != "first_seen_at" and not (v is None and k in ("content_hash", "doc_id"))}
-    return {"_op_type": "update", "_index": index, "_id": page_id(page.url, canon), "doc": partial,
-            "upsert": full, "retry_on_conflict": 5}
+    return {"_op_type": "update", "_index": index, "_id": pid, "doc": partial, "upsert": full,
+            "retry_on_conflict": 5}
 
 
 class DocumentHistoryBuilder:
@@ -227,10 +242,13 @@ def history_from_source(doc_id: str, src: Mapping[str, Any]) -> DocumentHistory:
 class BatchPlan:
     """The state of one batch across its rounds (no I/O: :func:`write_batch` does it).
 
-    A round looks the pending documents up and sends everything pending in one bulk
-    request.  Page records are partial-update upserts; run records are indexed by run id.
-    A document that met a version conflict, or a record answered with a status in
-    ``resend`` (what the helper could not retry itself), goes through another round.
+    A round looks up the pending documents that may exist and sends everything pending in
+    one bulk request.  Documents and page records the crawl did not know are created; known
+    ones (a known page record and the document it names: the hint of
+    :attr:`PageRecord.known`) are written over their current version (documents) or
+    partially updated (page records).  A record that met an existing one or a version
+    conflict, or a record answered with a status in ``resend`` (what the helper could not
+    retry itself), goes through another round; run records are indexed by run id.
     """
 
     def __init__(self, names: IndexNames, records: Sequence[Record], replay: bool = False,
@@ -247,18 +265,28 @@ class BatchPlan:
         self.report = WriteReport()
         self.docs: dict[str, list[Document]] = {}
         self.pages: list[PageRecord] = []
+        self._lookup: set[str] = set()  # ids of documents that may exist: looked up before writing
+        self._existing_pages: set[str] = set()  # page ids whose create met a record
         self.runs: list[RunRecord] = []
         self.rounds = 0
         self._waiting: dict[tuple[str, str], deque[tuple[list[Record], UpsertResult | None]]] = {}
         self._failed_retryable: list[tuple[Record, str]] = []
         self._add(records)
+        # the crawl writes an article's page record next to its document: a known page says
+        # the document may exist too (the hint is only a guess: a wrong one costs a round)
+        self._lookup.update(p.doc_id for p in self.pages if p.known and p.doc_id)
 
-    def _add(self, records: Sequence[Record]) -> None:
+    def _add(self, records: Sequence[Record], exist: bool = False) -> None:
+        """Add records to the next round; ``exist``: they met an existing record (409)."""
         for rec in records:
             if isinstance(rec, Document):
                 self.docs.setdefault(rec.id, []).append(rec)
+                if exist:
+                    self._lookup.add(rec.id)
             elif isinstance(rec, PageRecord):
                 self.pages.append(rec)
+                if exist:
+                    self._existing_pages.add(page_id(rec.url))
             else:
                 self.runs.append(rec)
 
@@ -267,7 +295,8 @@ class BatchPlan:
         return bool(self.docs or self.pages or self.runs)
 
     def lookup_ids(self) -> list[str]:
-        return list(self.docs)
+        """Ids of the pending documents to look up before the round (the others are created)."""
+        return [i for i in self.docs if i in self._lookup]
 
     def fail_pending(self, reason: str) -> None:
         for group in self.docs.values():
@@ -277,7 +306,8 @@ class BatchPlan:
         self.docs, self.pages, self.runs = {}, [], []
 
     def start_round(self, existing: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
-        """Bulk actions for everything pending; ``existing``: id -> mget hit of found documents."""
+        """Bulk actions for everything pending; ``existing``: id -> mget hit of the documents
+        looked up and found (a document not in it is created)."""
         self.rounds += 1
         actions: list[dict[str, Any]] = []
         alias = self.names.articles
@@ -337,7 +367,7 @@ class BatchPlan:
             actions.append(action)
             self._waiting.setdefault(("doc", doc_id), deque()).append((list(group), outcome))
         for page in self.pages:
-            action = _page_action(self.names.pages, page)
+            action = page_action(self.names.pages, page, self._existing_pages)
             actions.append(action)
             self._waiting.setdefault(("page", action["_id"]), deque()).append(([page], None))
         for run in self.runs:
@@ -389,8 +419,10 @@ class BatchPlan:
             if self.report.error.unreachable:
                 status = None
         reason = error_reason(info.get("error")) if info.get("error") is not None else f"HTTP {status}"
-        if status == 409 and family == "doc" and self.rounds < _MAX_ROUNDS:
-            self._add(records)  # someone else wrote it meanwhile: look it up again
+        if status == 409 and (family == "doc" or (op == "create" and family == "page")) and self.rounds < _MAX_ROUNDS:
+            # created by someone else (or by an earlier crawl the hint did not know of), or
+            # written meanwhile: look it up again (documents) or update it (page records)
+            self._add(records, exist=True)
         elif status in self.resend and self.report.retries < BULK_OPTIONS["max_retries"]:
             self._add(records)
             self._resending = True

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta, timezone
+from functools import lru_cache
 from typing import Any
 
 from pipelines.admin import load_provinces, normalize_level
@@ -64,6 +65,7 @@ EXACT_FACETS_UP_TO = 10_000
 _VN = timezone(timedelta(hours=7))
 
 
+@lru_cache(maxsize=4096)  # a crawl writes a few names over and over (one call each per document)
 def province_key(name: str | None) -> str | None:
     """The comparison key of a province name (aliases resolved, diacritics, case and the
     "Tỉnh"/"Thành phố" prefix ignored); None for no name."""
@@ -72,6 +74,7 @@ def province_key(name: str | None) -> str | None:
     return load_provinces().key(name) or None
 
 
+@lru_cache(maxsize=4096)
 def category_key(name: str | None) -> str | None:
     """A category compared without case, diacritics and punctuation ("Tin tức - Sự kiện" ->
     "tin tuc su kien"); None for no category."""
