@@ -197,7 +197,7 @@ class SearchIndex:
                              f" WHERE {' AND '.join(where)}", params)
                 cond, cparams = " AND +search_text.rowid IN temp.search_passing", []
         scored = False
-        if estimate <= RANK_ALL_UP_TO // 2:
+        if estimate <= RANK_ALL_UP_TO:
             n = conn.execute(f"INSERT INTO temp.search_hits(rid, score) SELECT search_text.rowid, {_SCORE}"
                              f" FROM {source} WHERE search_text MATCH ?{cond} LIMIT ?",
                              [match, *cparams, RANK_ALL_UP_TO + 1]).rowcount
@@ -230,9 +230,15 @@ class SearchIndex:
         if not scored:  # too few candidates, or a page too deep for them: rank every match
             self._score_hits(conn, match)
         self._mark_exact(conn, exact, total)
-        rows = conn.execute("SELECT h.rid, h.score, h.exact FROM temp.search_hits h CROSS JOIN search_meta m ON m.rid = h.rid"
-                            " ORDER BY h.exact DESC, h.score DESC, m.published_at DESC, m.url LIMIT ? OFFSET ?",
-                            [prep.limit, prep.offset]).fetchall()
+        # the matches that rank at or above the page's last one (ties included): only those are
+        # looked up for the tie-breaking date and URL
+        cut = conn.execute("SELECT exact, score FROM temp.search_hits ORDER BY exact DESC, score DESC LIMIT 1 OFFSET ?",
+                           [needed - 1]).fetchone()
+        above, above_params = ("", []) if cut is None else (
+            " WHERE h.exact > ? OR (h.exact = ? AND h.score >= ?)", [cut[0], cut[0], cut[1]])
+        rows = conn.execute("SELECT h.rid, h.score, h.exact FROM temp.search_hits h CROSS JOIN search_meta m"
+                            f" ON m.rid = h.rid{above} ORDER BY h.exact DESC, h.score DESC, m.published_at DESC, m.url"
+                            " LIMIT ? OFFSET ?", [*above_params, prep.limit, prep.offset]).fetchall()
         return [(int(r[0]), float(r[1]), bool(r[2])) for r in rows], True
 
     def _candidates(self, conn: sqlite3.Connection, prep: PreparedSearch, match: str, exact: str | None
