@@ -116,6 +116,8 @@ class SQLiteStore(SQLiteCoordination, SQLiteWatchlists, Store):
                 conn.execute("PRAGMA busy_timeout=30000")
                 _switch_to_wal(conn)
                 conn.execute("PRAGMA synchronous=NORMAL")
+                # a search's scratch tables (sqlite_search: temp.search_hits …) stay in memory
+                conn.execute("PRAGMA temp_store=MEMORY")
             except sqlite3.DatabaseError as exc:
                 conn.close()
                 raise StoreError(f"{self.path} is not a usable portalnews SQLite store: {exc}") from None
