@@ -63,8 +63,6 @@ RANK_ALL_UP_TO = 30_000
 RANK_CANDIDATES = 5_000
 #: The newest documents that estimate how many a query matches (:func:`_estimate`).
 PROBE = 2_000
-#: Exact-spelling flags of at most this many matches are looked up one by one; more, in one pass.
-EXACT_LOOKUPS_UP_TO = 200
 _TITLE_COLUMNS = "{" + " ".join(field_name(TextField.TITLE, form) for form in (Form.EXACT, Form.FOLDED)) + "}"
 
 Texts = tuple[str | None, str | None, str | None]  # title, summary, body
@@ -300,10 +298,9 @@ class SearchIndex:
         """Flag the matches that have every term in its exact spelling."""
         if not exact or not total:
             return
-        # few matches: one look-up of each in the index; many: one pass of the exact expression
-        plus = "" if total <= EXACT_LOOKUPS_UP_TO else "+"
+        # one pass of the exact expression (a look-up per match costs more: measured on phrases)
         conn.execute("UPDATE temp.search_hits SET exact = 1 WHERE rid IN (SELECT rowid FROM search_text"
-                     f" WHERE search_text MATCH ? AND {plus}rowid IN (SELECT rid FROM temp.search_hits))", [exact])
+                     " WHERE search_text MATCH ? AND +rowid IN (SELECT rid FROM temp.search_hits))", [exact])
 
     @staticmethod
     def _exact_among(conn: sqlite3.Connection, exact: str | None, rids: list[int]) -> set[int]:
