@@ -192,3 +192,41 @@ def test_facets_over_many_matches_are_a_scaled_sample_and_say_so(tmp_path: Path,
         counts = sampled.facets[name]
         assert abs(sum(v.count for v in counts) - 120) <= 4 * len(counts), (name, counts)
     assert [v.value for v in sampled.facets["month"]] == ["2025-01", "2025-02", "2025-03"]
+
+
+def test_a_very_large_match_set_is_ranked_among_title_candidates_and_says_so(tmp_path: Path,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipelines.storage import sqlite_search
+
+    s = SQLiteStore(tmp_path / "r.db")
+    s.open()
+    docs = []
+    for n in range(1, 61):
+        if n % 3 == 0:  # the exact spelling in the title
+            docs.append(doc(n, f"Hội nghị số {n}", "Nội dung hội nghị.", f"2025-01-{1 + n % 28:02d}T08:00:00+07:00"))
+        elif n % 3 == 1:  # the exact spelling in the body only
+            docs.append(doc(n, f"Tin số {n}", "Hôm nay có hội nghị lớn.", f"2025-02-{1 + n % 28:02d}T08:00:00+07:00"))
+        else:  # written without diacritics, in the title
+            docs.append(doc(n, f"Hoi nghi so {n}", "Noi dung hoi nghi.", f"2025-03-{1 + n % 28:02d}T08:00:00+07:00"))
+    s.upsert_documents(docs)
+    every = s.search(SearchQuery.paged(1, 5, text="hội nghị", facets=True))
+    assert every.total == 60 and every.rank_exact and every.to_api()["rank_exact"] is True
+    assert all(h.exact for h in every)
+
+    monkeypatch.setattr(sqlite_search, "RANK_ALL_UP_TO", 10)
+    monkeypatch.setattr(sqlite_search, "RANK_CANDIDATES", 8)
+    ranked = s.search(SearchQuery.paged(1, 5, text="hội nghị", facets=True))
+    assert ranked.total == 60 and ranked.facets == every.facets  # only the ranking is approximate
+    assert not ranked.rank_exact and ranked.to_api()["rank_exact"] is False
+    # the newest title matches of the exact spelling, exact first as when every match is ranked
+    assert all(h.exact and h.document.title.startswith("Hội nghị") for h in ranked)
+    assert {h.document.url for h in ranked} <= {f"http://127.0.0.1/a/{n}.html" for n in range(36, 61, 3)}
+    assert [h.score for h in ranked] == sorted((h.score for h in ranked), reverse=True)
+    # folded queries rank their title candidates too; a page deeper than the candidates ranks every match
+    folded = s.search(SearchQuery.paged(1, 5, text="hoi nghi"))
+    assert not folded.rank_exact and all("nghi" in h.document.title.lower().replace("ị", "i") for h in folded)
+    deep = s.search(SearchQuery.paged(2, 5, text="hội nghị"))
+    assert deep.rank_exact and [h.document.url for h in deep] == [
+        h.document.url for h in s.search(SearchQuery.paged(2, 5, text="hội nghị", sort="relevance"))]
+    for sort in ("date", "views"):  # other orders never approximate
+        assert s.search(SearchQuery.paged(1, 5, text="hội nghị", sort=sort)).rank_exact

@@ -9,6 +9,7 @@ usable document is reported with its number and skipped; the others are imported
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import sys
@@ -158,13 +159,15 @@ def run(args: argparse.Namespace) -> int:
     source = "standard input" if args.file == "-" else args.file
     stream = _open(args.file)
     try:
-        store = open_cli_store(args)
+        store = open_cli_store(args, create=True)  # importing writes: a new store is made
         try:
             importer = Importer(store, source, sys.stderr)
-            try:
-                importer.run(iter(stream))
-            except UnicodeDecodeError as exc:
-                importer._skip(importer.lines + 1, f"not UTF-8 ({exc.reason}); the rest of the file is not read")
+            bulk = getattr(store, "bulk_import", None)  # SQLite: deferred index merges, a big cache
+            with bulk() if callable(bulk) else contextlib.nullcontext():
+                try:
+                    importer.run(iter(stream))
+                except UnicodeDecodeError as exc:
+                    importer._skip(importer.lines + 1, f"not UTF-8 ({exc.reason}); the rest of the file is not read")
             refresh = getattr(store, "refresh", None)
             if callable(refresh):  # a search engine: what was imported is searchable now
                 refresh()

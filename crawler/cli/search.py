@@ -99,8 +99,9 @@ def _summary(result: SearchResult) -> str:
     first = (result.page - 1) * result.per_page + 1
     if not result.hits:
         return f"{n} {noun}; page {result.page} is past the last one ({result.pages})"
+    ranked = "" if result.rank_exact else "; so many match that relevance ranks the newest title matches"
     return (f"{n} {noun}; {first}-{first + len(result.hits) - 1} (page {result.page} of {result.pages}, "
-            f"{result.sort})")
+            f"{result.sort}){ranked}")
 
 
 def filter_warnings(args: argparse.Namespace, store: Store) -> list[str]:

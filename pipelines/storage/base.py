@@ -394,8 +394,10 @@ class SearchResult(Sequence[SearchHit]):
     ``total`` is exact (``total_exact``: always True today).  ``facets`` (when the query asked
     for them) count every match by :class:`Facet`, most frequent first (``month``: in
     chronological order); over more than :data:`pipelines.storage.searching.EXACT_FACETS_UP_TO`
-    matches they may be estimated from a sample, and ``facets_exact`` is then False.  The result
-    is also the sequence of its hits."""
+    matches they may be estimated from a sample, and ``facets_exact`` is then False.  A
+    relevance page of a very large match set may be ranked among candidates rather than among
+    every match (the embedded store: the newest matches of the title), and ``rank_exact`` is
+    then False.  The result is also the sequence of its hits."""
 
     hits: list[SearchHit]
     total: int
@@ -406,6 +408,7 @@ class SearchResult(Sequence[SearchHit]):
     total_exact: bool = True
     facets: dict[str, list[FacetValue]] = field(default_factory=dict)
     facets_exact: bool = True
+    rank_exact: bool = True
 
     @overload
     def __getitem__(self, index: int) -> SearchHit: ...
@@ -430,7 +433,8 @@ class SearchResult(Sequence[SearchHit]):
         """The answer of ``/api/search`` (documented in the README)."""
         out: dict[str, Any] = {"total": self.total, "total_exact": self.total_exact, "page": self.page,
                                "per_page": self.per_page, "pages": self.pages, "sort": self.sort,
-                               "query": self.query, "hits": [h.to_api() for h in self.hits]}
+                               "query": self.query, "rank_exact": self.rank_exact,
+                               "hits": [h.to_api() for h in self.hits]}
         if self.facets:
             out["facets"] = {name: [v.to_dict() for v in values] for name, values in self.facets.items()}
             out["facets_exact"] = self.facets_exact

@@ -20,6 +20,7 @@ and answers :meth:`SearchIndex.search`.  Schema: step 3 of :mod:`pipelines.stora
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sqlite3
@@ -53,22 +54,33 @@ _FACET_COLUMNS: Mapping[Facet, str] = {Facet.PROVINCE: "current_province", Facet
                                        Facet.PORTAL: "portal_id", Facet.CATEGORY: "category", Facet.MONTH: "month"}
 
 #: See :func:`_walk_the_order`.
-WALK_FACTOR = 150
+WALK_FACTOR = 4
+#: Matches ranked one by one with ``bm25()`` up to this many (in the pass that finds them);
+#: the relevance page of more is ranked among candidates (:meth:`SearchIndex._candidates`) and
+#: the result says so (``rank_exact`` False).
+RANK_ALL_UP_TO = 30_000
+#: Candidates ranked for the relevance page of a very large match set.
+RANK_CANDIDATES = 5_000
+#: The newest documents that estimate how many a query matches (:func:`_estimate`).
+PROBE = 2_000
+_TITLE_COLUMNS = "{" + " ".join(field_name(TextField.TITLE, form) for form in (Form.EXACT, Form.FOLDED)) + "}"
 
 Texts = tuple[str | None, str | None, str | None]  # title, summary, body
 FacetCounts = dict[Facet, list[tuple[Any, int]]]
 
 
 class Found:
-    """What :meth:`SearchIndex.search` found: the page (rid, score, exact), the total, and the
-    facet counts (with the sampling step they were counted with: 1 = exact)."""
+    """What :meth:`SearchIndex.search` found: the page (rid, score, exact), the total, the
+    facet counts (with the sampling step they were counted with: 1 = exact), and whether the
+    relevance page was ranked among every match (False: among candidates)."""
 
     def __init__(self, page: list[tuple[int, float, bool]], total: int, facets: FacetCounts | None,
-                 facet_step: int) -> None:
+                 facet_step: int, ranked_all: bool = True) -> None:
         self.page = page
         self.total = total
         self.facets = facets
         self.facet_step = facet_step
+        self.ranked_all = ranked_all
 
 
 def _texts(doc: Document | sqlite3.Row | Mapping[str, Any]) -> Texts:
@@ -145,81 +157,168 @@ class SearchIndex:
     # --- searching -----------------------------------------------------------------------------
     def search(self, conn: sqlite3.Connection, prep: PreparedSearch) -> Found:
         expr = to_fts5(prep.query)
+        if not expr.match:
+            return self._search_without_words(conn, prep, expr.exclude)
+        with _snapshot(conn):
+            return self._search_words(conn, prep, expr.match, expr.exact)
+
+    def _search_without_words(self, conn: sqlite3.Connection, prep: PreparedSearch, exclude: str | None) -> Found:
+        """Filters (and exclusions) only: ``search_meta`` and its indexes, no ranking."""
         where, params = _filters(prep)
-        if expr.match:
-            source = "search_text CROSS JOIN search_meta m ON m.rid = search_text.rowid"
-            where = ["search_text MATCH ?", *where]
-            params = [expr.match, *params]
-        else:
-            source = "search_meta m"
-            if expr.exclude:
-                where.append("m.rid NOT IN (SELECT rowid FROM search_text WHERE search_text MATCH ?)")
-                params.append(expr.exclude)
+        if exclude:
+            where.append("m.rid NOT IN (SELECT rowid FROM search_text WHERE search_text MATCH ?)")
+            params.append(exclude)
+        source = "search_meta m"
         cond = " WHERE " + " AND ".join(where) if where else ""
-        # without filters the matches are counted on the full-text index alone
-        counted = "search_text" if expr.match and not prep.has_filters else source
-        total = int(conn.execute(f"SELECT count(*) FROM {counted}{cond}", params).fetchone()[0])
-        if expr.match and prep.sort is not SortOrder.RELEVANCE and _walk_the_order(conn, prep, total):
-            page = self._page_in_order(conn, prep, expr.match, expr.exact)
-        else:
-            page = self._page(conn, prep, expr.match, expr.exact, source, cond, params)
-        facets, step = (self._facets(conn, source, cond, params, total) if prep.facets else (None, 1))
-        return Found(page, total, facets, step)
-
-    def _page_in_order(self, conn: sqlite3.Connection, prep: PreparedSearch, match: str, exact: str | None
-                       ) -> list[tuple[int, float, bool]]:
-        """A date or views page of a query most documents match: the documents in that order
-        (its index) until a page of them matches, instead of sorting every match."""
-        where, params = _filters(prep)
-        where.append("EXISTS (SELECT 1 FROM search_text WHERE search_text MATCH ? AND search_text.rowid = m.rid)")
-        params.append(match)
-        order = "m.view_count DESC, m.url" if prep.sort is SortOrder.VIEWS else "m.published_at DESC, m.url"
-        rids = [int(r[0]) for r in conn.execute(
-            f"SELECT m.rid FROM search_meta m WHERE {' AND '.join(where)} ORDER BY {order} LIMIT ? OFFSET ?",
-            [*params, prep.limit, prep.offset])]
-        return self._scored(conn, rids, match, exact)
-
-    def _page(self, conn: sqlite3.Connection, prep: PreparedSearch, match: str | None, exact: str | None,
-              source: str, cond: str, params: list[Any]) -> list[tuple[int, float, bool]]:
-        window = [prep.limit, prep.offset]
-        if match and prep.sort is SortOrder.RELEVANCE:
-            exact_sql = "(search_text.rowid IN (SELECT rowid FROM search_text WHERE search_text MATCH ?))" \
-                if exact else "0"
-            sql = (f"SELECT m.rid, {_SCORE} AS score, {exact_sql} AS exact FROM {source}{cond}"
-                   " ORDER BY exact DESC, score DESC, m.published_at DESC, m.url LIMIT ? OFFSET ?")
-            rows = conn.execute(sql, [*([exact] if exact else []), *params, *window]).fetchall()
-            return [(int(r[0]), float(r[1]), bool(r[2])) for r in rows]
+        total = int(conn.execute(f"SELECT count(*) FROM {source}{cond}", params).fetchone()[0])
         order = "m.view_count DESC, m.url" if prep.sort is SortOrder.VIEWS else "m.published_at DESC, m.url"
         rids = [int(r[0]) for r in conn.execute(f"SELECT m.rid FROM {source}{cond} ORDER BY {order} LIMIT ? OFFSET ?",
-                                                [*params, *window])]
-        return self._scored(conn, rids, match, exact)
+                                                [*params, prep.limit, prep.offset])]
+        facets, step = (self._facets(conn, source, cond, params, total, "m.rid") if prep.facets else (None, 1))
+        return Found([(rid, 0.0, False) for rid in rids], total, facets, step)
 
-    @staticmethod
-    def _scored(conn: sqlite3.Connection, rids: list[int], match: str | None, exact: str | None
-                ) -> list[tuple[int, float, bool]]:
-        """The page ``rids`` (in their order) with their scores and exact flags."""
-        if not match or not rids:
-            return [(rid, 0.0, False) for rid in rids]
+    def _search_words(self, conn: sqlite3.Connection, prep: PreparedSearch, match: str, exact: str | None) -> Found:
+        """A query with words: its matches are found once, into ``temp.search_hits`` (scored
+        with ``bm25()`` in the same pass when they are few enough to rank one by one), and the
+        total, the page and the facets are read from there."""
+        _clear_temp(conn)
+        documents = _documents(conn)
+        where, params = _filters(prep)
+        text_matches, estimate = _estimate(conn, match, where, params, documents)
+        source, cond, cparams = "search_text", "", list(params)
+        if where:
+            if text_matches * 20 < documents:  # few matches of the text: look their filter values up
+                source = "search_text CROSS JOIN search_meta m ON m.rid = search_text.rowid"
+                cond = " AND " + " AND ".join(where)
+            else:  # many: the documents that pass the filters first, then one pass of the index
+                conn.execute(f"INSERT INTO temp.search_passing(rid) SELECT m.rid FROM search_meta m"
+                             f" WHERE {' AND '.join(where)}", params)
+                cond, cparams = " AND +search_text.rowid IN temp.search_passing", []
+        scored = False
+        if estimate <= RANK_ALL_UP_TO:
+            n = conn.execute(f"INSERT INTO temp.search_hits(rid, score) SELECT search_text.rowid, {_SCORE}"
+                             f" FROM {source} WHERE search_text MATCH ?{cond} LIMIT ?",
+                             [match, *cparams, RANK_ALL_UP_TO + 1]).rowcount
+            scored = n <= RANK_ALL_UP_TO
+            if not scored:
+                conn.execute("DELETE FROM temp.search_hits")
+        if not scored:
+            conn.execute(f"INSERT INTO temp.search_hits(rid) SELECT search_text.rowid FROM {source}"
+                         f" WHERE search_text MATCH ?{cond}", [match, *cparams])
+        total = int(conn.execute("SELECT count(*) FROM temp.search_hits").fetchone()[0])
+        ranked_all = True
+        if prep.sort is SortOrder.RELEVANCE:
+            page, ranked_all = self._relevance_page(conn, prep, match, exact, scored, total)
+        else:
+            page = self._ordered_page(conn, prep, match, exact, scored, total, documents)
+        facets, step = (self._facets(conn, "temp.search_hits h CROSS JOIN search_meta m ON m.rid = h.rid", "", [], total,
+                                     "h.rid") if prep.facets else (None, 1))
+        return Found(page, total, facets, step, ranked_all)
+
+    def _relevance_page(self, conn: sqlite3.Connection, prep: PreparedSearch, match: str, exact: str | None,
+                        scored: bool, total: int) -> tuple[list[tuple[int, float, bool]], bool]:
+        """The relevance page: exact spellings first, then ``bm25()``, the newest, the URL.  Every
+        match is ranked when there are at most :data:`RANK_ALL_UP_TO`; beyond, the page is ranked
+        among candidates (:meth:`_candidates`) and the second value is False."""
+        needed = prep.offset + prep.limit
+        if not scored and total > RANK_ALL_UP_TO and needed <= RANK_CANDIDATES:
+            page = self._candidates(conn, prep, match, exact)
+            if page is not None:
+                return page, False
+        if not scored:  # too few candidates, or a page too deep for them: rank every match
+            self._score_hits(conn, match)
+        self._mark_exact(conn, exact, total)
+        # the matches that rank at or above the page's last one (ties included): only those are
+        # looked up for the tie-breaking date and URL
+        cut = conn.execute("SELECT exact, score FROM temp.search_hits ORDER BY exact DESC, score DESC LIMIT 1 OFFSET ?",
+                           [needed - 1]).fetchone()
+        above, above_params = ("", []) if cut is None else (
+            " WHERE h.exact > ? OR (h.exact = ? AND h.score >= ?)", [cut[0], cut[0], cut[1]])
+        rows = conn.execute("SELECT h.rid, h.score, h.exact FROM temp.search_hits h CROSS JOIN search_meta m"
+                            f" ON m.rid = h.rid{above} ORDER BY h.exact DESC, h.score DESC, m.published_at DESC, m.url"
+                            " LIMIT ? OFFSET ?", [*above_params, prep.limit, prep.offset]).fetchall()
+        return [(int(r[0]), float(r[1]), bool(r[2])) for r in rows], True
+
+    def _candidates(self, conn: sqlite3.Connection, prep: PreparedSearch, match: str, exact: str | None
+                    ) -> list[tuple[int, float, bool]] | None:
+        """The relevance page of a very large match set, ranked among candidates instead of
+        every match: the newest :data:`RANK_CANDIDATES` matches whose *title* matches the query
+        (in its exact spelling when it has diacritics: the page is then all exact-spelling
+        matches, which rank first), scored with ``bm25()`` of the whole query.  None when there
+        are fewer candidates than the page needs (the caller ranks every match)."""
+        needed = prep.offset + prep.limit
+        n = conn.execute("INSERT INTO temp.search_candidates(rid) SELECT rowid FROM search_text"
+                         " WHERE search_text MATCH ? AND +rowid IN (SELECT rid FROM temp.search_hits) ORDER BY rowid DESC LIMIT ?",
+                         [f"{_TITLE_COLUMNS} : ({exact or match})", RANK_CANDIDATES]).rowcount
+        if n < needed:
+            return None
+        low = int(conn.execute("SELECT min(rid) FROM temp.search_candidates").fetchone()[0])
+        rows = conn.execute(
+            f"SELECT c.rid, c.score FROM (SELECT rowid AS rid, {_SCORE} AS score FROM search_text"
+            " WHERE search_text MATCH ? AND rowid >= ? AND +rowid IN temp.search_candidates) c"
+            " JOIN search_meta m ON m.rid = c.rid ORDER BY c.score DESC, m.published_at DESC, m.url LIMIT ? OFFSET ?",
+            [match, low, prep.limit, prep.offset]).fetchall()
+        # candidates of the exact spelling have it: the exact tier comes first, as when ranking all
+        return [(int(r[0]), float(r[1]), exact is not None) for r in rows]
+
+    def _ordered_page(self, conn: sqlite3.Connection, prep: PreparedSearch, match: str, exact: str | None,
+                      scored: bool, total: int, documents: int) -> list[tuple[int, float, bool]]:
+        """A date or views page of the matches, with their scores and exact flags."""
+        order = "m.view_count DESC, m.url" if prep.sort is SortOrder.VIEWS else "m.published_at DESC, m.url"
+        index = "search_meta_views" if prep.sort is SortOrder.VIEWS else "search_meta_date"
+        if _walk_the_order(total, prep, documents):
+            # the documents in that order (its index) until a page of them are matches
+            sql = (f"SELECT m.rid FROM search_meta m INDEXED BY {index} WHERE m.rid IN (SELECT rid FROM temp.search_hits)"
+                   f" ORDER BY {order} LIMIT ? OFFSET ?")
+        else:
+            sql = (f"SELECT m.rid FROM temp.search_hits h CROSS JOIN search_meta m ON m.rid = h.rid"
+                   f" ORDER BY {order} LIMIT ? OFFSET ?")
+        rids = [int(r[0]) for r in conn.execute(sql, [prep.limit, prep.offset])]
+        if not rids:
+            return []
         marks = ", ".join("?" * len(rids))
-        scores = dict(conn.execute(f"SELECT rowid, {_SCORE} FROM search_text WHERE search_text MATCH ?"
-                                   f" AND rowid IN ({marks})", [match, *rids]).fetchall())
-        exact_ids: set[int] = set()
-        if exact:
-            exact_ids = {int(r[0]) for r in conn.execute(
-                f"SELECT rowid FROM search_text WHERE search_text MATCH ? AND rowid IN ({marks})", [exact, *rids])}
-        return [(rid, float(scores.get(rid, 0.0)), rid in exact_ids) for rid in rids]
+        if scored:
+            scores = dict(conn.execute(f"SELECT rid, score FROM temp.search_hits WHERE rid IN ({marks})", rids))
+        else:  # one pass of the index for the page's scores (a rowid list would run the query once per row)
+            scores = dict(conn.execute(
+                f"SELECT rowid, {_SCORE} FROM search_text WHERE search_text MATCH ? AND rowid BETWEEN ? AND ?"
+                f" AND +rowid IN ({marks})", [match, min(rids), max(rids), *rids]))
+        exact_ids = self._exact_among(conn, exact, rids)
+        return [(rid, float(scores.get(rid) or 0.0), rid in exact_ids) for rid in rids]
 
     @staticmethod
-    def _facets(conn: sqlite3.Connection, source: str, cond: str, params: list[Any], total: int
+    def _score_hits(conn: sqlite3.Connection, match: str) -> None:
+        """``bm25()`` of every match, in one pass of the index."""
+        conn.execute(f"UPDATE temp.search_hits SET score = s.score FROM (SELECT rowid AS rid, {_SCORE} AS score"
+                     " FROM search_text WHERE search_text MATCH ? AND +rowid IN (SELECT rid FROM temp.search_hits)) s"
+                     " WHERE search_hits.rid = s.rid", [match])
+
+    @staticmethod
+    def _mark_exact(conn: sqlite3.Connection, exact: str | None, total: int) -> None:
+        """Flag the matches that have every term in its exact spelling."""
+        if not exact or not total:
+            return
+        # one pass of the exact expression (a look-up per match costs more: measured on phrases)
+        conn.execute("UPDATE temp.search_hits SET exact = 1 WHERE rid IN (SELECT rowid FROM search_text"
+                     " WHERE search_text MATCH ? AND +rowid IN (SELECT rid FROM temp.search_hits))", [exact])
+
+    @staticmethod
+    def _exact_among(conn: sqlite3.Connection, exact: str | None, rids: list[int]) -> set[int]:
+        """Which of a page's ``rids`` have every term in its exact spelling (one look-up each)."""
+        if not exact or not rids:
+            return set()
+        marks = ", ".join("?" * len(rids))
+        return {int(r[0]) for r in conn.execute(
+            f"SELECT rowid FROM search_text WHERE search_text MATCH ? AND rowid IN ({marks})", [exact, *rids])}
+
+    @staticmethod
+    def _facets(conn: sqlite3.Connection, source: str, cond: str, params: list[Any], total: int, rid: str
                 ) -> tuple[FacetCounts, int]:
         """Every facet's (value, count) pairs; above :data:`EXACT_FACETS_UP_TO` matches they are
         counted on every ``step``-th document (by rowid) and scaled, and ``step`` says so."""
         step = 1
         if total > EXACT_FACETS_UP_TO:
             step = -(-total // EXACT_FACETS_UP_TO)
-            # on the full-text index's own rowids when there is one: no document is looked up
-            # only to be skipped
-            rid = "search_text.rowid" if source.startswith("search_text") else "m.rid"
             cond = (cond + " AND " if cond else " WHERE ") + f"{rid} % {step} = 0"
         cols = ", ".join(f"m.{c} AS {c}" for c in _FACET_COLUMNS.values())
         union = " UNION ALL ".join(f"SELECT '{facet.value}', {col}, count(*) FROM f GROUP BY {col}"
@@ -249,17 +348,55 @@ class SearchIndex:
             yield from rows
 
 
-def _walk_the_order(conn: sqlite3.Connection, prep: PreparedSearch, total: int) -> bool:
+def _walk_the_order(total: int, prep: PreparedSearch, documents: int) -> bool:
     """Whether a date or views page is found faster by walking that order's index, testing
-    each document against the query, than by sorting all ``total`` matches.  Walking reads
-    about (offset + limit) / share documents, each tested with a look-up of the query (measured
-    about 150 times the cost of sorting one match), so it wins once
-    ``total ** 2 > WALK_FACTOR * (offset + limit) * documents``: above about 17 % of 100,000 documents
-    for a first page, 5 % of 1,000,000."""
-    if total <= 0:
-        return False
-    documents = int(conn.execute("SELECT max(rid) FROM search_meta").fetchone()[0] or 0)
-    return total * total > WALK_FACTOR * (prep.offset + prep.limit) * documents
+    each document against the matches (a look-up in ``temp.search_hits``), than by sorting all
+    ``total`` matches.  Walking reads about (offset + limit) / share documents, each a look-up
+    (about WALK_FACTOR times the cost of sorting one match), so it wins once
+    ``total ** 2 > WALK_FACTOR * (offset + limit) * documents``."""
+    return total > 0 and total * total > WALK_FACTOR * (prep.offset + prep.limit) * documents
+
+
+def _documents(conn: sqlite3.Connection) -> int:
+    """The number of documents, as the highest rowid (what the cost estimates need; instant)."""
+    return int(conn.execute("SELECT max(rid) FROM search_meta").fetchone()[0] or 0)
+
+
+def _estimate(conn: sqlite3.Connection, match: str, where: list[str], params: list[Any], documents: int
+              ) -> tuple[float, float]:
+    """How many documents a query's text will match, and how many of them pass the filters,
+    estimated from the newest :data:`PROBE` documents (a rowid range of the index: a few
+    look-ups, whatever the size of the store)."""
+    if documents <= PROBE:
+        return float(documents), float(documents)  # a small store: every way is fast
+    passing = f"count(CASE WHEN {' AND '.join(where)} THEN 1 END)" if where else "count(*)"
+    join = " CROSS JOIN search_meta m ON m.rid = search_text.rowid" if where else ""
+    text, found = conn.execute(f"SELECT count(*), {passing} FROM search_text{join} WHERE search_text MATCH ?"
+                               " AND search_text.rowid > ?", [*params, match, documents - PROBE]).fetchone()
+    return int(text) * documents / PROBE, int(found) * documents / PROBE
+
+
+def _clear_temp(conn: sqlite3.Connection) -> None:
+    """This connection's scratch tables for one search (``temp``: private to the connection)."""
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS search_hits(rid INTEGER PRIMARY KEY, score REAL,"
+                 " exact INTEGER NOT NULL DEFAULT 0)")
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS search_passing(rid INTEGER PRIMARY KEY)")
+    conn.execute("CREATE TEMP TABLE IF NOT EXISTS search_candidates(rid INTEGER PRIMARY KEY)")
+    for table in ("search_hits", "search_passing", "search_candidates"):
+        conn.execute(f"DELETE FROM temp.{table}")
+
+
+@contextlib.contextmanager
+def _snapshot(conn: sqlite3.Connection) -> Iterator[None]:
+    """One read transaction for the statements of a search, so they all see the same documents."""
+    if conn.in_transaction:
+        yield
+        return
+    conn.execute("BEGIN")
+    try:
+        yield
+    finally:
+        conn.execute("COMMIT")
 
 
 def _filters(prep: PreparedSearch) -> tuple[list[str], list[Any]]:
