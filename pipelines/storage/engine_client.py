@@ -417,7 +417,17 @@ class EngineConnection:
             raise self._error(exc) from None
 
     def _search(self, index: str, query: dict[str, Any]) -> dict[str, Any]:
-        resp: dict[str, Any] = self._call(self._client().search, index=index, body=query)
+        """One search; a 5xx answer is asked once more.  A search is a read, and a cluster answers
+        a search that met a member as it left ("search_phase_execution_exception … Node not
+        connected", HTTP 500) correctly a moment later from the shard's other copy; the
+        client library resends only 502/503/504 itself."""
+        try:
+            resp: dict[str, Any] = self._call(self._client().search, index=index, body=query)
+        except EngineError as exc:
+            if exc.kind != "server":
+                raise
+            logger.info("search failed (%s): asking once more", exc)
+            resp = self._call(self._client().search, index=index, body=query)
         return resp
 
     def _hits(self, index: str, query: dict[str, Any]) -> Iterator[dict[str, Any]]:

@@ -204,3 +204,50 @@ def test_query_dsl() -> None:
     body = search_body(prepare(SearchQuery(text="hoi nghi", sort="views")))
     assert body["sort"][0] == {"view_count": {"order": "desc", "missing": "_last"}}
     assert "should" not in body["query"]["bool"] and "aggs" not in body  # no exact tier without diacritics
+
+
+# --- a search that meets a member leaving the cluster --------------------------------------
+def test_a_search_that_meets_a_leaving_node_is_asked_once_more() -> None:
+    """A cluster answers HTTP 500 "Node not connected" to a search in flight when a member
+    goes; the same search a moment later is answered from the other copy.  The user sees the
+    answer, not the error.  A second 5xx in a row is an error that names the engine."""
+    from http.server import BaseHTTPRequestHandler
+
+    from tests.conftest import loopback_server
+
+    answers: list[int] = []
+    plan = [500, 200, 500, 500]
+
+    class Engine(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            status = plan[len(answers)]
+            answers.append(status)
+            payload: dict[str, object] = (
+                {"error": {"type": "search_phase_execution_exception",
+                           "reason": "[node-1][127.0.0.1:9301] Node not connected"}, "status": 500}
+                if status == 500 else
+                {"took": 1, "timed_out": False, "hits": {"total": {"value": 0, "relation": "eq"}, "hits": []}})
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    with loopback_server("127.0.0.1", Engine) as port:
+        store = engine_store(f"opensearch://127.0.0.1:{port}")
+        assert isinstance(store, EngineStore)
+        try:
+            assert store._search("portalnews-articles", {"query": {"match_all": {}}})["hits"]["hits"] == []
+            assert answers == [500, 200]
+            with pytest.raises(StoreError, match=r"HTTP 500.*Node not connected"):
+                store._search("portalnews-articles", {"query": {"match_all": {}}})
+            assert answers == [500, 200, 500, 500]
+        finally:
+            store.close()
