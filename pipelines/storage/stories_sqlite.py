@@ -81,6 +81,12 @@ class SQLiteStoryTables:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
+        # Memos for one batch (one transaction: the band table and the ids do not change under
+        # them).  The pending documents of a batch share most of their band keys and candidates:
+        # on a template-heavy crawl (5,200 articles, 3.6 million candidates) the per-band queries
+        # and rid -> id look-ups were 60 % of the reconciliation.
+        self._band_rids: dict[int, list[int]] = {}
+        self._ids: dict[int, str] = {}
 
     def pending(self, limit: int) -> list[StoredStoryDoc]:
         rows = self.conn.execute(f"SELECT {_FIELDS}, story_signature FROM documents WHERE story_pending = 1"
@@ -90,17 +96,19 @@ class SQLiteStoryTables:
     def candidates(self, bands: Sequence[int], max_docs: int) -> set[str]:
         rids: set[int] = set()
         for band in bands:  # at most max_docs + 1 index entries read a band
-            found = self.conn.execute("SELECT rid FROM story_bands WHERE band = ? LIMIT ?",
-                                      (band, max_docs + 1)).fetchall()
+            found = self._band_rids.get(band)
+            if found is None:
+                found = self._band_rids[band] = [r[0] for r in self.conn.execute(
+                    "SELECT rid FROM story_bands WHERE band = ? LIMIT ?", (band, max_docs + 1))]
             if len(found) <= max_docs:
-                rids.update(r[0] for r in found)
-        out: set[str] = set()
-        ordered = sorted(rids)
-        for i in range(0, len(ordered), _CHUNK):
-            chunk = ordered[i:i + _CHUNK]
-            out.update(r[0] for r in self.conn.execute(
-                f"SELECT id FROM documents WHERE rid IN ({', '.join('?' * len(chunk))})", chunk))
-        return out
+                rids.update(found)
+        ids = self._ids
+        missing = sorted(rid for rid in rids if rid not in ids)
+        for i in range(0, len(missing), _CHUNK):
+            chunk = missing[i:i + _CHUNK]
+            ids.update(self.conn.execute(
+                f"SELECT rid, id FROM documents WHERE rid IN ({', '.join('?' * len(chunk))})", chunk))
+        return {ids[rid] for rid in rids if rid in ids}
 
     def signed(self, keys: Sequence[str]) -> dict[str, StoredStoryDoc]:
         out: dict[str, StoredStoryDoc] = {}
