@@ -63,12 +63,17 @@ def expected_answers(path: Path) -> dict[str, Any]:
     return expected
 
 
-@pytest.fixture()
-def v1_store(tmp_path: Path) -> Path:
+def copied_store(fixture: Path, tmp_path: Path) -> Path:
+    """A copy of a store written by an older portalnews, where a user's store would be."""
     path = tmp_path / "data" / "portalnews.db"
     path.parent.mkdir()
-    shutil.copyfile(FIXTURE / "store-v1.db", path)
+    shutil.copyfile(fixture, path)
     return path
+
+
+@pytest.fixture()
+def v1_store(tmp_path: Path) -> Path:
+    return copied_store(FIXTURE / "store-v1.db", tmp_path)
 
 
 def dump(path: Path) -> list[str]:
@@ -289,10 +294,7 @@ def check_schema_3_search(store: Any) -> None:
 
 @pytest.fixture()
 def v2_store(tmp_path: Path) -> Path:
-    path = tmp_path / "data" / "portalnews.db"
-    path.parent.mkdir()
-    shutil.copyfile(FIXTURE_V2 / "store-v2.db", path)
-    return path
+    return copied_store(FIXTURE_V2 / "store-v2.db", tmp_path)
 
 
 def test_a_schema_2_sqlite_store_migrates_to_the_search_language(v2_store: Path,
@@ -384,10 +386,7 @@ def check_schema_4_stories(store: Any) -> None:
 
 @pytest.fixture()
 def v3_store(tmp_path: Path) -> Path:
-    path = tmp_path / "data" / "portalnews.db"
-    path.parent.mkdir()
-    shutil.copyfile(FIXTURE_V3 / "store-v3.db", path)
-    return path
+    return copied_store(FIXTURE_V3 / "store-v3.db", tmp_path)
 
 
 def test_a_schema_3_sqlite_store_migrates_to_stories(v3_store: Path, capsys: pytest.CaptureFixture[str]) -> None:
