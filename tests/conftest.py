@@ -4,10 +4,11 @@ decides whether a missing piece skips a test or fails it.
 A test that needs something the machine may lack calls a helper here instead of
 ``pytest.skip``: :func:`require_corpus` (``../shared/corpus`` or ``PORTALNEWS_CORPUS``),
 :func:`require_browser` (Debian's ``chromium``) and :func:`skip_or_fail` with ``"ENGINE"``
-(a live OpenSearch node, see tests/engine/fixtures.py).  On a developer's machine the
+(a live OpenSearch node, see tests/engine/fixtures.py) or ``"SPREADSHEET"`` (LibreOffice).  On a developer's machine the
 test is skipped with the reason; with ``PORTALNEWS_REQUIRE_CORPUS=1``,
-``PORTALNEWS_REQUIRE_BROWSER=1`` or ``PORTALNEWS_REQUIRE_ENGINE=1`` (``.ci/run`` sets all
-three) it fails instead, so a skip never hides a missing piece in CI.
+``PORTALNEWS_REQUIRE_BROWSER=1``, ``PORTALNEWS_REQUIRE_ENGINE=1`` or
+``PORTALNEWS_REQUIRE_SPREADSHEET=1`` (``.ci/run`` sets all
+four) it fails instead, so a skip never hides a missing piece in CI.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[1]
 #: What a test may need, by the suffix of its PORTALNEWS_REQUIRE_<WHAT> variable.
-REQUIREMENTS = ("CORPUS", "BROWSER", "ENGINE")
+REQUIREMENTS = ("CORPUS", "BROWSER", "ENGINE", "SPREADSHEET")
 
 
 def required(what: str) -> bool:

@@ -32,6 +32,7 @@ import pytest
 from crawler.cli import main as cli_main
 from pipelines.storage import Document
 from pipelines.storage.sqlite import SQLiteStore
+from tests.conftest import skip_or_fail
 
 NS = {"m": "http://schemas.openxmlformats.org/spreadsheetml/2006/main"}
 CRAWLED = "2026-01-01T00:00:00+00:00"
@@ -54,7 +55,7 @@ DOCS = [
 def _soffice() -> str:
     found = shutil.which("soffice") or shutil.which("libreoffice")
     if found is None:
-        pytest.skip("LibreOffice is not installed (apt-get install libreoffice-calc-nogui)")
+        skip_or_fail("SPREADSHEET", "LibreOffice is not installed (apt-get install libreoffice-calc-nogui)")
     return found
 
 
