@@ -28,7 +28,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tarfile
 import tempfile
 from collections.abc import Iterator
 from datetime import datetime
@@ -43,6 +42,7 @@ from crawler.cli.extract import extract_file  # noqa: E402
 from crawler.mirror.server import content_type, url_to_relpath  # noqa: E402
 from pipelines.extract.profiles import ProfileSet, load_profiles  # noqa: E402
 from pipelines.extract.scoring import SetScore, score_record  # noqa: E402
+from tests.conftest import untar  # noqa: E402
 
 PORT = 8080  # the port written into {PORT} placeholders of a portal set's files
 
@@ -82,8 +82,7 @@ def open_set(path: Path, tmp: Path) -> Path:
     """A folder, or the single top folder of a .tar.gz extracted under ``tmp``."""
     if path.is_dir():
         return path
-    with tarfile.open(path) as tar:
-        tar.extractall(tmp / path.name, filter="data")
+    untar(path, tmp / path.name)
     tops = [p for p in (tmp / path.name).iterdir() if p.is_dir()]
     if len(tops) != 1:
         raise SystemExit(f"{path}: expected one folder in the archive")

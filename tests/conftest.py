@@ -105,6 +105,25 @@ def require_browser() -> str:
     return binary
 
 
+def untar(archive: Path, dest: Path) -> None:
+    """Extract one of the repository's own test archives into ``dest``: with the ``data``
+    filter where the interpreter has it (Python >= 3.11.4, 3.12), and on older 3.11 releases
+    (Debian 12's 3.11.2) after refusing any member that is not a plain file or folder inside
+    ``dest``."""
+    import tarfile
+
+    with tarfile.open(archive) as tar:
+        if hasattr(tarfile, "data_filter"):
+            tar.extractall(dest, filter="data")
+            return
+        root = dest.resolve()
+        for member in tar.getmembers():
+            target = (dest / member.name).resolve()
+            if not (member.isfile() or member.isdir()) or not target.is_relative_to(root):
+                raise ValueError(f"{archive}: unsafe archive member {member.name!r}")
+        tar.extractall(dest)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

@@ -22,7 +22,6 @@ the fetch time of the truth, for the pages that show relative dates.
 from __future__ import annotations
 
 import json
-import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -33,6 +32,7 @@ import pytest
 from crawler.mirror import MirrorServer
 from crawler.mirror.server import url_to_relpath
 from pipelines.extract.scoring import byline_name, norm, same_date, shown_as_source, token_f1
+from tests.conftest import untar
 from tests.test_crawl_corpus import FAST, run_cli
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -75,8 +75,7 @@ def _page(root: Path, key: tuple[str, str]) -> str:
 
 
 def crawl_set(name: str, tmp_path: Path) -> CrawlScore:
-    with tarfile.open(FIXTURES / f"{name}.tar.gz") as tar:
-        tar.extractall(tmp_path, filter="data")
+    untar(FIXTURES / f"{name}.tar.gz", tmp_path)
     root = tmp_path / name
     truth = {(t["host"], t["url_path"]): t
              for t in map(json.loads, (root / "truth.jsonl").read_text("utf-8").splitlines()) if t}

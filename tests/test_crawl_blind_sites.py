@@ -10,23 +10,19 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import tarfile
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from crawler.mirror import MirrorServer
 from pipelines.extract.scoring import same_date, token_f1
+from tests.conftest import untar
 from tests.test_crawl_corpus import FAST, run_cli
 
 ARCHIVE = Path(__file__).parent / "fixtures" / "blind_sites.tar.gz"
 
 
 def test_blind_portals_are_crawled_completely_and_exactly(tmp_path: Path) -> None:
-    with tarfile.open(ARCHIVE) as tar:
-        if hasattr(tarfile, "data_filter"):  # Python >= 3.11.4
-            tar.extractall(tmp_path, filter="data")
-        else:  # pragma: no cover - our own archive
-            tar.extractall(tmp_path)
+    untar(ARCHIVE, tmp_path)
     root = tmp_path / "blind_sites"
     truth = {(t["host"], t["url_path"]): t
              for t in map(json.loads, (root / "truth.jsonl").read_text("utf-8").splitlines()) if t}
