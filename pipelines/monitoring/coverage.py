@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from typing import Any
 import yaml
 
 from pipelines.model.kinds import RunOutcome
+from pipelines.model.record import DictRecord
 from pipelines.monitoring.rules import Rules, RuleSet
 from pipelines.storage.base import CoverageRow, CrawlState, RunRecord
 from pipelines.storage.story_views import story_shares
@@ -63,7 +64,7 @@ class PortalMeta:
 
 
 @dataclass
-class PortalCoverage:
+class PortalCoverage(DictRecord):
     """Coverage of one portal.  ``to_dict`` keeps the keys of the older ``coverage --json``."""
 
     portal_id: str
@@ -109,16 +110,13 @@ class PortalCoverage:
     own_share: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
     @property
     def failing(self) -> bool:
         return self.status in _BAD
 
 
 @dataclass
-class Rollup:
+class Rollup(DictRecord):
     """Portals of one province (or level) taken together."""
 
     key: str
@@ -136,9 +134,6 @@ class Rollup:
     errors: int = 0
     article_pages: int = 0
     missing_fields: dict[str, int] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass
