@@ -374,6 +374,10 @@ def store_problems(report: CoverageReport) -> list[str]:
     return []
 
 
+#: The counts of :class:`PortalCoverage` a :class:`Rollup` adds up over its portals.
+_ROLLUP_SUMS = ("articles", "new_24h", "new_7d", "new_30d", "pages_fetched", "errors", "article_pages")
+
+
 def rollup(portals: list[PortalCoverage], key: str) -> list[Rollup]:
     """Portals grouped by ``province`` or ``level`` (unknown values under ``"?"``), worst first."""
     groups: dict[str, list[PortalCoverage]] = {}
@@ -382,14 +386,9 @@ def rollup(portals: list[PortalCoverage], key: str) -> list[Rollup]:
     out = []
     for name, members in groups.items():
         r = Rollup(key=name, portals=len(members))
+        for total in _ROLLUP_SUMS:
+            setattr(r, total, sum(getattr(p, total) for p in members))
         for p in members:
-            r.articles += p.articles
-            r.new_24h += p.new_24h
-            r.new_7d += p.new_7d
-            r.new_30d += p.new_30d
-            r.pages_fetched += p.pages_fetched
-            r.errors += p.errors
-            r.article_pages += p.article_pages
             r.statuses[p.status] = r.statuses.get(p.status, 0) + 1
             for name_, n in p.missing_fields.items():
                 r.missing_fields[name_] = r.missing_fields.get(name_, 0) + n
