@@ -35,6 +35,16 @@ def store_arg(p: argparse.ArgumentParser) -> None:
                    "$ELASTICSEARCH_URL or sqlite:///data/portalnews.db)")
 
 
+def registry_args(p: argparse.ArgumentParser, verb: str | None = None) -> None:
+    """``--portals FILE`` and ``--var NAME=VALUE`` of the commands that read the registry, and
+    ``--portal ID`` ("``verb`` only this portal") when ``verb`` is given."""
+    p.add_argument("--portals", metavar="FILE", default=DEFAULT_REGISTRY, help="registry file (default: portals.yaml)")
+    if verb:
+        p.add_argument("--portal", metavar="ID", action="append", help=f"{verb} only this portal (repeatable)")
+    p.add_argument("--var", metavar="NAME=VALUE", action="append",
+                   help="fill a {NAME} placeholder in registry URLs, e.g. --var PORT=18080")
+
+
 def iso_date(value: str) -> str:
     """argparse type: an ISO date (or date-time), returned unchanged."""
     try:

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crawler.cli.common import (
-    DEFAULT_REGISTRY,
     UsageError,
     duration,
     parse_pairs,
     parse_vars,
+    registry_args,
     store_arg,
     table,
 )
@@ -171,12 +171,9 @@ def add_parser(sub: Any) -> None:
                        description="Crawl the portals of a registry (all enabled ones, or those named "
                                    "with --portal) and store their articles. Shows progress while it runs "
                                    "and a per-portal summary at the end. A second crawl is incremental.")
-    p.add_argument("--portals", metavar="FILE", default=DEFAULT_REGISTRY, help="registry file (default: portals.yaml)")
-    p.add_argument("--portal", metavar="ID", action="append", help="crawl only this portal (repeatable)")
+    registry_args(p, "crawl")
     store_arg(p)
     p.add_argument("-s", "--set", metavar="NAME=VALUE", action="append", help="Scrapy setting override (repeatable)")
-    p.add_argument("--var", metavar="NAME=VALUE", action="append",
-                   help="fill a {NAME} placeholder in registry URLs, e.g. --var PORT=18080")
     p.add_argument("--full", action="store_true", help="ignore what earlier crawls saw and fetch everything")
     p.add_argument("--allow-private-hosts", action="store_true",
                    help=f"also crawl portals on loopback and private addresses (a local mirror); the same as "

@@ -7,8 +7,8 @@ import sys
 from typing import Any
 
 from crawler.cli.common import (
-    DEFAULT_REGISTRY,
     parse_vars,
+    registry_args,
     table,
 )
 from crawler.registry import load_registry
@@ -33,7 +33,6 @@ def add_parser(sub: Any) -> None:
     p = sub.add_parser("portals", help="validate and list the registry",
                        description="Check the registry against its schema and list the valid portals. "
                                    "Exits 1 when an entry has a problem.")
-    p.add_argument("--portals", metavar="FILE", default=DEFAULT_REGISTRY, help="registry file (default: portals.yaml)")
-    p.add_argument("--var", metavar="NAME=VALUE", action="append", help="fill a {NAME} placeholder in URLs")
+    registry_args(p)
     p.add_argument("--json", action="store_true", help="JSON instead of a table")
     p.set_defaults(func=run)

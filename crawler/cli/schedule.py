@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crawler.cli.common import (
-    DEFAULT_REGISTRY,
     UsageError,
     duration,
     parse_pairs,
     parse_vars,
+    registry_args,
     store_arg,
     table,
 )
@@ -99,10 +99,8 @@ def add_parser(sub: Any) -> None:
                                    "(processes or machines) on one store share the portals and never crawl one "
                                    "twice at once; a dead worker's portals are taken over when its lease expires. "
                                    "Logs one line when a crawl starts and one when it ends. SIGTERM stops cleanly.")
-    p.add_argument("--portals", metavar="FILE", default=DEFAULT_REGISTRY, help="registry file (default: portals.yaml)")
-    p.add_argument("--portal", metavar="ID", action="append", help="schedule only this portal (repeatable)")
+    registry_args(p, "schedule")
     store_arg(p)
-    p.add_argument("--var", metavar="NAME=VALUE", action="append", help="fill a {NAME} placeholder in URLs")
     p.add_argument("-s", "--set", metavar="NAME=VALUE", action="append",
                    help="Scrapy setting for every crawl (repeatable)")
     p.add_argument("--every", metavar="DURATION", type=duration, default=duration("6h"),

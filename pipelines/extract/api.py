@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import unicodedata
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,6 +37,7 @@ from pipelines.extract.profile_engine import (
 from pipelines.extract.profiles import Profile, ProfileSet, load_profiles
 from pipelines.model.items import ArticleFields
 from pipelines.model.kinds import DatePrecision, PageKind
+from pipelines.model.record import DictRecord
 from pipelines.normalize.dates import format_iso, plausible
 from pipelines.normalize.text import normalize_text, text_key
 
@@ -56,7 +57,7 @@ AUTO = "auto"
 
 
 @dataclass(frozen=True)
-class PageExtraction:
+class PageExtraction(DictRecord):
     """Fields extracted from one page: the one typed result of extraction."""
 
     page_kind: PageKind  # article, listing or other
@@ -75,9 +76,6 @@ class PageExtraction:
     @property
     def is_article(self) -> bool:
         return self.page_kind == PageKind.ARTICLE
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
 
     def article_fields(self, url: str) -> ArticleFields:
         """The fields an article document takes from this result, named as in the document

@@ -16,11 +16,11 @@ import logging
 import re
 import unicodedata
 from collections import Counter
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime
+
+from pipelines.normalize.dates import VN_TZ
 
 logger = logging.getLogger(__name__)
-
-VN = timezone(timedelta(hours=7))
 
 
 def tokens(text: str | None) -> list[str]:
@@ -44,10 +44,10 @@ def same_date(got: str | None, want: str | None) -> bool:
     if got is None or want is None:
         return got == want
     value = datetime.fromisoformat(got)
-    if value.utcoffset() != timedelta(hours=7):
+    if value.utcoffset() != VN_TZ.utcoffset(None):
         return False
     if re.fullmatch(r"\d{4}-\d{2}-\d{2}", want):
-        return value.astimezone(VN).date() == date.fromisoformat(want)
+        return value.astimezone(VN_TZ).date() == date.fromisoformat(want)
     return value.replace(second=0) == datetime.fromisoformat(want).replace(second=0)
 
 

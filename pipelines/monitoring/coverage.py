@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from typing import Any
 import yaml
 
 from pipelines.model.kinds import RunOutcome
+from pipelines.model.record import DictRecord
 from pipelines.monitoring.rules import Rules, RuleSet
 from pipelines.storage.base import CoverageRow, CrawlState, RunRecord
 from pipelines.storage.story_views import story_shares
@@ -63,7 +64,7 @@ class PortalMeta:
 
 
 @dataclass
-class PortalCoverage:
+class PortalCoverage(DictRecord):
     """Coverage of one portal.  ``to_dict`` keeps the keys of the older ``coverage --json``."""
 
     portal_id: str
@@ -109,16 +110,13 @@ class PortalCoverage:
     own_share: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
     @property
     def failing(self) -> bool:
         return self.status in _BAD
 
 
 @dataclass
-class Rollup:
+class Rollup(DictRecord):
     """Portals of one province (or level) taken together."""
 
     key: str
@@ -136,9 +134,6 @@ class Rollup:
     errors: int = 0
     article_pages: int = 0
     missing_fields: dict[str, int] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass
@@ -379,6 +374,10 @@ def store_problems(report: CoverageReport) -> list[str]:
     return []
 
 
+#: The counts of :class:`PortalCoverage` a :class:`Rollup` adds up over its portals.
+_ROLLUP_SUMS = ("articles", "new_24h", "new_7d", "new_30d", "pages_fetched", "errors", "article_pages")
+
+
 def rollup(portals: list[PortalCoverage], key: str) -> list[Rollup]:
     """Portals grouped by ``province`` or ``level`` (unknown values under ``"?"``), worst first."""
     groups: dict[str, list[PortalCoverage]] = {}
@@ -387,14 +386,9 @@ def rollup(portals: list[PortalCoverage], key: str) -> list[Rollup]:
     out = []
     for name, members in groups.items():
         r = Rollup(key=name, portals=len(members))
+        for total in _ROLLUP_SUMS:
+            setattr(r, total, sum(getattr(p, total) for p in members))
         for p in members:
-            r.articles += p.articles
-            r.new_24h += p.new_24h
-            r.new_7d += p.new_7d
-            r.new_30d += p.new_30d
-            r.pages_fetched += p.pages_fetched
-            r.errors += p.errors
-            r.article_pages += p.article_pages
             r.statuses[p.status] = r.statuses.get(p.status, 0) + 1
             for name_, n in p.missing_fields.items():
                 r.missing_fields[name_] = r.missing_fields.get(name_, 0) + n

@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from types import MappingProxyType
@@ -279,6 +279,24 @@ def _relative_dates(text: str, now: datetime, found: list[_Raw], taken: list[tup
         taken.append((m.start(), m.end()))
 
 
+def _verbal_date(m: re.Match[str]) -> date | None:
+    month_text = m.group(2).lower()
+    month = int(month_text) if month_text.isdigit() else _VN_MONTH_WORDS[month_text]
+    return _valid_date(int(m.group(3)), month, int(m.group(1)))
+
+
+#: The forms that show a day without a time, read in this order after the ISO form (a span an
+#: earlier form took is not read again): the pattern, the date of a match, and whether the date
+#: is weak (a two-digit year).
+_DAY_FORMS: tuple[tuple[re.Pattern[str], Callable[[re.Match[str]], date | None], bool], ...] = (
+    (_VERBAL, _verbal_date, False),
+    (_NUMERIC_DMY, lambda m: _dmy(int(m.group(1)), int(m.group(3)), int(m.group(4))), False),
+    (_EN_MDY, lambda m: _valid_date(int(m.group(3)), _EN_MONTHS[m.group(1).lower()], int(m.group(2))), False),
+    (_EN_DMY, lambda m: _valid_date(int(m.group(3)), _EN_MONTHS[m.group(2).lower()], int(m.group(1))), False),
+    (_SHORT_DMY, lambda m: _dmy(int(m.group(1)), int(m.group(3)), 2000 + int(m.group(4))), True),
+)
+
+
 def _raw_dates(text: str, now: datetime | None = None) -> list[_Raw]:
     """Every date pattern of ``text`` (see ``_Raw``); relative forms only when ``now`` is known."""
     found: list[_Raw] = []
@@ -298,40 +316,13 @@ def _raw_dates(text: str, now: datetime | None = None) -> list[_Raw]:
                 continue
         found.append((m.start(), m.end(), d, hms, m.group(8), False, None))
         taken.append((m.start(), m.end()))
-    for m in _VERBAL.finditer(text):
-        if not free(m.start(), m.end()):
-            continue
-        month_text = m.group(2).lower()
-        month = int(month_text) if month_text.isdigit() else _VN_MONTH_WORDS[month_text]
-        d = _valid_date(int(m.group(3)), month, int(m.group(1)))
-        if d is not None:
-            found.append((m.start(), m.end(), d, None, None, False, None))
-            taken.append((m.start(), m.end()))
-    for m in _NUMERIC_DMY.finditer(text):
-        if not free(m.start(), m.end()):
-            continue
-        d = _dmy(int(m.group(1)), int(m.group(3)), int(m.group(4)))
-        if d is not None:
-            found.append((m.start(), m.end(), d, None, None, False, None))
-            taken.append((m.start(), m.end()))
-    for m in _EN_MDY.finditer(text):
-        if free(m.start(), m.end()):
-            d = _valid_date(int(m.group(3)), _EN_MONTHS[m.group(1).lower()], int(m.group(2)))
-            if d is not None:
-                found.append((m.start(), m.end(), d, None, None, False, None))
-                taken.append((m.start(), m.end()))
-    for m in _EN_DMY.finditer(text):
-        if free(m.start(), m.end()):
-            d = _valid_date(int(m.group(3)), _EN_MONTHS[m.group(2).lower()], int(m.group(1)))
-            if d is not None:
-                found.append((m.start(), m.end(), d, None, None, False, None))
-                taken.append((m.start(), m.end()))
-    for m in _SHORT_DMY.finditer(text):
-        if free(m.start(), m.end()):
-            d = _dmy(int(m.group(1)), int(m.group(3)), 2000 + int(m.group(4)))
-            if d is not None:
-                found.append((m.start(), m.end(), d, None, None, True, None))
-                taken.append((m.start(), m.end()))
+    for pattern, read, weak in _DAY_FORMS:
+        for m in pattern.finditer(text):
+            if free(m.start(), m.end()):
+                d = read(m)
+                if d is not None:
+                    found.append((m.start(), m.end(), d, None, None, weak, None))
+                    taken.append((m.start(), m.end()))
     if now is not None and _RELATIVE_HINT.search(text):
         _relative_dates(text, now, found, taken)
     found.sort(key=lambda x: x[0])

@@ -31,6 +31,7 @@ from urllib.parse import urlsplit, urlunsplit
 from w3lib.url import canonicalize_url
 
 from pipelines.admin import current_province
+from pipelines.model.record import DictRecord
 from pipelines.storage.coordination import Coordination
 from pipelines.storage.watchlists import Watchlists
 from pipelines.stories import order_key
@@ -172,7 +173,7 @@ class Observation:
 
 
 @dataclass
-class DocumentVersion:
+class DocumentVersion(DictRecord):
     """An earlier content of an article, archived when its content hash changed."""
 
     doc_id: str
@@ -182,9 +183,6 @@ class DocumentVersion:
     body: str
     published_at: str | None = None
     replaced_at: str | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass
@@ -461,7 +459,7 @@ class ExportFilter:
 
 
 @dataclass
-class CoverageRow:
+class CoverageRow(DictRecord):
     portal_id: str
     articles: int = 0
     newest_article: str | None = None
@@ -472,9 +470,6 @@ class CoverageRow:
     errors: int = 0
     http_errors: dict[str, int] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 @dataclass

@@ -25,9 +25,11 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
+
+from pipelines.model.record import DictRecord
 
 logger = logging.getLogger(__name__)
 
@@ -40,7 +42,7 @@ def iso_time(epoch: float | None) -> str | None:
 
 
 @dataclass
-class Lease:
+class Lease(DictRecord):
     """Who holds a named lease, and until when (epoch seconds)."""
 
     name: str
@@ -52,12 +54,9 @@ class Lease:
     def expired(self, now: float) -> bool:
         return self.expires_at <= now
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass
-class ScheduleEntry:
+class ScheduleEntry(DictRecord):
     """A portal's place in the crawl calendar."""
 
     portal_id: str
@@ -67,12 +66,9 @@ class ScheduleEntry:
     last_worker: str | None = None
     last_status: str | None = None  # e.g. "ok", "exit 1", "killed by signal 9"
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass
-class Backoff:
+class Backoff(DictRecord):
     """A host that asked the crawlers to slow down (429/503, Retry-After, slow answers)."""
 
     host: str
@@ -85,12 +81,9 @@ class Backoff:
     def active(self, now: float) -> bool:
         return self.until > now
 
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
 
 @dataclass
-class AlertNotice:
+class AlertNotice(DictRecord):
     """The notification last sent for a portal's alert; it keeps repeats from spamming.
 
     ``fingerprint`` names what fired (severity and rules): the same alert is sent again only
@@ -104,9 +97,6 @@ class AlertNotice:
     first_sent: float = 0.0  # when this alert was first notified
     last_sent: float = 0.0
     count: int = 1  # notifications sent for it so far
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def next_alert_notice(old: AlertNotice | None, portal_id: str, fingerprint: str, repeat_after: float,

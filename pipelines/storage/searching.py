@@ -14,11 +14,11 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta, timezone
 from functools import lru_cache
 from typing import Any
 
 from pipelines.admin import load_provinces, normalize_level
+from pipelines.normalize.dates import VN_TZ
 from pipelines.search import Abbreviations, Query, abbreviations_from_settings, parse, snippet
 from pipelines.search.analysis import fold_words, words
 from pipelines.storage.base import (
@@ -62,8 +62,6 @@ FACET_SIZES: Mapping[Facet, int] = {Facet.PROVINCE: 100, Facet.LEVEL: 10, Facet.
 #: sample and scale (the result says ``facets_exact: False``).
 EXACT_FACETS_UP_TO = 10_000
 
-_VN = timezone(timedelta(hours=7))
-
 
 @lru_cache(maxsize=4096)  # a crawl writes a few names over and over (one call each per document)
 def province_key(name: str | None) -> str | None:
@@ -89,7 +87,7 @@ def month_of(published_at: str | None) -> str | None:
     if len(published_at) <= 10:
         return published_at[:7] if len(published_at) >= 7 and published_at[4:5] == "-" else None
     instant = parse_instant(published_at)
-    return instant.astimezone(_VN).strftime("%Y-%m") if instant is not None else None
+    return instant.astimezone(VN_TZ).strftime("%Y-%m") if instant is not None else None
 
 
 def indexed_values(doc: Document) -> dict[str, Any]:

@@ -26,9 +26,11 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
+
+from pipelines.model.record import DictRecord
 
 if TYPE_CHECKING:  # base imports this module for the Store protocol
     from pipelines.storage.base import Document
@@ -72,7 +74,7 @@ def watchlist_key(name: str) -> str:
 
 
 @dataclass
-class Watchlist:
+class Watchlist(DictRecord):
     """A saved search: the query (search language) and the filters of ``search``."""
 
     name: str
@@ -87,9 +89,6 @@ class Watchlist:
     @property
     def key(self) -> str:
         return watchlist_key(self.name)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Watchlist:
@@ -108,7 +107,7 @@ class StoredArticle:
 
 
 @dataclass
-class WatchNotice:
+class WatchNotice(DictRecord):
     """The notice of one article for one watchlist, with what the notice lists about it."""
 
     watchlist: str  # the watchlist's key
@@ -129,9 +128,6 @@ class WatchNotice:
     def article(self) -> dict[str, Any]:
         """The article as a watchlist notice lists it."""
         return {"url": self.url, "title": self.title, "portal_id": self.portal_id, "published_at": self.published_at}
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> WatchNotice:

@@ -60,36 +60,25 @@ class ProfileError(ValueError):
 
 def profile_schema() -> dict[str, Any]:
     """The JSON Schema every profile YAML file must satisfy (a fresh copy)."""
+    text = {"type": "string", "minLength": 1}
     selector = {
         "oneOf": [
-            {"type": "string", "minLength": 1},
+            text,
             {
                 "type": "object",
                 "additionalProperties": False,
-                "properties": {
-                    "css": {"type": "string", "minLength": 1},
-                    "xpath": {"type": "string", "minLength": 1},
-                    "attr": {"type": "string", "minLength": 1},
-                    "regex": {"type": "string", "minLength": 1},
-                    "pick": {"enum": ["first", "last", "all"]},
-                },
+                "properties": {**dict.fromkeys(("css", "xpath", "attr", "regex"), text),
+                               "pick": {"enum": ["first", "last", "all"]}},
                 "oneOf": [{"required": ["css"]}, {"required": ["xpath"]}],
             },
         ]
     }
     selector_list = {"type": "array", "items": selector}
-    regex_list = {"type": "array", "items": {"type": "string", "minLength": 1}}
+    regex_list = {"type": "array", "items": text}
     rule = {
         "type": "object",
         "additionalProperties": False,
-        "properties": {
-            "url": {"type": "string", "minLength": 1},
-            "selector": {"type": "string", "minLength": 1},
-            "generator": {"type": "string", "minLength": 1},
-            "class_prefix": {"type": "string", "minLength": 1},
-            "contains": {"type": "string", "minLength": 1},
-            "weight": {"type": "number", "exclusiveMinimum": 0},
-        },
+        "properties": {**dict.fromkeys(RULE_KINDS, text), "weight": {"type": "number", "exclusiveMinimum": 0}},
         "minProperties": 1,
         "oneOf": [{"required": [k]} for k in RULE_KINDS],
     }
