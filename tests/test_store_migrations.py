@@ -21,7 +21,7 @@ import pytest
 from crawler.cli import main as cli_main
 from pipelines.storage import Document, FacetValue, SearchQuery, StoreError, open_store
 from pipelines.storage.engine_mappings import article_mappings, index_settings
-from pipelines.storage.migrations import MIGRATIONS, SCHEMA_VERSION
+from pipelines.storage.migrations import ENGINE_VERSION, MIGRATIONS, SCHEMA_VERSION
 from pipelines.storage.sqlite import SQLiteStore
 from tests.engine.fixtures import drop_engine_indices, opensearch_store_url, unique_prefix
 
@@ -218,12 +218,12 @@ def test_an_older_engine_store_names_migrate_then_migrates_behind_the_alias(
     base = url.split("?")[0].replace("opensearch://", "http://")
     assert (code, out) == (2, "")
     assert err == (f"portalnews search: error: the store {prefix}-articles at {base} has schema version 1, this "
-                   f"portalnews needs {SCHEMA_VERSION}: run `portalnews migrate --store {url}` (it keeps a backup)\n")
+                   f"portalnews needs {ENGINE_VERSION}: run `portalnews migrate --store {url}` (it keeps a backup)\n")
 
     code, out, err = run_main(capsys, "migrate", "--store", url, "--json")
     assert code == 0, err
     result = json.loads(out)
-    assert (result["from_version"], result["to_version"], result["backup"]) == (1, SCHEMA_VERSION,
+    assert (result["from_version"], result["to_version"], result["backup"]) == (1, ENGINE_VERSION,
                                                                               f"{prefix}-articles-v1")
     with open_store(url) as store:
         migrated = list(store.iter_documents())
@@ -240,7 +240,7 @@ def test_an_older_engine_store_names_migrate_then_migrates_behind_the_alias(
         # the coordination indices a version-1 store lacked are there now
         assert store.acquire_lease("p1", "w1", 60) and store.schedule() == {}
     assert run_main(capsys, "migrate", "--store", url)[:2] == (
-        0, f"{url} is at schema version {SCHEMA_VERSION}: nothing to migrate\n")
+        0, f"{url} is at schema version {ENGINE_VERSION}: nothing to migrate\n")
 
 
 # --- schema 2 -> 3: the search language on stores written before it -----------------------------------
@@ -347,7 +347,7 @@ def test_a_schema_2_engine_store_migrates_to_the_plugin_free_mapping(
         v2_engine_store: str, v2_store: Path, capsys: pytest.CaptureFixture[str]) -> None:
     url = v2_engine_store
     code, out, err = run_main(capsys, "search", "hoi nghi", "--store", url)
-    assert (code, out) == (2, "") and f"has schema version 2, this portalnews needs {SCHEMA_VERSION}" in err
+    assert (code, out) == (2, "") and f"has schema version 2, this portalnews needs {ENGINE_VERSION}" in err
     code, out, err = run_main(capsys, "migrate", "--store", url, "--json")
     assert code == 0, err
     prefix = url.rsplit("prefix=", 1)[1]
@@ -361,7 +361,7 @@ def test_a_schema_2_engine_store_migrates_to_the_plugin_free_mapping(
         check_schema_3_search(engine)
         mapping = engine._client().indices.get_mapping(index=f"{prefix}-articles")  # type: ignore[attr-defined]
         (index, body), = mapping.items()
-        assert index == f"{prefix}-articles-v2" and body["mappings"]["_meta"]["portalnews_mapping_version"] == SCHEMA_VERSION
+        assert index == f"{prefix}-articles-v2" and body["mappings"]["_meta"]["portalnews_mapping_version"] == ENGINE_VERSION
         settings = engine._client().indices.get_settings(index=index)[index]["settings"]  # type: ignore[attr-defined]
         assert "analysis" not in settings["index"]  # no asciifolding any more: runs on a core node
 
@@ -449,7 +449,7 @@ def test_a_schema_3_engine_store_migrates_to_stories(opensearch_url: str, v3_sto
         conn.close()
         client.indices.refresh(index=f"{prefix}-articles")
         code, out, err = run_main(capsys, "search", "hoi nghi", "--store", url)
-        assert (code, out) == (2, "") and f"has schema version 3, this portalnews needs {SCHEMA_VERSION}" in err
+        assert (code, out) == (2, "") and f"has schema version 3, this portalnews needs {ENGINE_VERSION}" in err
         code, out, err = run_main(capsys, "migrate", "--store", url)
         assert code == 0, err
         assert run_main(capsys, "migrate", "--store", f"sqlite:///{v3_store}")[0] == 0
@@ -462,3 +462,53 @@ def test_a_schema_3_engine_store_migrates_to_stories(opensearch_url: str, v3_sto
     finally:
         client.close()
         drop_engine_indices(url)
+
+
+# --- schema 4 -> 5: the province indexes with dates (SQLite only) ------------------------------------
+FIXTURE_V4 = Path(__file__).parent / "fixtures" / "store_v4"
+
+
+def filtered_answers(store: Any, expected: dict[str, Any]) -> dict[str, Any]:
+    """The filtered searches of ``store_v4/expected.json``, asked of ``store`` in its form."""
+    out = {}
+    for label, spec in expected.items():
+        r = store.search(SearchQuery(facets=True, **spec["query"]))
+        out[label] = {"query": spec["query"], "total": r.total, "urls": [h.document.url for h in r.hits],
+                      "facets": {k: [[f.value, f.count] for f in v] for k, v in sorted(r.facets.items())}}
+    return out
+
+
+def test_a_schema_4_sqlite_store_migrates_to_the_dated_province_indexes(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A store written before schema 5 (tests/fixtures/store_v4) says migrate, in one line; after
+    it the province indexes hold the date and the filtered searches answer what they answered
+    before (same hits, order, totals and facets)."""
+    path = copied_store(FIXTURE_V4 / "store-v4.db", tmp_path)
+    url = f"sqlite:///{path}"
+    original = dump(path)
+    code, out, err = run_main(capsys, "search", "giao thong", "--store", url)
+    assert (code, out) == (2, "")
+    assert err == (f"portalnews search: error: SQLite store {path} has schema version 4, this portalnews needs "
+                   f"{SCHEMA_VERSION}: run `portalnews migrate --store {url}` (it keeps a backup)\n")
+    code, out, err = run_main(capsys, "migrate", "--store", url)
+    assert code == 0, err
+    assert out.splitlines()[0] == (f"migrated {url} from schema version 4 to {SCHEMA_VERSION}; the store as it "
+                                   f"was is kept in {path.with_name('portalnews.v4-backup.db')}")
+    assert dump(path.with_name("portalnews.v4-backup.db")) == original
+    conn = sqlite3.connect(path)
+    indexes = {name: [r[2] for r in conn.execute(f"PRAGMA index_info({name})")]
+               for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'"
+                                           " AND tbl_name = 'search_meta'")}
+    conn.close()
+    assert indexes["search_meta_province"] == ["province_key", "published_at"]
+    assert indexes["search_meta_current"] == ["current_key", "published_at"]
+    expected = json.loads((FIXTURE_V4 / "expected.json").read_text("utf-8"))
+    with open_store(url) as store:
+        assert filtered_answers(store, expected) == expected
+
+
+def test_a_sqlite_only_step_leaves_the_engines_version() -> None:
+    """Schema 5 changed SQLite's indexes only: engine stores written at version 4 stay current."""
+    assert SCHEMA_VERSION == 5 and ENGINE_VERSION == 4
+    assert [m.version for m in MIGRATIONS if m.sqlite_only] == [5]
+    assert article_mappings()["_meta"]["portalnews_mapping_version"] == ENGINE_VERSION

@@ -10,7 +10,7 @@ from typing import Any
 from crawler.cli.common import store_arg
 from pipelines.storage import open_store, resolve_store_url
 from pipelines.storage.base import redact_url
-from pipelines.storage.migrations import SCHEMA_VERSION
+from pipelines.storage.migrations import ENGINE_VERSION, SCHEMA_VERSION
 
 
 def run(args: argparse.Namespace) -> int:
@@ -35,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
 
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("migrate", help="upgrade a store written by an older portalnews (keeps a backup)",
-                       description=f"Upgrade the store in place to schema version {SCHEMA_VERSION}. SQLite: the "
+                       description=f"Upgrade the store in place to schema version {SCHEMA_VERSION} (Elasticsearch/"
+                                   f"OpenSearch: {ENGINE_VERSION}). SQLite: the "
                                    "file is first copied next to itself (NAME.vN-backup.db). Elasticsearch/"
                                    "OpenSearch: the documents are copied into a new versioned index behind the "
                                    "alias; the old index stays as the backup. Stop the crawlers of this store "

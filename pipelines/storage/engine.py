@@ -108,7 +108,7 @@ class EngineStore(EngineWatchlists, Store):
         if version == 0:
             self._create_articles()
         else:
-            migrations.check_version(version, self._what, self.url)
+            migrations.check_version(version, self._what, self.url, migrations.ENGINE_VERSION)
         self._create_other_indices()
 
     @property
@@ -388,17 +388,17 @@ class EngineStore(EngineWatchlists, Store):
         version = self._version()
         if version == 0:
             raise StoreError(f"no portalnews store {self.names.articles} at {self.config.base_url}: nothing to migrate")
-        if version >= migrations.SCHEMA_VERSION:
-            migrations.check_version(version, self._what, self.url)  # newer: say so
+        if version >= migrations.ENGINE_VERSION:
+            migrations.check_version(version, self._what, self.url, migrations.ENGINE_VERSION)  # newer: say so
             return MigrationReport(self.url, version, version)
         self._put_template()
         result = self._rebuild(migrations.engine_transform(version))
         self._create_other_indices()
         self.reconcile_stories()  # the copied articles were signed: put them into stories
         logger.info("migrated %s from schema version %d to %d (backup: index %s)", self._what, version,
-                    migrations.SCHEMA_VERSION, result["old_index"])
-        return MigrationReport(self.url, version, migrations.SCHEMA_VERSION, result["old_index"],
-                               [m.summary for m in migrations.pending(version)])
+                    migrations.ENGINE_VERSION, result["old_index"])
+        return MigrationReport(self.url, version, migrations.ENGINE_VERSION, result["old_index"],
+                               [m.summary for m in migrations.pending(version, engine=True)])
 
     def _rebuild(self, transform: SourceTransform | None, delete_old: bool = False) -> dict[str, Any]:
         """Writes that reach the old index while the copy runs are copied again after the swap

@@ -26,14 +26,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipelines.search.fields import Form, engine_properties, search_fields
-from pipelines.storage.migrations import SCHEMA_VERSION
+from pipelines.storage.migrations import ENGINE_VERSION
 
 logger = logging.getLogger(__name__)
 
 #: The store's schema version, in the ``_meta`` of every index this module maps: a change of
 #: the template or a mapping comes with a step in :mod:`pipelines.storage.migrations`, and
-#: ``portalnews migrate`` rebuilds the documents with it.
-MAPPING_VERSION = SCHEMA_VERSION
+#: ``portalnews migrate`` rebuilds the documents with it (SQLite-only steps leave it as it is).
+MAPPING_VERSION = ENGINE_VERSION
 
 _PREFIX_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,100}$")
 

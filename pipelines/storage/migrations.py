@@ -14,6 +14,8 @@ that names ``portalnews migrate``; that command upgrades it in place after a bac
 
 A new SQLite store runs every step from version 0, so the steps below are the SQLite
 schema; a new engine store gets the current mapping (:mod:`pipelines.storage.engine_mappings`).
+A step that changes nothing for the engines is ``sqlite_only``: the engines' version
+(:data:`ENGINE_VERSION`) is the last step that did, so their stores need no rebuild for it.
 
 Changing what is stored (a new field, renamed provinces, story ids …) = append a
 :class:`Migration` with the next version: its SQL, its document transform for the engines
@@ -46,6 +48,7 @@ class Migration:
     sqlite: str  # statements, run in order inside the migration's transaction
     engine: SourceTransform | None = None  # applied to every article while it is copied
     sqlite_after: Callable[[sqlite3.Connection], None] | None = None  # after the statements, same transaction
+    sqlite_only: bool = False  # no change for the engines: their mapping version stays (ENGINE_VERSION)
 
 
 # --- version 1: documents, full-text indices, crawl state --------------------------------------
@@ -265,6 +268,19 @@ def _engine_v4(src: dict[str, Any]) -> dict[str, Any]:
     return sign_source(src)
 
 
+# --- version 5: indexes for filtered searches (SQLite only) ---------------------------------------------
+# A province filter with a date range (the province of a merged province is several keys) was
+# answered by listing every document of the province through the single-column key indexes and
+# reading each row's date; with the date in the index it is a range of the index per key.  The
+# engines need no change: their mapping stays at version 4.
+_V5 = """
+DROP INDEX IF EXISTS search_meta_province;
+DROP INDEX IF EXISTS search_meta_current;
+CREATE INDEX search_meta_province ON search_meta(province_key, published_at);
+CREATE INDEX search_meta_current ON search_meta(current_key, published_at);
+"""
+
+
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "documents, full-text indices, pages and runs", _V1),
     Migration(2, "leases, calendar, back-offs, alert notices; view-count history and archived versions",
@@ -274,19 +290,24 @@ MIGRATIONS: tuple[Migration, ...] = (
                  "current provinces", _V3, engine=_engine_v3, sqlite_after=_sqlite_v3),
     Migration(4, "stories: every document signed (MinHash of its body, LSH bands) and put into its story "
                  "(story_id, story_size, is_source)", _V4, engine=_engine_v4, sqlite_after=_sqlite_v4),
+    Migration(5, "SQLite: the search table's province indexes include the date (a province filter with a date "
+                 "range reads only that range)", _V5, sqlite_only=True),
 )
-#: The schema version this portalnews writes.
+#: The schema version this portalnews writes (SQLite: ``user_version``).
 SCHEMA_VERSION = MIGRATIONS[-1].version
+#: The version of the engines' mapping: the last step that changed something for them.
+ENGINE_VERSION = max(m.version for m in MIGRATIONS if not m.sqlite_only)
 
 
-def pending(version: int) -> list[Migration]:
-    """The steps that bring a store at ``version`` to :data:`SCHEMA_VERSION`, in order."""
-    return [m for m in MIGRATIONS if m.version > version]
+def pending(version: int, engine: bool = False) -> list[Migration]:
+    """The steps that bring a store at ``version`` to :data:`SCHEMA_VERSION` (``engine``: an
+    engine store to :data:`ENGINE_VERSION`, without the SQLite-only steps), in order."""
+    return [m for m in MIGRATIONS if m.version > version and not (engine and m.sqlite_only)]
 
 
 def engine_transform(version: int) -> SourceTransform | None:
     """One transform that applies the engine steps after ``version`` in order (None: none to apply)."""
-    steps = [m.engine for m in pending(version) if m.engine is not None]
+    steps = [m.engine for m in pending(version, engine=True) if m.engine is not None]
     if not steps:
         return None
 
@@ -310,11 +331,12 @@ def sqlite_statements(script: str) -> Iterator[str]:
         raise ValueError(f"incomplete SQL statement: {buf[:80]!r}")
 
 
-def check_version(version: int, what: str, url: str) -> None:
-    """Raise the one-line :class:`StoreError` for a store that is not at :data:`SCHEMA_VERSION`."""
-    if version < SCHEMA_VERSION:
-        raise StoreError(f"{what} has schema version {version}, this portalnews needs {SCHEMA_VERSION}: "
+def check_version(version: int, what: str, url: str, needed: int = SCHEMA_VERSION) -> None:
+    """Raise the one-line :class:`StoreError` for a store that is not at ``needed`` (SQLite:
+    :data:`SCHEMA_VERSION`; engines: :data:`ENGINE_VERSION`)."""
+    if version < needed:
+        raise StoreError(f"{what} has schema version {version}, this portalnews needs {needed}: "
                          f"run `portalnews migrate --store {redact_url(url)}` (it keeps a backup)")
-    if version > SCHEMA_VERSION:
+    if version > needed:
         raise StoreError(f"{what} has schema version {version}, newer than this portalnews knows "
-                         f"({SCHEMA_VERSION}): upgrade portalnews")
+                         f"({needed}): upgrade portalnews")
