@@ -43,7 +43,6 @@ from twisted.python.failure import Failure
 
 from pipelines.extract import PageExtraction, extract_page
 from pipelines.extract.profiles import ProfileSet, load_profiles
-from pipelines.stories import make_signature
 
 logger = logging.getLogger(__name__)
 
@@ -95,7 +94,13 @@ def extract_one(html: str, url: str, profile: str, profiles: ProfileSet | None,
     result = extract_page(html, url, profile=profile, profiles=profiles, fetched_at=fetched_at)
     digest = hashlib.sha1(html.encode("utf-8", "replace")).hexdigest()
     seconds = time.thread_time() - started
-    signature = make_signature(result.body).to_bytes() if result.is_article and result.body else None
+    signature = None
+    if result.is_article and result.body:
+        # imported here, not by the fork server: datasketch brings scipy (about 45 MB) into
+        # every process that imports it, and the fork server never signs
+        from pipelines.stories import make_signature
+
+        signature = make_signature(result.body).to_bytes()
     return result, digest, seconds, signature
 
 
