@@ -78,6 +78,15 @@ def test_the_worker_pool_stores_the_same_documents_as_in_process_extraction(
     for workers in ("0", "1"):  # the cost of extraction is reported wherever it runs
         assert stats[workers]["portalnews/extraction_ms_per_page"] > 0
         assert not any(key.startswith("portalnews/extraction_errors") for key in stats[workers])
+    # the story signatures the extraction made (in a worker or in-process) are the ones the
+    # store makes of the stored bodies, and the stories are the same
+    from pipelines.stories import make_signature
+
+    for workers in ("0", "1"):
+        with sqlite3.connect(tmp_path / f"w{workers}.db") as conn:
+            rows = conn.execute("SELECT body, story_signature FROM documents").fetchall()
+        assert len(rows) == len(docs[workers])
+        assert all(bytes(sig) == make_signature(body).to_bytes() for body, sig in rows)
 
 
 def test_a_page_that_kills_its_worker_is_one_extraction_error_and_the_crawl_goes_on(tmp_path: Path) -> None:

@@ -68,3 +68,19 @@ def test_legacy_asp_net_and_dotnetnuke_pagination(url: str) -> None:
 ])
 def test_print_views_are_not_crawled(url: str, crawl: bool) -> None:
     assert links.is_crawlable(url) is crawl
+
+
+@pytest.mark.parametrize("base", [
+    "http://a.gov.vn/tin-tuc/bai-1.html?p=2", "https://a.gov.vn:8443/x/y/", "http://a.gov.vn", "http://a.gov.vn?q=/z",
+    "http://b.gov.vn/Default.aspx?tabid=57&ctl=/view#top",
+])
+def test_links_resolve_the_same_however_often_they_are_seen(base: str) -> None:
+    """Resolving is memoised by host for absolute and root-relative links (menus repeat them on
+    every page): the answer is, every time, what resolving against the page's own URL gives."""
+    hrefs = ["/tin-tuc/bai-2.html", "/a/../b/?utm_source=x&id=3", "//c.gov.vn/d", "http://d.gov.vn/e f",
+             "https://a.gov.vn/f?jsessionid=1", "g.html", "../h", "?page=3", " /i ", "/"]
+    unmemoised = links._resolve.__wrapped__
+    for href in hrefs:
+        assert links.absolutize(base, href) == links.absolutize(base, href) == unmemoised(base, href.strip()), href
+    assert links.absolutize(base, "#top") is None and links.absolutize(base, "mailto:x@y.vn") is None
+    assert links.absolutize(base, "/tin-tuc/bai-2.html") == unmemoised(base, "/tin-tuc/bai-2.html")

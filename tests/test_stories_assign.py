@@ -161,3 +161,36 @@ def test_the_band_table_finds_the_same_candidates_before_and_after_it_sorts() ->
     table.add(3000, [7])  # a recent key and a sorted one answer together
     assert 3000 in table.candidates([7]) and len(table.candidates([7])) == 7
     assert table.candidates([]) == set()
+
+
+def test_the_reconciliations_array_prefilter_keeps_exactly_the_pairs_the_verifier_could_accept(data: EvalSet) -> None:
+    """The store's reconciliation tests a document against all its candidates at once with
+    numpy before it asks the verifier: on every pair of the whole blind set (copies, hard
+    negatives, template announcements) it keeps exactly the pairs that pass the verifier's
+    containment and novel-token tests, so no story can change."""
+    import numpy as np
+
+    from pipelines.stories import compare
+    from pipelines.stories.reconcile import StoredStoryDoc, _signed_rows
+
+    rule = StoryRule()
+    sigs = signatures(data.articles, SignatureParams())
+    docs = [StoredStoryDoc(key=k, published_at=None, day_only=False, signature=s) for k, s in sigs.items()]
+    table = _signed_rows(docs, SignatureParams().num_perm)
+    assert table is not None
+    everyone = np.arange(len(table.docs), dtype=np.int64)
+    kept_pairs = accepted = 0
+    for i, doc in enumerate(table.docs):
+        assert doc.signature is not None
+        kept = set(table.plausible(doc.signature, everyone[everyone != i], rule).tolist())
+        for k, other in enumerate(table.docs):
+            if k == i:
+                continue
+            assert other.signature is not None
+            e = compare(doc.signature, other.signature)
+            passes = (e.shorter_shingles >= rule.min_shingles and e.containment >= rule.min_containment
+                      and e.novel_tokens <= rule.max_novel)
+            assert (k in kept) == passes, (doc.key, other.key, e)
+            kept_pairs += k in kept
+            accepted += passes
+    assert accepted > 50  # the set has real copies to find

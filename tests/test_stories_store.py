@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import sqlite3
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -183,3 +184,38 @@ def test_two_crawls_of_the_mirror_give_the_true_stories_with_stable_ids(tmp_path
     for k in changed:  # the new id is that of an earlier publication
         assert (second[k][1] or "") <= (first[k][1] or "~") or second[k][0] in ids
     assert by_id
+
+
+def test_documents_signed_by_the_extraction_get_the_stories_of_unsigned_ones(tmp_path: Path) -> None:
+    """A crawl's documents arrive signed by the extraction worker; imported ones are signed by
+    the store; an unusable signature (another version, cut bytes) is made again from the body.
+    Either way a document keeps the same signature and lands in the same story."""
+    from pipelines.storage.base import Document
+    from pipelines.stories import SignatureParams, make_signature
+
+    docs = []
+    for line in (STORIES_SET / "articles.jsonl").read_text("utf-8").splitlines():
+        a = json.loads(line)
+        docs.append(Document(url=a["url"], portal_id=a["portal_id"], title=a["title"], body=a["body"],
+                             published_at=a["published_at"], crawled_at="2026-01-01T00:00:00+00:00"))
+    other_version = make_signature("x", SignatureParams(num_perm=64)).to_bytes()
+    presigned = [lambda d: make_signature(d.body).to_bytes(), lambda d: b"\x07cut", lambda d: other_version,
+                 lambda d: None]
+    signed = [Document(**{**d.to_dict(), "story_signature": presigned[i % 4](d)}) for i, d in enumerate(docs)]
+    assert sum(d.story_signature is not None for d in signed) > len(docs) / 2
+    results = []
+    for name, batch in (("plain", docs), ("signed", signed)):
+        store = open_store(f"sqlite:///{tmp_path / name}.db")
+        store.open()
+        for i in range(0, len(batch), 40):  # the crawl's writer stores batches
+            store.upsert_documents(batch[i:i + 40])
+        store.reconcile_stories()
+        results.append({d.url: (d.story_id, d.story_size, d.is_source) for d in store.iter_documents()})
+        store.close()
+    assert results[0] == results[1]
+    assert len({v[0] for v in results[0].values()}) < len(docs) * 0.7  # real stories were formed
+    with sqlite3.connect(tmp_path / "plain.db") as a, sqlite3.connect(tmp_path / "signed.db") as b:
+        query = "SELECT id, story_signature FROM documents ORDER BY id"
+        assert a.execute(query).fetchall() == b.execute(query).fetchall()
+    # a signature travels with the document only as far as the store: exports never carry it
+    assert "story_signature" not in signed[0].to_dict()

@@ -80,6 +80,10 @@ class PageItem:
     content_hash: str | None = None
     role: PageRole = PageRole.PAGE
     known: bool = False  # an earlier crawl recorded this URL (a hint for the store's write path)
+    #: The story signature of ``fields["body"]`` made where the page was extracted
+    #: (:func:`pipelines.stories.make_signature`, as bytes), so that the store does not sign it
+    #: on the crawl's process; None: the store signs the body itself.
+    story_signature: bytes | None = None
 
     def __post_init__(self) -> None:
         self.kind = PageKind(self.kind)

@@ -118,11 +118,13 @@ class ExtractionPipeline:
             if isinstance(exc, WorkerCrashed):
                 self.stats.inc_value("portalnews/extraction_worker_crashes")
             return item
-        result, content_hash, seconds = extracted
+        result, content_hash, seconds, signature = extracted
         self.seconds += seconds
         self.pages += 1
         adapter.update(kind=result.page_kind, reason=result.reason, fields=result.article_fields(url),
                        content_hash=content_hash)
+        if signature is not None and "story_signature" in adapter.field_names():
+            adapter["story_signature"] = signature  # the body's, for the store (see PageItem)
         self.stats.inc_value(f"portalnews/pages/{result.page_kind}")
         return item
 

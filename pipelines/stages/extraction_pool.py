@@ -48,8 +48,9 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["Extracted", "ExtractionFailed", "ExtractionPool", "WorkerCrashed", "default_workers", "extract_one"]
 
-# (result, sha1 of the page's UTF-8 text, CPU seconds the extraction took)
-Extracted = tuple[PageExtraction, str, float]
+# (result, sha1 of the page's UTF-8 text, CPU seconds the extraction took, the story signature
+# of an article's body as Signature.to_bytes, else None)
+Extracted = tuple[PageExtraction, str, float, "bytes | None"]
 # (html, url, profile name, fetch time)
 Job = tuple[str, str, str, "datetime | str | None"]
 
@@ -86,11 +87,21 @@ def extract_one(html: str, url: str, profile: str, profiles: ProfileSet | None,
                 fetched_at: datetime | str | None) -> Extracted:
     """Extract one page and hash its text: the same work in-process and in a worker, timed in
     CPU time of the thread that does it (a wall clock would count the time other processes
-    on a shared machine hold the core)."""
+    on a shared machine hold the core).  An article's body is signed for stories here too
+    (:func:`pipelines.stories.make_signature`, pure work on the body: in a worker it stays off
+    the crawl's process); the signing is not part of the extraction time."""
     started = time.thread_time()
     result = extract_page(html, url, profile=profile, profiles=profiles, fetched_at=fetched_at)
     digest = hashlib.sha1(html.encode("utf-8", "replace")).hexdigest()
-    return result, digest, time.thread_time() - started
+    seconds = time.thread_time() - started
+    signature = None
+    if result.is_article and result.body:
+        # imported here, not by the fork server: datasketch brings scipy (about 45 MB) into
+        # every process that imports it, and the fork server never signs
+        from pipelines.stories import make_signature
+
+        signature = make_signature(result.body).to_bytes()
+    return result, digest, seconds, signature
 
 
 # --- inside a worker process -------------------------------------------------------------

@@ -177,7 +177,8 @@ class StoragePipeline:
         doc["title"], doc["body"] = doc["title"] or "", doc["body"] or ""  # validation made sure of them
         meta = self.portal_meta.get(doc["portal_id"], {})
         return Document(**doc, portal_name=meta.get("name"), province=meta.get("province"),
-                        level=meta.get("level"), current_province=meta.get("current_province"))
+                        level=meta.get("level"), current_province=meta.get("current_province"),
+                        story_signature=adapter.get("story_signature"))
 
     def item_dropped(self, item: Any, response: Any, exception: BaseException, spider: Spider) -> None:
         adapter = ItemAdapter(item) if ItemAdapter.is_item(item) else None

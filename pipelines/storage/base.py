@@ -119,6 +119,10 @@ class Document:
     story_id: str | None = None
     story_size: int | None = None
     is_source: bool | None = None
+    #: The story signature of ``body`` (:meth:`pipelines.stories.Signature.to_bytes`), made by
+    #: the extraction worker so that the crawl's own process does not sign; the store signs
+    #: the body itself when it is absent.  Not a stored field.
+    story_signature: bytes | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.is_source is not None:
@@ -132,6 +136,7 @@ class Document:
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
+        data.pop("story_signature")  # made again from the body when needed
         if not data["extra"]:
             data.pop("extra")
         return data

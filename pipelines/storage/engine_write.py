@@ -356,7 +356,8 @@ class BatchPlan:
             if doc_id in self.histories:
                 version = history.merge(self.histories[doc_id])
             # the story fields stay what the store made of them (pipelines.storage.stories_engine)
-            story = (kept_story_fields(src) if hit is not None else None) or story_source(doc_id, final.body)
+            story = (kept_story_fields(src) if hit is not None else None) or story_source(doc_id, final.body,
+                                                                                       presigned=final.story_signature)
             action: dict[str, Any] = {"_index": alias, "_id": doc_id,
                                       "_source": {**_document_source(final, first_seen, version, self.abbreviations),
                                                   **history.fields(), **story}}

@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pipelines.storage.base import StoreError
-from pipelines.stories import Signature, SignatureParams, StoryFields, band_keys, make_signature
+from pipelines.stories import Signature, SignatureParams, StoryFields, band_keys, signature_of
 from pipelines.stories.reconcile import BATCH, ReconcileReport, StoredStoryDoc, reconcile
 
 if TYPE_CHECKING:
@@ -54,9 +54,11 @@ _MAX_ROUNDS = 5
 _FIELDS = ["id", "published_at", "date_precision", "story_id", "story_size", "is_source"]
 
 
-def story_source(doc_id: str, body: str | None, params: SignatureParams | None = None) -> dict[str, Any]:
-    """The story fields of an article stored for the first time: signed, pending, a story of its own."""
-    signature = make_signature(body, params)
+def story_source(doc_id: str, body: str | None, params: SignatureParams | None = None,
+                 presigned: bytes | None = None) -> dict[str, Any]:
+    """The story fields of an article stored for the first time: signed (``presigned``: see
+    :func:`pipelines.stories.signature_of`), pending, a story of its own."""
+    signature = signature_of(body, presigned, params)
     return {"story_signature": base64.b64encode(signature.to_bytes()).decode("ascii"),
             "story_bands": band_keys(signature, params), "story_pending": True,
             "story_id": doc_id, "story_size": 1, "is_source": True}

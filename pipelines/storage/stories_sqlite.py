@@ -1,6 +1,7 @@
 """Stories on SQLite: the ``story_*`` columns of ``documents`` and the ``story_bands`` table.
 
-A new document gets its signature (:func:`pipelines.stories.make_signature` of its body),
+A new document gets its signature (:func:`pipelines.stories.make_signature` of its body, or
+the one the extraction worker made of it: :func:`pipelines.stories.signature_of`),
 its band keys in ``story_bands(band, rid)`` and ``story_pending = 1`` when it is first
 stored (:func:`add_document`); until it is reconciled it is a story of its own.
 :class:`SQLiteStoryTables` answers :class:`pipelines.stories.reconcile.StoryTables` with
@@ -18,7 +19,7 @@ import sqlite3
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from pipelines.storage.base import Document
-from pipelines.stories import Signature, SignatureParams, StoryFields, band_keys, make_signature
+from pipelines.stories import Signature, SignatureParams, StoryFields, band_keys, make_signature, signature_of
 from pipelines.stories.reconcile import BATCH, ReconcileReport, StoredStoryDoc, reconcile, reconcile_batch
 
 logger = logging.getLogger(__name__)
@@ -36,7 +37,7 @@ def _chunks(items: Sequence[str], size: int = _CHUNK) -> Iterator[Sequence[str]]
 
 def add_document(conn: sqlite3.Connection, rid: int, doc: Document, params: SignatureParams | None = None) -> None:
     """A document stored for the first time: its signature, bands, pending, a story of its own."""
-    signature = make_signature(doc.body, params)
+    signature = signature_of(doc.body, doc.story_signature, params)
     conn.execute("UPDATE documents SET story_signature = ?, story_id = id, story_size = 1, is_source = 1,"
                  " story_pending = 1 WHERE rid = ?", (signature.to_bytes(), rid))
     conn.executemany("INSERT OR IGNORE INTO story_bands(band, rid) VALUES (?, ?)",

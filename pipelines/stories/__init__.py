@@ -14,7 +14,7 @@ says it needs and runs the same algorithm against its own tables.
 from __future__ import annotations
 
 from pipelines.stories.assign import StoryDoc, StoryFields, StoryIndex, order_key, stored_fields
-from pipelines.stories.signature import Signature, SignatureParams, band_keys, make_signature
+from pipelines.stories.signature import Signature, SignatureParams, band_keys, make_signature, signature_of
 from pipelines.stories.verify import Evidence, StoryRule, compare, same_story
 
 __all__ = [
@@ -30,5 +30,6 @@ __all__ = [
     "make_signature",
     "order_key",
     "same_story",
+    "signature_of",
     "stored_fields",
 ]

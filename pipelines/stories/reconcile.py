@@ -144,34 +144,61 @@ def _story(story_id: str) -> tuple[str, str]:
     return ("s", story_id)
 
 
-def _plausible(sig: Signature, others: list[Signature], rule: StoryRule) -> list[bool]:
-    """The containment test of :func:`~pipelines.stories.verify.compare` on many candidates at
-    once with numpy (with a hair of slack, as :class:`StoryIndex` does); the survivors then go
-    through :func:`~pipelines.stories.verify.same_story` itself."""
-    if not others:
-        return []
-    hv = np.stack([o.hashvalues for o in others])
-    j = np.count_nonzero(hv == sig.hashvalues, axis=1) / len(sig.hashvalues)
-    theirs = np.array([o.shingles for o in others], dtype=np.float64)
-    shorter = np.minimum(theirs, sig.shingles)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        containment = j * (theirs + sig.shingles) / (1.0 + j) / shorter
-    keep = (shorter >= rule.min_shingles) & (containment >= rule.min_containment - 1e-9)
-    return [bool(k) for k in keep.tolist()]
+class _SignedRows:
+    """The signatures of one batch that have ``num_perm`` values, in arrays (one row a
+    document), so that a pending document is tested against all its candidates at once."""
+
+    def __init__(self, docs: list[StoredStoryDoc]) -> None:
+        sigs = [d.signature for d in docs if d.signature is not None]
+        self.docs = docs
+        self.row = {d.key: i for i, d in enumerate(docs)}
+        self.hv = np.stack([s.hashvalues for s in sigs])
+        self.shingles = np.array([s.shingles for s in sigs], dtype=np.int64)
+        self.ntokens = np.array([len(s.tokens) for s in sigs], dtype=np.int64)
+        self.tokens = np.concatenate([s.tokens for s in sigs]).astype(np.int64, copy=False)
+        self.starts = np.cumsum(self.ntokens) - self.ntokens
+
+    def plausible(self, sig: Signature, rows: np.ndarray, rule: StoryRule) -> np.ndarray:
+        """The ``rows`` that may pass :func:`~pipelines.stories.verify.same_story` with ``sig``:
+        its containment test (with a hair of slack, as :class:`StoryIndex` does) and its
+        novel-token test, computed for all of them at once with numpy (on a template-heavy crawl
+        1.5 million pairs pass the containment test and fail on novel tokens: one Python set
+        operation a pair was a third of the reconciliation).  The survivors are then decided
+        by :func:`same_story` itself, so this only saves work and never decides."""
+        if len(rows) == 0:
+            return rows
+        j = np.count_nonzero(self.hv[rows] == sig.hashvalues, axis=1) / len(sig.hashvalues)
+        theirs = self.shingles[rows]
+        shorter = np.minimum(theirs, sig.shingles)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            containment = j * (theirs + sig.shingles) / (1.0 + j) / shorter
+        rows = rows[(shorter >= rule.min_shingles) & (containment >= rule.min_containment - 1e-9)]
+        if len(rows) == 0:
+            return rows
+        # novel tokens = the shorter text's tokens minus those the two share (token arrays are
+        # sets: make_signature makes them so); the shorter text as compare() chooses it
+        # (fewer shingles, then fewer tokens)
+        mine = np.sort(sig.tokens)
+        counts = self.ntokens[rows]
+        total = int(counts.sum())
+        shared = np.zeros(len(rows), dtype=np.int64)
+        if total and len(mine):
+            seg = np.repeat(np.arange(len(rows)), counts)
+            flat = self.tokens[np.repeat(self.starts[rows] - (np.cumsum(counts) - counts), counts)
+                               + np.arange(total)]
+            at = np.minimum(np.searchsorted(mine, flat), len(mine) - 1)
+            shared = np.bincount(seg, weights=mine[at] == flat, minlength=len(rows)).astype(np.int64)
+        theirs = self.shingles[rows]
+        i_am_shorter = (sig.shingles < theirs) | ((sig.shingles == theirs) & (len(mine) <= counts))
+        novel = np.where(i_am_shorter, len(mine), counts) - shared
+        return rows[novel <= rule.max_novel]
 
 
-def _few_novel(a: Signature, b: Signature, rule: StoryRule, cache: dict[int, frozenset[int]]) -> bool:
-    """The novel-token test of :func:`~pipelines.stories.verify.compare` with Python sets (a
-    template corpus passes the containment test by the hundred, and ``numpy.isin`` costs 30 µs
-    a pair); the pairs that pass it are decided by :func:`same_story` itself."""
-    short, long_ = (a, b) if (a.shingles, len(a.tokens)) <= (b.shingles, len(b.tokens)) else (b, a)
-    sets = []
-    for sig in (short, long_):
-        found = cache.get(id(sig))
-        if found is None:
-            found = cache[id(sig)] = frozenset(sig.tokens.tolist())
-        sets.append(found)
-    return len(sets[0] - sets[1]) <= rule.max_novel
+def _signed_rows(docs: Iterable[StoredStoryDoc], num_perm: int) -> _SignedRows | None:
+    """The documents with a signature of ``num_perm`` values, by key (None: there are none)."""
+    usable = sorted((d for d in docs if d.signature is not None and len(d.signature.hashvalues) == num_perm),
+                    key=lambda d: d.key)
+    return _SignedRows(usable) if usable else None
 
 
 def reconcile_batch(tables: StoryTables, limit: int = BATCH, params: SignatureParams | None = None,
@@ -189,23 +216,27 @@ def reconcile_batch(tables: StoryTables, limit: int = BATCH, params: SignaturePa
     found = {key: tables.candidates(b, max_band_docs) - {key} if b else set() for key, b in bands.items()}
     others = sorted({c for cs in found.values() for c in cs} - set(mine))
     known = tables.signed(others) if others else {}
-    tokens: dict[int, frozenset[int]] = {}
     uf = _UnionFind()
     for p in pending:
         uf.find(_doc(p.key))
         if p.story_id is not None:
             uf.union(_doc(p.key), _story(p.story_id))
+    by_size: dict[int, _SignedRows | None] = {}
     for p in pending:
         if p.signature is None:
             continue
         report.candidates += len(found[p.key])
-        pairs = [(c, o) for c in sorted(found[p.key]) if (o := mine.get(c) or known.get(c)) is not None
-                 and o.signature is not None and o.signature.hashvalues.shape == p.signature.hashvalues.shape]
-        plausible = _plausible(p.signature, [o.signature for _, o in pairs if o.signature is not None], rule)
-        for (c, other), keep in zip(pairs, plausible, strict=True):
-            if not keep or other.signature is None or not _few_novel(p.signature, other.signature, rule, tokens):
-                continue
-            if not same_story(p.signature, other.signature, rule):
+        size = len(p.signature.hashvalues)
+        if size not in by_size:
+            by_size[size] = _signed_rows([*mine.values(), *known.values()], size)
+        table = by_size[size]
+        if table is None or not found[p.key]:
+            continue
+        rows = np.sort(np.fromiter((r for c in found[p.key] if (r := table.row.get(c)) is not None), dtype=np.int64))
+        for r in table.plausible(p.signature, rows, rule).tolist():
+            other = table.docs[r]
+            c = other.key
+            if other.signature is None or not same_story(p.signature, other.signature, rule):
                 continue
             report.verified += 1
             if c in mine:

@@ -35,7 +35,7 @@ from pipelines.stories.text import distinctive_tokens, story_lines, story_words
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SIGNATURE_VERSION", "Signature", "SignatureParams", "band_keys", "make_signature"]
+__all__ = ["SIGNATURE_VERSION", "Signature", "SignatureParams", "band_keys", "make_signature", "signature_of"]
 
 #: Bumped when the text rules or the byte format change: stored signatures of another
 #: version must be computed again from the body.
@@ -134,6 +134,22 @@ def make_signature(body: str | None, params: SignatureParams | None = None) -> S
         mh.update_batch([g.encode("utf-8") for g in grams])
     tokens = np.array(sorted({_hash64(t) for t in distinctive_tokens(lines)}), dtype=np.int64)
     return Signature(hashvalues=np.asarray(mh.hashvalues, dtype=np.uint32), shingles=len(grams), tokens=tokens)
+
+
+def signature_of(body: str | None, presigned: bytes | None = None, params: SignatureParams | None = None) -> Signature:
+    """The signature of ``body``: ``presigned`` (:meth:`Signature.to_bytes` of
+    :func:`make_signature` of this same body with the default parameters, made where the page
+    was extracted, off the crawl's process) when it is of this version and these parameters,
+    else :func:`make_signature` here (an import, a migration, a record from the spool)."""
+    if presigned is not None and (params is None or params == SignatureParams()):
+        try:
+            signature = Signature.from_bytes(presigned)
+        except ValueError:
+            pass
+        else:
+            if len(signature.hashvalues) == SignatureParams().num_perm:
+                return signature
+    return make_signature(body, params)
 
 
 def band_keys(signature: Signature, params: SignatureParams | None = None) -> list[int]:
