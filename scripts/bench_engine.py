@@ -17,7 +17,11 @@ clock starts (``--baseline indexed``, the default): both sides then give the nod
 fields to index.  ``--baseline stored`` sends the stored ``_source`` alone (the node indexes no
 text for it: what the figures before December 2 compared with).  The ratio project / plain is
 the project's own overhead (target >= 0.9): the async writer, the source building (the search
-fields included), the lookups of current versions and the optimistic-concurrency writes.  ``--rounds N``
+fields included), the lookups of current versions and the optimistic-concurrency writes.
+The documents arrive as a crawl hands them to the store: with the story signature that the
+extraction worker made from the body (``Document.story_signature``), signed before the clock
+starts like the search fields of the baseline; ``--unsigned`` leaves the signing to the store's
+write path, as for ``portalnews import`` or a record replayed from the spool.  ``--rounds N``
 alternates the two N times (project first in even rounds, plain first in odd ones) and compares
 the best of each, each round's pair and the medians; ``shards`` says what the node did for each
 (index and get operations and their summed time, refreshes, merges) and the client's CPU.
@@ -51,6 +55,7 @@ from pipelines.storage.async_writer import AsyncWriter  # noqa: E402
 from pipelines.storage.base import Document, PageRecord  # noqa: E402
 from pipelines.storage.engine import EngineStore, engine_store  # noqa: E402
 from pipelines.storage.spool import Spool  # noqa: E402
+from pipelines.stories import make_signature  # noqa: E402
 
 logger = logging.getLogger("bench_engine")
 
@@ -73,8 +78,10 @@ def sentence(rng: random.Random, lo: int = 8, hi: int = 22) -> str:
     return " ".join(words).capitalize() + "."
 
 
-def generate_documents(n: int, portals: int = 20, seed: int = 7) -> Iterator[Document]:
-    """``n`` article documents spread over ``portals`` portals (about 1.5 kB of body each)."""
+def generate_documents(n: int, portals: int = 20, seed: int = 7, signed: bool = True) -> Iterator[Document]:
+    """``n`` article documents spread over ``portals`` portals (about 1.5 kB of body each),
+    carrying the story signature of their body when ``signed`` (what the crawl's extraction
+    worker attaches: :func:`pipelines.stages.extraction_pool.extract_one`)."""
     rng = random.Random(seed)
     for i in range(n):
         portal = f"bench-{i % portals:02d}"
@@ -87,6 +94,7 @@ def generate_documents(n: int, portals: int = 20, seed: int = 7) -> Iterator[Doc
             view_count=rng.randint(0, 50000), author=None, category="Tin tức",
             crawled_at="2026-01-01T00:00:00+00:00", portal_name=f"Cổng thông tin {portal}",
             province=rng.choice(["Phú Yên", "Bến Tre", "Hà Giang"]), level="district", profile="bench",
+            story_signature=make_signature(body).to_bytes() if signed else None,
         )
 
 
@@ -187,11 +195,11 @@ def _phase(store: EngineStore, work: Any) -> tuple[Any, dict[str, Any]]:
 
 
 def run(url: str, n: int, batch: int, inflight: int, pages: bool, rounds: int = 1,
-        baseline: str = "indexed") -> dict[str, Any]:
+        baseline: str = "indexed", signed: bool = True) -> dict[str, Any]:
     """``rounds`` pairs of the project's writer and a plain ``helpers.bulk`` of what it stored,
     each into fresh indices; the order alternates (project first in even rounds) so that
     neither side always gets the node warmed up by the other."""
-    docs = list(generate_documents(n))
+    docs = list(generate_documents(n, signed=signed))
     body_kb = sum(len(d.body.encode()) for d in docs) / n / 1024
     project: list[dict[str, Any]] = []
     plain: list[dict[str, Any]] = []
@@ -244,7 +252,7 @@ def run(url: str, n: int, batch: int, inflight: int, pages: bool, rounds: int = 
     return {"metric": "engine_bulk_index_rate", "engine": flavour, "documents": n,
             "docs_per_s": round(rate, 1), "plain_bulk_docs_per_s": round(plain_rate, 1),
             "ratio_to_plain_bulk": round(rate / plain_rate, 3) if plain_rate else None, "target_ratio": 0.9,
-            "baseline": baseline,
+            "baseline": baseline, "documents_signed": signed,
             # the pair of each round (plain seconds / project seconds) and the medians' ratio: on a
             # busy machine the best-of ratio alone can flatter either side
             "ratio_per_round": [round(b["seconds"] / p["seconds"], 3) for p, b in zip(project, plain, strict=True)],
@@ -277,19 +285,23 @@ def main(argv: list[str] | None = None) -> int:
                         help="what the plain bulk sends: the stored articles with their search fields (default) "
                              "or the stored _source alone")
     parser.add_argument("--url", help="engine store URL (default: start a local OpenSearch node)")
+    parser.add_argument("--unsigned", action="store_true",
+                        help="documents without the extraction worker's story signature: the write path signs "
+                             "them (as for an import)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     prefix = f"bench-{uuid.uuid4().hex[:8]}"
     if args.url:
         sep = "&" if "?" in args.url else "?"
         out = run(f"{args.url}{sep}prefix={prefix}", args.docs, args.batch, args.inflight, not args.no_pages,
-                  args.rounds, args.baseline)
+                  args.rounds, args.baseline, not args.unsigned)
     else:
         from tests.engine.opensearch_node import OpenSearchNode
 
         with OpenSearchNode() as node:
             url = node.url.replace("http://", "opensearch://") + f"?prefix={prefix}"
-            out = run(url, args.docs, args.batch, args.inflight, not args.no_pages, args.rounds, args.baseline)
+            out = run(url, args.docs, args.batch, args.inflight, not args.no_pages, args.rounds, args.baseline,
+                      not args.unsigned)
             out["engine_rss_mb"] = round((node.rss_bytes() or 0) / 2**20)
     print(json.dumps(out, ensure_ascii=False))
     return 0 if out["unsent"] == 0 and out["found_in_engine"] == args.docs else 1
