@@ -94,7 +94,9 @@ def normalize_paragraphs(parts: str | Iterable[str] | None, *, decode_entities: 
     if isinstance(parts, str):
         if decode_entities and "&" in parts and _ENTITY_HINT.search(parts):
             parts = html.unescape(parts)
-        parts = unicodedata.normalize("NFC", strip_invisible(parts))
+        if UNCLEAN_RE.search(parts) or "\x00" in parts:  # a quick test: most texts have nothing to strip
+            parts = strip_invisible(parts)
+        parts = unicodedata.normalize("NFC", parts)
         pieces: Iterable[str] = _NEWLINES.split(parts)
         return "\n".join(p for p in (_HSPACE.sub(" ", x).strip() for x in pieces) if p)
     out = []

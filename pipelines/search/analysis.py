@@ -42,6 +42,7 @@ __all__ = [
     "fold",
     "fold_word",
     "fold_words",
+    "folded_words",
     "index_text",
     "is_vietnamese_syllable",
     "normalize_tones",
@@ -311,6 +312,11 @@ def _cut(text: str | None) -> list[str]:
 def words(text: str | None) -> list[str]:
     """The words of ``text`` in their *exact* searchable form: lower-case, tone-normalised."""
     return list(map(_EXACT.__getitem__, _cut(text)))
+
+
+def folded_words(text: str | None) -> list[str]:
+    """The words of ``text`` in their *folded* form: ``fold_words`` of each of :func:`words`."""
+    return list(map(_FOLDED.__getitem__, _cut(text)))
 
 
 def fold_word(word: str) -> str:

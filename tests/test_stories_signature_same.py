@@ -1,0 +1,72 @@
+"""The story signature's fast path gives what its plain definition gives.
+
+Every article written is signed (:func:`pipelines.storage.stories_engine.story_source`), so
+the steps are written for speed: the numbers of a text are made one way once for its words
+and its tokens, shingles are cut with ``zip``, paragraphs are only stripped of invisible
+characters when they have some.  A changed signature would split stored stories from new
+ones (the version says when signatures must be made again), so the fields of 300 bodies of
+the stories fixture are checked against those recorded before the fast path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from pipelines.normalize.text import normalize_paragraphs, strip_invisible
+from pipelines.search.analysis import fold_words, words
+from pipelines.storage.stories_engine import story_source
+from pipelines.stories.signature import shingles
+from pipelines.stories.text import (
+    _numbers_one_way,
+    distinctive_tokens,
+    story_lines,
+    story_words,
+    words_and_tokens,
+)
+
+ARTICLES = Path(__file__).parent / "fixtures" / "stories" / "articles.jsonl"
+#: sha256 of the story fields of the first 300 bodies, as signed before the fast path.
+RECORDED = "39ed84bcea517e48b96f4581fba2a6943857dd856c6151da683a4b45c5dd8937"
+
+_PIECES = ["Hội nghị", "UBND", "13.099", "05/08/2024", "m²", "Nguyễn Ngọc Khánh", "Ảnh: X", "(Theo Báo Lào Cai)",
+           "\u200b", "\u00ad", "\x00", "\x07", "\r", "\x85", "\u00a0", "\n", "  ", ". ", "hoà", "ｆｕｌｌ"]
+texts = st.lists(st.sampled_from(_PIECES) | st.text(max_size=8), max_size=40).map("".join)
+
+
+def test_the_story_fields_of_the_fixture_bodies_are_the_recorded_ones() -> None:
+    with ARTICLES.open(encoding="utf-8") as f:
+        bodies = [json.loads(line).get("body") or "" for line in f][:300]
+    digest = hashlib.sha256()
+    for body in bodies:
+        digest.update(json.dumps(story_source("x", body), sort_keys=True).encode())
+    assert digest.hexdigest() == RECORDED
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(texts)
+def test_normalize_paragraphs_strips_what_strip_invisible_strips(text: str) -> None:
+    plain = normalize_paragraphs(strip_invisible(text))
+    assert normalize_paragraphs(text) == plain
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(texts)
+def test_story_words_and_tokens_are_the_plain_definitions(text: str) -> None:
+    lines = story_lines(text)
+    plain_words = fold_words(" ".join(words(_numbers_one_way("\n".join(lines))))).split()
+    assert story_words(lines) == plain_words
+    assert words_and_tokens(lines) == (plain_words, distinctive_tokens(lines))
+
+
+@given(st.lists(st.sampled_from(["a", "b", "hội", "nghị", ""]), max_size=12), st.integers(1, 4))
+def test_shingles_are_every_run_of_size_words(text_words: list[str], size: int) -> None:
+    if len(text_words) <= size:
+        plain = {" ".join(text_words)} if text_words else set()
+    else:
+        plain = {" ".join(text_words[i:i + size]) for i in range(len(text_words) - size + 1)}
+    assert shingles(text_words, size) == plain
