@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import unicodedata
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
@@ -70,3 +72,25 @@ def test_shingles_are_every_run_of_size_words(text_words: list[str], size: int) 
     else:
         plain = {" ".join(text_words[i:i + size]) for i in range(len(text_words) - size + 1)}
     assert shingles(text_words, size) == plain
+
+
+_OLD_THOUSANDS = re.compile(r"(?<=\d)\.(?=\d{3}(?!\d))")
+_OLD_LEADING_ZEROS = re.compile(r"(?<![\d,.])0+(?=\d)")
+_NUMBERISH = st.lists(st.sampled_from(["0", "00", "1", "13", ".", ",", "/", ":", "099", " ", "a", "²", "０"]),
+                      max_size=20).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_NUMBERISH)
+def test_numbers_are_written_one_way_as_by_the_plain_patterns(text: str) -> None:
+    plain = unicodedata.normalize("NFKC", text)
+    plain = _OLD_LEADING_ZEROS.sub("", _OLD_THOUSANDS.sub("", plain))
+    assert _numbers_one_way(text) == plain
+
+
+@settings(max_examples=300, deadline=None)
+@given(texts)
+def test_paragraphs_are_collapsed_as_by_the_plain_pattern(text: str) -> None:
+    cleaned = unicodedata.normalize("NFC", strip_invisible(text))
+    pieces = (re.sub(r"[^\S\n]+", " ", x).strip() for x in re.split(r"\s*\n\s*", cleaned))
+    assert normalize_paragraphs(text, decode_entities=False) == "\n".join(p for p in pieces if p)
