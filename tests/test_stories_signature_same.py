@@ -24,6 +24,9 @@ from pipelines.search.analysis import fold_words, words
 from pipelines.storage.stories_engine import story_source
 from pipelines.stories.signature import shingles
 from pipelines.stories.text import (
+    _CAPITAL_RUN,
+    _NUMBER,
+    _UPPER,
     _numbers_one_way,
     distinctive_tokens,
     story_lines,
@@ -94,3 +97,16 @@ def test_paragraphs_are_collapsed_as_by_the_plain_pattern(text: str) -> None:
     cleaned = unicodedata.normalize("NFC", strip_invisible(text))
     pieces = (re.sub(r"[^\S\n]+", " ", x).strip() for x in re.split(r"\s*\n\s*", cleaned))
     assert normalize_paragraphs(text, decode_entities=False) == "\n".join(p for p in pieces if p)
+
+
+_OLD_NUMBER = re.compile(r"(?<!\w)\d+(?:[/,.:]\d+)*")
+_OLD_CAPITAL_RUN = re.compile(rf"(?<![^\W_])[{_UPPER}][^\W_]*(?:[ \t]+[{_UPPER}][^\W_]*)+")
+_NAMEISH = st.lists(st.sampled_from(["Nguyễn", "Ngọc", "Khánh", "Bát", "Xát", "x", "1", "05", "/", ".", " ", "\t",
+                                     "\n", "_", "Đ", "a1", "É"]), max_size=16).map("".join)
+
+
+@settings(max_examples=500, deadline=None)
+@given(_NUMBERISH | _NAMEISH)
+def test_numbers_and_names_are_found_as_by_the_plain_patterns(text: str) -> None:
+    assert [m.span() for m in _NUMBER.finditer(text)] == [m.span() for m in _OLD_NUMBER.finditer(text)]
+    assert [m.span() for m in _CAPITAL_RUN.finditer(text)] == [m.span() for m in _OLD_CAPITAL_RUN.finditer(text)]

@@ -142,10 +142,16 @@ def band_keys(signature: Signature, params: SignatureParams | None = None) -> li
     p = params or SignatureParams()
     if signature.shingles == 0:
         return []
-    hv = signature.hashvalues.astype("<u4")
+    raw = signature.hashvalues.astype("<u4").tobytes()
+    width = 4 * p.rows  # bytes of one band
     out = []
-    for band in range(p.bands):
-        chunk = hv[band * p.rows:(band + 1) * p.rows].tobytes()
-        digest = hashlib.blake2b(chunk, digest_size=8, person=band.to_bytes(2, "little")).digest()
+    for band, person in enumerate(_band_persons(p.bands)):
+        digest = hashlib.blake2b(raw[band * width:(band + 1) * width], digest_size=8, person=person).digest()
         out.append(int.from_bytes(digest, "little", signed=True))
     return out
+
+
+@lru_cache(maxsize=8)
+def _band_persons(bands: int) -> tuple[bytes, ...]:
+    """The personalisation of each band's hash: the band number, two bytes little-endian."""
+    return tuple(band.to_bytes(2, "little") for band in range(bands))

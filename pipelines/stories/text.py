@@ -45,13 +45,14 @@ _MORE = re.compile(r"^\(?\s*(?:con nua|con tiep|xem tiep|xem chi tiet|xem them|d
 _INTRO = re.compile(r"\b(?:gioi thieu|dang tai|dang lai|trich dang|dang nguyen van)\b")
 _DATELINE = re.compile(r"^\s*\([^()]{1,60}\)\s*[-–—]+\s*")
 # Numbers: thousands dots go ("13.099" -> "13099"), leading zeros of date parts go.
-# (Each starts with its literal, so the regex engine jumps from one "." or "0" to the next.)
+# (These patterns start with what they match and look behind after it, so the regex engine
+# jumps from one candidate character to the next instead of trying every position.)
 _THOUSANDS = re.compile(r"\.(?<=\d\.)(?=\d{3}(?!\d))")
-_NUMBER = re.compile(r"(?<!\w)\d+(?:[/,.:]\d+)*")
+_NUMBER = re.compile(r"\d(?<!\w\d)\d*(?:[/,.:]\d+)*")  # a number not inside a word
 _LEADING_ZEROS = re.compile(r"0(?<![\d,.]0)0*(?=\d)")
 # A proper name: two or more capitalised words in a row (NFC text).
 _UPPER = "".join(c for c in map(chr, range(0x41, 0x1F00)) if c.isupper())
-_CAPITAL_RUN = re.compile(rf"(?<![^\W_])[{_UPPER}][^\W_]*(?:[ \t]+[{_UPPER}][^\W_]*)+")
+_CAPITAL_RUN = re.compile(rf"[{_UPPER}](?<![^\W_][{_UPPER}])[^\W_]*(?:[ \t]+[{_UPPER}][^\W_]*)+")
 _SENTENCE_END = ".!?;:"
 
 
