@@ -42,8 +42,6 @@ _INVISIBLE: Mapping[int, None] = MappingProxyType(
         None,
     )
 )
-# Every horizontal whitespace flavour (NBSP, thin space, ideographic space, tabs ...).
-_HSPACE = re.compile(r"[^\S\n]+")
 _INVISIBLE_RE = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad\u200e\u200f\u202a-\u202e\u180e]")
 _NEWLINES = re.compile(r"\s*\n\s*")
 # Control characters that are not whitespace (C0 but tab, newline, VT, FF, CR and the separators
@@ -94,9 +92,12 @@ def normalize_paragraphs(parts: str | Iterable[str] | None, *, decode_entities: 
     if isinstance(parts, str):
         if decode_entities and "&" in parts and _ENTITY_HINT.search(parts):
             parts = html.unescape(parts)
-        parts = unicodedata.normalize("NFC", strip_invisible(parts))
+        if UNCLEAN_RE.search(parts) or "\x00" in parts:  # a quick test: most texts have nothing to strip
+            parts = strip_invisible(parts)
+        parts = unicodedata.normalize("NFC", parts)
         pieces: Iterable[str] = _NEWLINES.split(parts)
-        return "\n".join(p for p in (_HSPACE.sub(" ", x).strip() for x in pieces) if p)
+        # a piece has no newline: every whitespace flavour (NBSP, thin space, tabs ...) collapses to a space
+        return "\n".join(p for p in map(collapse_spaces, pieces) if p)
     out = []
     for part in parts:
         cleaned = normalize_paragraphs(part, decode_entities=decode_entities)

@@ -25,6 +25,7 @@ import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from itertools import compress
 from pathlib import Path
 from typing import Any
 
@@ -136,12 +137,13 @@ class Abbreviations:
     def occurrences(self, text_words: Sequence[str], folded: bool) -> Iterator[tuple[int, int, Words]]:
         """``(start, end, form)`` for every spelling found in ``text_words`` (exact or folded
         words), all of them, overlapping ones included, in order of ``start``."""
-        firsts = self._firsts[folded] & set(text_words)
-        if not firsts:
+        firsts = self._firsts[folded]
+        if firsts.isdisjoint(text_words):
             return
         singles, pairs = self._singles[folded], self._pairs[folded]
         n = len(text_words)
-        for i in [i for i, w in enumerate(text_words) if w in firsts]:
+        # the positions of the words a spelling can start with, found at C speed
+        for i in compress(range(n), map(firsts.__contains__, text_words)):
             w = text_words[i]
             if i + 1 < n:
                 for form in pairs.get((w, text_words[i + 1]), ()):

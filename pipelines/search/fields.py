@@ -75,16 +75,20 @@ def column_weights(columns: tuple[str, ...]) -> tuple[float, ...]:
     return tuple(out)
 
 
+#: (document key, exact field, folded field) of each text field, named once.
+_FIELD_NAMES = tuple((f.value, field_name(f, Form.EXACT), field_name(f, Form.FOLDED)) for f in TextField)
+
+
 def index_fields(document: Mapping[str, Any], abbreviations: Abbreviations | None = None) -> dict[str, str]:
     """The six sibling fields of one document (``title``, ``summary``, ``body`` read from
     ``document``; a missing or None field is indexed as empty)."""
     abbr = abbreviations if abbreviations is not None else default_abbreviations()
     out: dict[str, str] = {}
-    for field in TextField:
-        value = document.get(field.value)
+    for key, exact_name, folded_name in _FIELD_NAMES:
+        value = document.get(key)
         text = index_text(value if isinstance(value, str) else None, abbr)
-        out[field_name(field, Form.EXACT)] = text.exact
-        out[field_name(field, Form.FOLDED)] = text.folded
+        out[exact_name] = text.exact
+        out[folded_name] = text.folded
     return out
 
 

@@ -23,11 +23,11 @@ import re
 import unicodedata
 
 from pipelines.normalize.text import normalize_paragraphs
-from pipelines.search.analysis import fold, fold_words, words
+from pipelines.search.analysis import fold, folded_words
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["distinctive_tokens", "story_lines", "story_words"]
+__all__ = ["distinctive_tokens", "story_lines", "story_words", "words_and_tokens"]
 
 #: A line this short (in words) can be a caption, a source or a byline; longer ones are text.
 SHORT_LINE = 30
@@ -45,12 +45,14 @@ _MORE = re.compile(r"^\(?\s*(?:con nua|con tiep|xem tiep|xem chi tiet|xem them|d
 _INTRO = re.compile(r"\b(?:gioi thieu|dang tai|dang lai|trich dang|dang nguyen van)\b")
 _DATELINE = re.compile(r"^\s*\([^()]{1,60}\)\s*[-–—]+\s*")
 # Numbers: thousands dots go ("13.099" -> "13099"), leading zeros of date parts go.
-_THOUSANDS = re.compile(r"(?<=\d)\.(?=\d{3}(?!\d))")
-_NUMBER = re.compile(r"(?<!\w)\d+(?:[/,.:]\d+)*")
-_LEADING_ZEROS = re.compile(r"(?<![\d,.])0+(?=\d)")
+# (These patterns start with what they match and look behind after it, so the regex engine
+# jumps from one candidate character to the next instead of trying every position.)
+_THOUSANDS = re.compile(r"\.(?<=\d\.)(?=\d{3}(?!\d))")
+_NUMBER = re.compile(r"\d(?<!\w\d)\d*(?:[/,.:]\d+)*")  # a number not inside a word
+_LEADING_ZEROS = re.compile(r"0(?<![\d,.]0)0*(?=\d)")
 # A proper name: two or more capitalised words in a row (NFC text).
 _UPPER = "".join(c for c in map(chr, range(0x41, 0x1F00)) if c.isupper())
-_CAPITAL_RUN = re.compile(rf"(?<![^\W_])[{_UPPER}][^\W_]*(?:[ \t]+[{_UPPER}][^\W_]*)+")
+_CAPITAL_RUN = re.compile(rf"[{_UPPER}](?<![^\W_][{_UPPER}])[^\W_]*(?:[ \t]+[{_UPPER}][^\W_]*)+")
 _SENTENCE_END = ".!?;:"
 
 
@@ -98,7 +100,19 @@ def _numbers_one_way(text: str) -> str:
 
 def story_words(lines: list[str]) -> list[str]:
     """The folded words of the lines of :func:`story_lines`, numbers written one way."""
-    return fold_words(" ".join(words(_numbers_one_way("\n".join(lines))))).split()
+    return _words_of(_numbers_one_way("\n".join(lines)))
+
+
+def _words_of(text: str) -> list[str]:
+    # the same as fold_words(" ".join(words(text))).split(): folding is character by character
+    return " ".join(folded_words(text)).split()
+
+
+def words_and_tokens(lines: list[str]) -> tuple[list[str], frozenset[str]]:
+    """:func:`story_words` and :func:`distinctive_tokens` of the same lines, with their
+    numbers written one way once for both."""
+    text = _numbers_one_way("\n".join(lines))
+    return _words_of(text), _tokens_of(text)
 
 
 def _names(line: str) -> list[str]:
@@ -120,7 +134,10 @@ def distinctive_tokens(lines: list[str] | str) -> frozenset[str]:
     """Numbers and dates ("#5/8/2024", "#13099") and proper names ("@nguyen ngoc khanh")
     of the text: what differs between two announcements made from one template."""
     text = lines if isinstance(lines, str) else "\n".join(lines)
-    text = _numbers_one_way(text)
+    return _tokens_of(_numbers_one_way(text))
+
+
+def _tokens_of(text: str) -> frozenset[str]:
     out = {"#" + m.group().rstrip(".,:/") for m in _NUMBER.finditer(text)}
     for line in text.split("\n"):
         out.update("@" + fold(name) for name in _names(line))  # folded: tone placement is moot
