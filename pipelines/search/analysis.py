@@ -354,7 +354,6 @@ def index_text(text: str | None, abbreviations: Abbreviations | None = None, *,
         return IndexText(exact="", folded="")
     exact_words = list(map(_EXACT.__getitem__, cut))
     folded_words = list(map(_FOLDED.__getitem__, cut))
-    exact, folded = " ".join(exact_words), " ".join(folded_words)
     if keys is None:
         from pipelines.search.abbreviations import default_abbreviations
 
@@ -362,8 +361,5 @@ def index_text(text: str | None, abbreviations: Abbreviations | None = None, *,
         exact_keys, folded_keys = abbr.keys_for(exact_words, folded_words)
     else:
         exact_keys, folded_keys = list(keys[0]), list(keys[1])
-    if exact_keys:
-        exact = " ".join([exact, *exact_keys]) if exact_words else " ".join(exact_keys)
-    if folded_keys:
-        folded = " ".join([folded, *folded_keys]) if folded_words else " ".join(folded_keys)
-    return IndexText(exact=exact, folded=folded, exact_keys=tuple(exact_keys), folded_keys=tuple(folded_keys))
+    return IndexText(exact=" ".join(exact_words + exact_keys), folded=" ".join(folded_words + folded_keys),
+                     exact_keys=tuple(exact_keys), folded_keys=tuple(folded_keys))
