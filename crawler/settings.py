@@ -134,6 +134,10 @@ DOWNLOADER_MIDDLEWARES = {
     # a redirect to file:, ftp:, javascript: … leaves the origin, a redirect back into its own
     # chain is a loop: both recorded, before Scrapy's redirect middleware (600) sees them
     "crawler.middlewares.scope.RedirectGuardMiddleware": 650,
+    # the same for a meta refresh, on the decoded page (after 585) before Scrapy's (580): a
+    # redirect out of the origin is refused before it becomes a request, whose fingerprint
+    # would otherwise make the other portal's own link to that page a "duplicate"
+    "crawler.middlewares.scope.MetaRefreshGuardMiddleware": 582,
     "crawler.middlewares.politeness.PolitenessMiddleware": 560,
     # each HTML page decoded once, by decode_html, after decompression (590) and before
     # Scrapy's meta-refresh check (580) and the spider read it (crawler/middlewares/decoding.py)

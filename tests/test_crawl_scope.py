@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 from pathlib import Path
+from typing import Any
 
 from crawler import links
-from tests.loopback_site import ROBOTS, LoopbackSite, article, listing, redirect, serving
+from tests.loopback_site import ROBOTS, LoopbackSite, Reply, article, listing, redirect, serving
 from tests.scheduling import FAST, run_cli
 
 HOST_A = "127.0.0.51"
@@ -101,6 +103,48 @@ def test_both_portals_crawled_each_page_is_stored_under_the_portal_that_served_i
     docs = _documents(tmp_path / "s.db")
     assert docs == {f"{a.origin}/tin/1.html": "a", f"{b.origin}/tin/b1.html": "b"}, docs
     assert b.requests.count("/tin/b1.html") == 1
+
+
+def test_a_redirect_to_another_portal_seen_first_does_not_hide_that_page_from_its_own_portal(
+        tmp_path: Path) -> None:
+    """Portal b's home page is answered only after a's redirect to b's article was: that
+    redirect is refused before it becomes a request, so b's own link to the page is not taken
+    for one already seen (the race that once lost b's article)."""
+    a, other_port, b = _sites()
+    redirected = threading.Event()
+
+    def redirect_then_signal(wfile: Any) -> None:
+        redirected.set()
+
+    def home_after_the_redirect(wfile: Any) -> None:
+        redirected.wait(30)  # only a failed crawl waits that long
+        wfile.write(listing("Tin tức b", [("/tin/b1.html", "Tin b1")]))
+
+    a.routes["/sang-b.html"] = Reply(redirect_then_signal, status=302, headers={"Location": f"{b.origin}/tin/b1.html"})
+    b.routes["/"] = Reply(home_after_the_redirect)
+    with serving(a, other_port, b):
+        registry = _registry(tmp_path / "portals.yaml", {"a": f"{a.origin}/", "b": f"{b.origin}/"})
+        _stderr, stats = _crawl(tmp_path, registry)
+    assert redirected.is_set()
+    docs = _documents(tmp_path / "s.db")
+    assert docs == {f"{a.origin}/tin/1.html": "a", f"{b.origin}/tin/b1.html": "b"}, docs
+    assert b.requests.count("/tin/b1.html") == 1
+    assert stats.get("portalnews/offsite_redirect/a") == 2, stats
+
+
+def test_a_meta_refresh_out_of_the_origin_is_refused_before_it_is_requested(tmp_path: Path) -> None:
+    a, other_port, b = _sites()
+    a.routes["/sang-b.html"] = (f'<html><head><meta http-equiv="refresh" content="0; url={b.origin}/tin/b1.html">'
+                                "</head><body>Chuyển trang</body></html>").encode()
+    with serving(a, other_port, b):
+        registry = _registry(tmp_path / "portals.yaml", {"a": f"{a.origin}/", "b": f"{b.origin}/"})
+        _stderr, stats = _crawl(tmp_path, registry)
+    docs = _documents(tmp_path / "s.db")
+    assert docs == {f"{a.origin}/tin/1.html": "a", f"{b.origin}/tin/b1.html": "b"}, docs
+    assert b.requests.count("/tin/b1.html") == 1
+    portal, kind, reason = _pages(tmp_path / "s.db")[f"{a.origin}/sang-b.html"]
+    assert (portal, kind) == ("a", "other") and b.origin in reason, reason
+    assert stats.get("portalnews/offsite_redirect/a") == 2, stats
 
 
 def test_a_start_url_that_moves_to_its_www_twin_moves_the_origin_with_a_warning(tmp_path: Path) -> None:

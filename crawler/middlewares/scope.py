@@ -2,10 +2,13 @@
 
 The spider follows links only inside a portal's origin, but a page may redirect anywhere:
 to the same IP on another port, to another registered portal, to a ``file:`` URL.
-Scrapy's redirect middlewares (HTTP and meta refresh) send the new request back through the
-downloader middlewares, and :class:`ScopeMiddleware`, placed after the private-hosts check
+A redirect (HTTP or meta refresh) into another registered portal's origin is refused before
+Scrapy's redirect middlewares turn it into a request (:class:`RedirectGuardMiddleware`,
+:class:`MetaRefreshGuardMiddleware`): a scheduled request would enter the duplicate filter, and
+the other portal's own link to that page would be dropped as already seen.  Any other request
+outside the origin is refused by :class:`ScopeMiddleware`, placed after the private-hosts check
 (which refuses a host inside the operator's network as that) and before the robots
-middleware, refuses it there: neither its robots.txt nor the page is fetched.  The refusal is a
+middleware: neither its robots.txt nor the page is fetched.  The refusal is a
 :class:`LeftOrigin` (an ``IgnoreRequest``) that reaches the request's errback, so the spider
 records the page that redirected, under its own portal, and nothing of the other origin is
 stored.  A page of another registered portal is left to that portal's own crawl, which
@@ -27,7 +30,8 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 from scrapy import Request, Spider
 from scrapy.crawler import Crawler
 from scrapy.exceptions import IgnoreRequest
-from scrapy.http import Response
+from scrapy.http import HtmlResponse, Response
+from scrapy.utils.response import get_meta_refresh
 from w3lib.url import safe_url_string
 
 from crawler import links
@@ -37,7 +41,8 @@ from pipelines.model.kinds import PageRole
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["LeftOrigin", "OriginScope", "RedirectGuardMiddleware", "RedirectLoop", "ScopeMiddleware"]
+__all__ = ["LeftOrigin", "MetaRefreshGuardMiddleware", "OriginScope", "RedirectGuardMiddleware", "RedirectLoop",
+           "ScopeMiddleware", "check_redirect"]
 
 
 class LeftOrigin(IgnoreRequest):
@@ -90,6 +95,10 @@ class OriginScope:
         registry = self._registry.get(portal_id)
         return registry is not None and links.in_origin(url, registry, *self._moved.get(portal_id, ()))
 
+    def of_another_portal(self, portal_id: str, url: str) -> bool:
+        """Whether ``url`` is in the origin of a portal other than ``portal_id``."""
+        return any(self.allows(other, url) for other in self._registry if other != portal_id)
+
     def move(self, portal_id: str, target: Origin) -> bool:
         """Move the portal to ``target`` if that is its registry origin moved to https or to
         its ``www.`` twin; False (nothing changes) for anything else."""
@@ -132,14 +141,9 @@ class ScopeMiddleware:
                 and links.origin(source) == scope.registry_origin(portal_id) and scope.move(portal_id, target)):
             self._moved(portal_id, source, request.url, scope, target)
             return None
-        current = scope.current(portal_id)
-        shown = links.origin_url(current) if current else "?"
         reasons = request.meta.get("redirect_reasons") or []
         status = next((r for r in reasons if isinstance(r, int)), 0)
-        if self.crawler.stats is not None:
-            what = "offsite_redirect" if source else "offsite_filtered"
-            self.crawler.stats.inc_value(f"portalnews/{what}/{portal_id}")
-        raise LeftOrigin(request.url, shown, source, status)
+        raise left_origin(self.crawler, scope, portal_id, request.url, source, status)
 
     def _moved(self, portal_id: str, source: str, url: str, scope: OriginScope, target: Origin) -> None:
         moved = links.origin_url(target)
@@ -148,6 +152,37 @@ class ScopeMiddleware:
         logger.warning("%s: the registry url %s redirects to %s: this crawl follows the portal to %s; "
                        "update the registry (url: %s)", portal_id, source, url, moved,
                        scope.suggested_url(portal_id, url))
+
+
+def left_origin(crawler: Crawler, scope: OriginScope, portal_id: str, url: str, source: str | None,
+                status: int) -> LeftOrigin:
+    """The refusal of ``url`` for ``portal_id``'s crawl, counted in the stats."""
+    current = scope.current(portal_id)
+    if crawler.stats is not None:
+        crawler.stats.inc_value(f"portalnews/{'offsite_redirect' if source else 'offsite_filtered'}/{portal_id}")
+    return LeftOrigin(url, links.origin_url(current) if current else "?", source, status)
+
+
+def check_redirect(crawler: Crawler, request: Request, target: str, status: int) -> None:
+    """Refuse a redirect (HTTP or meta refresh) of ``request`` into another registered portal's
+    origin *before* Scrapy's redirect middlewares turn it into a request: a scheduled request
+    enters the duplicate filter even when :class:`ScopeMiddleware` refuses it later, and that
+    portal's own link to the page would then be dropped as already seen.  Any other target is
+    left to the request chain, where a host inside the operator's network is refused as that
+    first.  A start URL moving to its https or ``www.`` twin passes: :class:`ScopeMiddleware`
+    moves the portal."""
+    scope: OriginScope | None = getattr(crawler.spider, "scope", None)
+    portal_id = request.meta.get("portal_id")
+    if (scope is None or portal_id is None or not scope.knows(portal_id) or scope.allows(portal_id, target)
+            or not scope.of_another_portal(portal_id, target)):
+        return
+    source = (request.meta.get("redirect_urls") or [request.url])[0]
+    moved = links.origin(target)
+    registry = scope.registry_origin(portal_id)
+    if (moved is not None and registry is not None and request.meta.get("role") == PageRole.START
+            and links.origin(source) == registry and links.moved_origin(registry, moved)):
+        return
+    raise left_origin(crawler, scope, portal_id, target, source, status)
 
 
 class RedirectGuardMiddleware:
@@ -162,9 +197,12 @@ class RedirectGuardMiddleware:
       recorded as a failed page (the scheduler's duplicate filter would drop it silently).
     """
 
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> RedirectGuardMiddleware:
-        return cls()
+        return cls(crawler)
 
     def process_response(self, request: Request, response: Response, spider: Spider | None = None) -> Response:
         if not 300 <= response.status < 400 or request.meta.get("dont_redirect") or "Location" not in response.headers:
@@ -182,6 +220,32 @@ class RedirectGuardMiddleware:
                              response.status)
         if links.canonical(target) in {links.canonical(url) for url in chain}:
             raise RedirectLoop([*chain, target])
+        check_redirect(self.crawler, request, target, response.status)
+        return response
+
+
+class MetaRefreshGuardMiddleware:
+    """Downloader middleware between the decoding (585) and Scrapy's meta-refresh middleware
+    (580): a meta refresh out of the portal's origin is refused before it becomes a request
+    (:func:`check_redirect`), with the settings Scrapy's middleware obeys."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        settings = crawler.settings
+        self.enabled = settings.getbool("METAREFRESH_ENABLED")
+        self.max_delay = settings.getfloat("METAREFRESH_MAXDELAY")
+        self.ignore_tags = settings.getlist("METAREFRESH_IGNORE_TAGS")
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> MetaRefreshGuardMiddleware:
+        return cls(crawler)
+
+    def process_response(self, request: Request, response: Response, spider: Spider | None = None) -> Response:
+        if not self.enabled or request.meta.get("dont_redirect") or not isinstance(response, HtmlResponse):
+            return response
+        interval, url = get_meta_refresh(response, ignore_tags=self.ignore_tags)
+        if url and interval is not None and interval < self.max_delay:
+            check_redirect(self.crawler, request, url, 0)
         return response
 
 
