@@ -29,6 +29,12 @@ if TYPE_CHECKING:
     pass
 
 
+HELP = "crawl the portals of a registry into the store"
+DESCRIPTION = ("Crawl the portals of a registry (all enabled ones, or those named "
+               "with --portal) and store their articles. Shows progress while it runs "
+               "and a per-portal summary at the end. A second crawl is incremental.")
+
+
 def run(args: argparse.Namespace) -> int:
     from scrapy.crawler import CrawlerProcess
     from scrapy.settings import Settings
@@ -166,11 +172,7 @@ def _print_watchlists(stats: dict[str, Any]) -> None:
     print(terminal_text(line), file=sys.stderr)
 
 
-def add_parser(sub: Any) -> None:
-    p = sub.add_parser("crawl", help="crawl the portals of a registry into the store",
-                       description="Crawl the portals of a registry (all enabled ones, or those named "
-                                   "with --portal) and store their articles. Shows progress while it runs "
-                                   "and a per-portal summary at the end. A second crawl is incremental.")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     registry_args(p, "crawl")
     store_arg(p)
     p.add_argument("-s", "--set", metavar="NAME=VALUE", action="append", help="Scrapy setting override (repeatable)")
@@ -185,4 +187,3 @@ def add_parser(sub: Any) -> None:
                         "(for cron; shares leases with `portalnews schedule` workers)")
     p.add_argument("--every", metavar="DURATION", type=duration, default=duration("6h"),
                    help="with --due: interval of portals without `every` in the registry (default 6h)")
-    p.set_defaults(func=run)

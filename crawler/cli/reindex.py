@@ -5,12 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
 
 from crawler.cli.common import (
     open_cli_store,
     store_arg,
 )
+
+HELP = "rebuild the search-engine index with the current mapping, no downtime"
+DESCRIPTION = ("Create <prefix>-articles-v(N+1) from the current index template, copy the "
+               "documents into it, and switch the <prefix>-articles alias to it atomically. "
+               "On SQLite, index every document again for search (after the list of "
+               "abbreviations changed).")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,13 +44,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(sub: Any) -> None:
-    p = sub.add_parser("reindex", help="rebuild the search-engine index with the current mapping, no downtime",
-                       description="Create <prefix>-articles-v(N+1) from the current index template, copy the "
-                                   "documents into it, and switch the <prefix>-articles alias to it atomically. "
-                                   "On SQLite, index every document again for search (after the list of "
-                                   "abbreviations changed).")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     store_arg(p)
     p.add_argument("--delete-old", action="store_true", help="delete the previous index after the switch")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.set_defaults(func=run)

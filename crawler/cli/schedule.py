@@ -7,7 +7,7 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from crawler.cli.common import (
     UsageError,
@@ -29,6 +29,15 @@ if TYPE_CHECKING:
     pass
 
 logger = logging.getLogger(__name__)
+
+
+HELP = "long-running scheduler: crawl each portal every `every`, in child processes"
+DESCRIPTION = ("Crawl each portal of the registry every `every` (its registry key, or --every) "
+               "plus jitter, one crawl per child process, at most --max-parallel at once. "
+               "Next-due times and per-portal leases live in the store, so several workers "
+               "(processes or machines) on one store share the portals and never crawl one "
+               "twice at once; a dead worker's portals are taken over when its lease expires. "
+               "Logs one line when a crawl starts and one when it ends. SIGTERM stops cleanly.")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -91,14 +100,7 @@ def run(args: argparse.Namespace) -> int:
             metrics.stop()
 
 
-def add_parser(sub: Any) -> None:
-    p = sub.add_parser("schedule", help="long-running scheduler: crawl each portal every `every`, in child processes",
-                       description="Crawl each portal of the registry every `every` (its registry key, or --every) "
-                                   "plus jitter, one crawl per child process, at most --max-parallel at once. "
-                                   "Next-due times and per-portal leases live in the store, so several workers "
-                                   "(processes or machines) on one store share the portals and never crawl one "
-                                   "twice at once; a dead worker's portals are taken over when its lease expires. "
-                                   "Logs one line when a crawl starts and one when it ends. SIGTERM stops cleanly.")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     registry_args(p, "schedule")
     store_arg(p)
     p.add_argument("-s", "--set", metavar="NAME=VALUE", action="append",
@@ -127,4 +129,3 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--metrics-host", default="127.0.0.1", metavar="HOST",
                    help="address for --metrics-port (default 127.0.0.1)")
     p.add_argument("--rules", metavar="FILE", help="alert rules used by the metrics (default: bundled rules)")
-    p.set_defaults(func=run)

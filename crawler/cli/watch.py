@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
 from crawler.cli.common import UsageError, open_cli_store, store_arg, table
 from pipelines.admin import load_provinces
@@ -18,6 +17,11 @@ from pipelines.monitoring.watch import WatchlistError, new_watchlist
 from pipelines.output import json_line, terminal_text
 from pipelines.search import abbreviations_from_settings, parse
 from pipelines.storage.watchlists import NoticeState, Watchlist, WatchlistExists, Watchlists
+
+HELP = "saved searches notified after each crawl"
+DESCRIPTION = ("Watchlists: a saved query (the language and filters of `search`). After each "
+               "crawl, the alert webhook and email get one notice per watchlist listing its new "
+               "matching articles, never the same article twice.")
 
 
 def _known(lists: list[Watchlist]) -> str:
@@ -111,11 +115,7 @@ def run_check(args: argparse.Namespace) -> int:
     return 1 if report.articles_kept else 0
 
 
-def add_parser(sub: Any) -> None:
-    p = sub.add_parser("watch", help="saved searches notified after each crawl",
-                       description="Watchlists: a saved query (the language and filters of `search`). After each "
-                                   "crawl, the alert webhook and email get one notice per watchlist listing its new "
-                                   "matching articles, never the same article twice.")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     actions = p.add_subparsers(dest="watch_command", metavar="ACTION", required=True)
     add = actions.add_parser("add", help="save a watchlist", description="Save a watchlist; articles first seen "
                              "from now on that match it are notified.")
