@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from crawler.cli.common import (
     UsageError,
     duration,
+    open_cli_store,
     parse_pairs,
     parse_vars,
     registry_args,
@@ -22,7 +23,7 @@ from crawler.cli.common import (
 from crawler.middlewares.private_hosts import ALLOW_VARIABLE, allow_private_hosts
 from crawler.registry import load_registry
 from pipelines.output import terminal_text
-from pipelines.storage import open_store, resolve_store_url
+from pipelines.storage import resolve_store_url
 from pipelines.storage.base import redact_url
 
 if TYPE_CHECKING:
@@ -54,10 +55,8 @@ def run(args: argparse.Namespace) -> int:
     portals = registry.select(args.portal)
     if not portals:
         raise UsageError(f"{args.portals}: no valid portal to crawl")
+    open_cli_store(args, create=True).close()  # fail early and clearly when the store is unusable
     store_url = resolve_store_url(args.store)
-    store = open_store(store_url)
-    store.open()  # fail early and clearly when the store is unusable
-    store.close()
 
     settings = Settings()
     settings.setmodule("crawler.settings", priority="project")

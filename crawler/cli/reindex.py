@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from contextlib import closing
 from pathlib import Path
 
 from crawler.cli.common import (
@@ -27,11 +28,8 @@ def run(args: argparse.Namespace) -> int:
     if type(unopened).reindex is Store.reindex and path and not Path(path).is_file():
         # no SQLite file: say what reindex is for, not that the store is missing
         unopened.reindex()
-    store = open_cli_store(args)
-    try:
+    with closing(open_cli_store(args)) as store:
         result = store.reindex(delete_old=args.delete_old)
-    finally:
-        store.close()
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
         return 0

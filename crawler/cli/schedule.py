@@ -6,12 +6,14 @@ import argparse
 import json
 import logging
 import sys
+from contextlib import closing
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from crawler.cli.common import (
     UsageError,
     duration,
+    open_cli_store,
     parse_pairs,
     parse_vars,
     registry_args,
@@ -23,7 +25,7 @@ from crawler.cli.monitoring import (
     portal_meta,
 )
 from crawler.registry import load_registry
-from pipelines.storage import open_store, resolve_store_url
+from pipelines.storage import resolve_store_url
 
 if TYPE_CHECKING:
     pass
@@ -49,12 +51,8 @@ def run(args: argparse.Namespace) -> int:
     registry = load_registry(args.portals, placeholders=url_vars)
     portals = registry.select(args.portal)  # unknown ids: a usage error now, not in the loop
     if args.status:
-        store = open_store(store_url)
-        store.open(create=False)  # read-only: a missing store is an error, never created
-        try:
+        with closing(open_cli_store(args)) as store:  # read-only: a missing store is an error, never created
             rows = schedule_status(store, portals)
-        finally:
-            store.close()
         if args.json:
             print(json.dumps(rows, ensure_ascii=False, indent=1))
             return 0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import sys
+from contextlib import closing
 from typing import Any
 
 from crawler.cli.common import (
@@ -37,8 +38,7 @@ def query_from_args(args: argparse.Namespace, text: str = "") -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     per_page = args.per_page if args.per_page is not None else args.limit
-    store = open_cli_store(args)
-    try:
+    with closing(open_cli_store(args)) as store:
         query = SearchQuery.paged(args.page, per_page, sort=args.sort, facets=args.json,
                                   **query_from_args(args, args.query))
         if args.collapse:
@@ -46,8 +46,6 @@ def run(args: argparse.Namespace) -> int:
         else:
             result, collapsed = store.search(query), []
         warnings = filter_warnings(args, store) if not result.total else []
-    finally:
-        store.close()
     for warning in warnings:
         print(f"portalnews search: warning: {terminal_text(warning)}", file=sys.stderr)
     by_id = {c.hit.document.id: c for c in collapsed}

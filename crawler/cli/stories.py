@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from contextlib import closing
 
 from crawler.cli.common import iso_date, open_cli_store, positive_int, store_arg
 from pipelines.output import json_line, terminal_text
@@ -15,12 +16,9 @@ DESCRIPTION = ("List the stories of two or more documents (a press release and i
 
 
 def run(args: argparse.Namespace) -> int:
-    store = open_cli_store(args)
-    try:
+    with closing(open_cli_store(args)) as store:
         stories = largest_stories(store.story_groups(), since=args.since, min_portals=args.min_portals,
                                   limit=args.limit)
-    finally:
-        store.close()
     if args.json:
         print(json_line([s.to_dict() for s in stories], indent=1))
         return 0
