@@ -1,4 +1,5 @@
-"""The ``portalnews`` command line: one module per command, each with ``add_parser`` and ``run``.
+"""The ``portalnews`` command line: one module per command, each with ``HELP``, ``DESCRIPTION``,
+``add_arguments`` and ``run``; :func:`build_parser` makes the subcommand of each from them.
 
 Every command has ``--help``.  Errors the user can fix (a bad registry, an unknown
 store URL, an unreachable engine) are printed as one clear line and exit with code 2,
@@ -53,7 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="show Scrapy's own log lines too")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command in COMMANDS:
-        command.add_parser(sub)
+        name = command.__name__.rpartition(".")[2].rstrip("_")  # import_ is `portalnews import`
+        p = sub.add_parser(name, help=command.HELP, description=command.DESCRIPTION)
+        command.add_arguments(p)
+        if hasattr(command, "run"):  # watch: each of its actions sets its own
+            p.set_defaults(func=command.run)
     return parser
 
 

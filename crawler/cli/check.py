@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from crawler.cli.monitoring import (
     check_store_args,
@@ -18,6 +18,13 @@ if TYPE_CHECKING:
     from pipelines.monitoring.alerts import Alert
     from pipelines.monitoring.coverage import CoverageReport
     from pipelines.monitoring.notify import Delivery
+
+
+HELP = "evaluate the alert rules; exit 1 and name the failing portals (for cron)"
+DESCRIPTION = ("Apply the alert rules (stale, no new articles, extraction failures, failed "
+               "crawl, HTTP errors) to every portal in the store. Prints one line per failing portal and "
+               "exits 1 when any rule fires or the store holds no portal or no crawl, "
+               "0 when all pass, 2 for a usage problem (a store that does not exist).")
 
 
 def _check_notify(args: argparse.Namespace, store: Coordination, report: CoverageReport, alerts: list[Alert]
@@ -70,12 +77,7 @@ def run(args: argparse.Namespace) -> int:
     return 0 if ok else 1
 
 
-def add_parser(sub: Any) -> None:
-    p = sub.add_parser("check", help="evaluate the alert rules; exit 1 and name the failing portals (for cron)",
-                       description="Apply the alert rules (stale, no new articles, extraction failures, failed "
-                                   "crawl, HTTP errors) to every portal in the store. Prints one line per failing portal and "
-                                   "exits 1 when any rule fires or the store holds no portal or no crawl, "
-                                   "0 when all pass, 2 for a usage problem (a store that does not exist).")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     monitoring_args(p)
     p.add_argument("--portal", metavar="ID", action="append", help="check only this portal (repeatable)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -83,4 +85,3 @@ def add_parser(sub: Any) -> None:
                    help="also send the alerts to the configured webhook / email: new ones, those last sent "
                         "more than PORTALNEWS_ALERT_REPEAT_HOURS ago (default 24), and resolved portals")
     p.add_argument("--resend", action="store_true", help="like --notify, but send every firing alert now")
-    p.set_defaults(func=run)

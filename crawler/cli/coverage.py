@@ -19,6 +19,12 @@ from crawler.cli.monitoring import (
 )
 from pipelines.output import CsvWriter, json_line
 
+HELP = "per-portal coverage, worst first: freshness, last crawl, errors, parsing"
+DESCRIPTION = ("Per portal: health and status, articles (and new in 24 h / 7 / 30 days), "
+               "newest article, last crawl (start, outcome, pages), HTTP errors by code, "
+               "fields not found on article pages, robots.txt blocks. Worst portals first; "
+               "colour on a terminal (NO_COLOR turns it off).")
+
 
 def run(args: argparse.Namespace) -> int:
     report, _alerts, _rules_used, store = check_store_args(args)
@@ -94,15 +100,9 @@ def write_coverage_csv(portals: list[Any], out: IO[str]) -> None:
         writer.writerow(row)
 
 
-def add_parser(sub: Any) -> None:
-    p = sub.add_parser("coverage", help="per-portal coverage, worst first: freshness, last crawl, errors, parsing",
-                       description="Per portal: health and status, articles (and new in 24 h / 7 / 30 days), "
-                                   "newest article, last crawl (start, outcome, pages), HTTP errors by code, "
-                                   "fields not found on article pages, robots.txt blocks. Worst portals first; "
-                                   "colour on a terminal (NO_COLOR turns it off).")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     monitoring_args(p)
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="JSON instead of a table")
     fmt.add_argument("--csv", action="store_true", help="CSV instead of a table")
     p.add_argument("--by", choices=["province", "level"], help="roll the portals up by province or level")
-    p.set_defaults(func=run, portal=None)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from crawler.cli.common import (
     UsageError,
     duration,
+    open_cli_store,
     parse_pairs,
     parse_vars,
     registry_args,
@@ -22,11 +23,17 @@ from crawler.cli.common import (
 from crawler.middlewares.private_hosts import ALLOW_VARIABLE, allow_private_hosts
 from crawler.registry import load_registry
 from pipelines.output import terminal_text
-from pipelines.storage import open_store, resolve_store_url
+from pipelines.storage import resolve_store_url
 from pipelines.storage.base import redact_url
 
 if TYPE_CHECKING:
     pass
+
+
+HELP = "crawl the portals of a registry into the store"
+DESCRIPTION = ("Crawl the portals of a registry (all enabled ones, or those named "
+               "with --portal) and store their articles. Shows progress while it runs "
+               "and a per-portal summary at the end. A second crawl is incremental.")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -48,10 +55,8 @@ def run(args: argparse.Namespace) -> int:
     portals = registry.select(args.portal)
     if not portals:
         raise UsageError(f"{args.portals}: no valid portal to crawl")
+    open_cli_store(args, create=True).close()  # fail early and clearly when the store is unusable
     store_url = resolve_store_url(args.store)
-    store = open_store(store_url)
-    store.open()  # fail early and clearly when the store is unusable
-    store.close()
 
     settings = Settings()
     settings.setmodule("crawler.settings", priority="project")
@@ -166,11 +171,7 @@ def _print_watchlists(stats: dict[str, Any]) -> None:
     print(terminal_text(line), file=sys.stderr)
 
 
-def add_parser(sub: Any) -> None:
-    p = sub.add_parser("crawl", help="crawl the portals of a registry into the store",
-                       description="Crawl the portals of a registry (all enabled ones, or those named "
-                                   "with --portal) and store their articles. Shows progress while it runs "
-                                   "and a per-portal summary at the end. A second crawl is incremental.")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     registry_args(p, "crawl")
     store_arg(p)
     p.add_argument("-s", "--set", metavar="NAME=VALUE", action="append", help="Scrapy setting override (repeatable)")
@@ -185,4 +186,3 @@ def add_parser(sub: Any) -> None:
                         "(for cron; shares leases with `portalnews schedule` workers)")
     p.add_argument("--every", metavar="DURATION", type=duration, default=duration("6h"),
                    help="with --due: interval of portals without `every` in the registry (default 6h)")
-    p.set_defaults(func=run)

@@ -15,13 +15,18 @@ import subprocess
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 from crawler.mirror import MirrorServer, generate_mirror
 from crawler.mirror.generator import BROKEN_PORTAL_ID, RECENT_DAYS
 from pipelines.normalize.dates import VN_TZ
 
 SAMPLE_QUERY = "hoi nghi"
+
+
+HELP = "serve a bundled mirror on loopback, crawl it, show coverage and a search"
+DESCRIPTION = ("Generates a small mirror of several portal layouts, serves it on "
+               "127.0.2.x, crawls it into an embedded store and prints coverage and a "
+               "sample search. Needs no internet.")
 
 
 def _run(args: list[str]) -> int:
@@ -61,12 +66,7 @@ def run(args: argparse.Namespace) -> int:
     return run_demo(workdir=Path(args.workdir), store=args.store, articles=args.articles)
 
 
-def add_parser(sub: Any) -> None:
-    p = sub.add_parser("demo", help="serve a bundled mirror on loopback, crawl it, show coverage and a search",
-                       description="Generates a small mirror of several portal layouts, serves it on "
-                                   "127.0.2.x, crawls it into an embedded store and prints coverage and a "
-                                   "sample search. Needs no internet.")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workdir", default="data/demo", help="folder for the mirror and the store (default data/demo)")
     p.add_argument("--store", metavar="URL", help="store URL (default sqlite:///WORKDIR/demo.db)")
     p.add_argument("--articles", type=int, default=12, metavar="N", help="articles per portal (default 12)")
-    p.set_defaults(func=run)

@@ -27,6 +27,12 @@ from pipelines.storage.base import EXPORT_FIELDS
 BOM = "\ufeff"
 
 
+HELP = "export stored documents as JSON lines or CSV"
+DESCRIPTION = ("Write one document per line with " + ", ".join(EXPORT_FIELDS) + ". CSV "
+               "starts with a UTF-8 byte-order mark so that spreadsheets read Vietnamese; "
+               "`portalnews import` reads the JSON lines back.")
+
+
 class ExportWriteError(Exception):
     """The export could not be written where it was asked to go."""
 
@@ -171,11 +177,7 @@ def write_export(docs: Iterator[Any], out: IO[str], fmt: str,
     return n
 
 
-def add_parser(sub: Any) -> None:
-    p = sub.add_parser("export", help="export stored documents as JSON lines or CSV",
-                       description="Write one document per line with " + ", ".join(EXPORT_FIELDS) + ". CSV "
-                                   "starts with a UTF-8 byte-order mark so that spreadsheets read Vietnamese; "
-                                   "`portalnews import` reads the JSON lines back.")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     store_arg(p)
     p.add_argument("--format", choices=["jsonl", "csv"], default="jsonl", help="output format (default jsonl)")
     add_filter_args(p)
@@ -183,4 +185,3 @@ def add_parser(sub: Any) -> None:
     p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of standard output")
     p.add_argument("--with-history", action="store_true",
                    help="add version, view_history ([{t, views}], oldest first) and previous_versions to each line")
-    p.set_defaults(func=run)

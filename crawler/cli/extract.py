@@ -30,13 +30,19 @@ from pipelines.extract.profiles import ProfileError, ProfileSet, load_profiles
 from pipelines.extract.saved import saved_origin
 from pipelines.model.kinds import PageKind
 
-__all__ = ["EXTRACT_FIELDS", "add_parser", "extract_file", "iter_files", "run"]
+__all__ = ["DESCRIPTION", "EXTRACT_FIELDS", "HELP", "add_arguments", "extract_file", "iter_files", "run"]
 
 EXTRACT_FIELDS = ("file", "url", "page_kind", "reason", "profile", "title", "published_at", "date_precision",
                   "view_count", "body", "summary", "author", "category")
 # Page files, also as a mirror stores them ("Default.aspx__tabid%3D53": the query after "__").
 _PAGE_NAME = re.compile(r"\.(?:html?|aspx?|php|jsp|shtml)(?:__.*)?$", re.IGNORECASE)
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+HELP = "show what the extractor makes of saved pages"
+DESCRIPTION = ("Extract saved pages (files, or folders read recursively) exactly as a crawl "
+               "would: page kind with its reason, and every field. Exits 1 when a file "
+               "could not be read.")
 
 
 def iter_files(paths: Sequence[Path]) -> Iterator[Path]:
@@ -148,11 +154,7 @@ def _fetch_time(value: str) -> str:
     return value
 
 
-def add_parser(sub: Any) -> None:
-    p = sub.add_parser("extract", help="show what the extractor makes of saved pages",
-                       description="Extract saved pages (files, or folders read recursively) exactly as a crawl "
-                                   "would: page kind with its reason, and every field. Exits 1 when a file "
-                                   "could not be read.")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help="saved page file(s) or folder(s)")
     p.add_argument("--url", help="the page's URL (default: the saved-page comment, else its canonical link)")
     p.add_argument("--profile", default="auto", metavar="NAME",
@@ -161,4 +163,3 @@ def add_parser(sub: Any) -> None:
                    help="when the page was fetched, for relative dates (default: HTTrack's copy time, "
                         "else the file's modification time)")
     p.add_argument("--json", action="store_true", help="one JSON object per page and line")
-    p.set_defaults(func=run)

@@ -31,6 +31,14 @@ MAX_REPORTED = 20
 _REQUIRED_TEXT = ("url", "portal_id", "title", "body")
 
 
+HELP = "load documents from a JSON-lines export, upserting by URL"
+DESCRIPTION = ("Read what `portalnews export` writes (one document per line; with "
+               "--with-history also their view-count history and earlier versions) and "
+               "upsert every document by URL. `portalnews export | portalnews import --store "
+               "URL -` moves a store. Prints progress every 10 s and a summary; a line "
+               "that is not a document is named and skipped (exit code 1).")
+
+
 class LineError(ValueError):
     """A line that is not a usable document; the message says why."""
 
@@ -181,13 +189,6 @@ def run(args: argparse.Namespace) -> int:
     return 1 if importer.skipped else 0
 
 
-def add_parser(sub: Any) -> None:
-    p = sub.add_parser("import", help="load documents from a JSON-lines export, upserting by URL",
-                       description="Read what `portalnews export` writes (one document per line; with "
-                                   "--with-history also their view-count history and earlier versions) and "
-                                   "upsert every document by URL. `portalnews export | portalnews import --store "
-                                   "URL -` moves a store. Prints progress every 10 s and a summary; a line "
-                                   "that is not a document is named and skipped (exit code 1).")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", metavar="FILE", help="the export file, or - for standard input")
     store_arg(p)
-    p.set_defaults(func=run)

@@ -5,12 +5,19 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import asdict
-from typing import Any
 
 from crawler.cli.common import store_arg
 from pipelines.storage import open_store, resolve_store_url
 from pipelines.storage.base import redact_url
 from pipelines.storage.migrations import ENGINE_VERSION, SCHEMA_VERSION
+
+HELP = "upgrade a store written by an older portalnews (keeps a backup)"
+DESCRIPTION = (f"Upgrade the store in place to schema version {SCHEMA_VERSION} (Elasticsearch/"
+               f"OpenSearch: {ENGINE_VERSION}). SQLite: the "
+               "file is first copied next to itself (NAME.vN-backup.db). Elasticsearch/"
+               "OpenSearch: the documents are copied into a new versioned index behind the "
+               "alias; the old index stays as the backup. Stop the crawlers of this store "
+               "first.")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,14 +40,6 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(sub: Any) -> None:
-    p = sub.add_parser("migrate", help="upgrade a store written by an older portalnews (keeps a backup)",
-                       description=f"Upgrade the store in place to schema version {SCHEMA_VERSION} (Elasticsearch/"
-                                   f"OpenSearch: {ENGINE_VERSION}). SQLite: the "
-                                   "file is first copied next to itself (NAME.vN-backup.db). Elasticsearch/"
-                                   "OpenSearch: the documents are copied into a new versioned index behind the "
-                                   "alias; the old index stays as the backup. Stop the crawlers of this store "
-                                   "first.")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     store_arg(p)
     p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.set_defaults(func=run)

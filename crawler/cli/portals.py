@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
 from crawler.cli.common import (
     parse_vars,
@@ -13,6 +12,10 @@ from crawler.cli.common import (
 )
 from crawler.registry import load_registry
 from pipelines.output import json_line, terminal_text
+
+HELP = "validate and list the registry"
+DESCRIPTION = ("Check the registry against its schema and list the valid portals. "
+               "Exits 1 when an entry has a problem.")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -29,10 +32,6 @@ def run(args: argparse.Namespace) -> int:
     return 1 if registry.problems else 0
 
 
-def add_parser(sub: Any) -> None:
-    p = sub.add_parser("portals", help="validate and list the registry",
-                       description="Check the registry against its schema and list the valid portals. "
-                                   "Exits 1 when an entry has a problem.")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     registry_args(p)
     p.add_argument("--json", action="store_true", help="JSON instead of a table")
-    p.set_defaults(func=run)

@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import argparse
 import json
+from contextlib import closing
 from pathlib import Path
-from typing import Any
 
 from crawler.cli.common import (
     open_cli_store,
     store_arg,
 )
+
+HELP = "rebuild the search-engine index with the current mapping, no downtime"
+DESCRIPTION = ("Create <prefix>-articles-v(N+1) from the current index template, copy the "
+               "documents into it, and switch the <prefix>-articles alias to it atomically. "
+               "On SQLite, index every document again for search (after the list of "
+               "abbreviations changed).")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -22,11 +28,8 @@ def run(args: argparse.Namespace) -> int:
     if type(unopened).reindex is Store.reindex and path and not Path(path).is_file():
         # no SQLite file: say what reindex is for, not that the store is missing
         unopened.reindex()
-    store = open_cli_store(args)
-    try:
+    with closing(open_cli_store(args)) as store:
         result = store.reindex(delete_old=args.delete_old)
-    finally:
-        store.close()
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
         return 0
@@ -39,13 +42,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(sub: Any) -> None:
-    p = sub.add_parser("reindex", help="rebuild the search-engine index with the current mapping, no downtime",
-                       description="Create <prefix>-articles-v(N+1) from the current index template, copy the "
-                                   "documents into it, and switch the <prefix>-articles alias to it atomically. "
-                                   "On SQLite, index every document again for search (after the list of "
-                                   "abbreviations changed).")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     store_arg(p)
     p.add_argument("--delete-old", action="store_true", help="delete the previous index after the switch")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
-    p.set_defaults(func=run)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any
 
 from crawler.cli.common import (
     UsageError,
@@ -16,6 +15,11 @@ from crawler.cli.monitoring import (
     monitoring_args,
 )
 from pipelines.storage.base import redact_url
+
+HELP = "write a self-contained HTML coverage report with charts"
+DESCRIPTION = ("One HTML file, no external resources: articles per day per portal, a "
+               "freshness heatmap by province, error and extraction-failure rates, alerts, "
+               "the coverage table and rollups by province and level.")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -39,13 +43,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(sub: Any) -> None:
-    p = sub.add_parser("report", help="write a self-contained HTML coverage report with charts",
-                       description="One HTML file, no external resources: articles per day per portal, a "
-                                   "freshness heatmap by province, error and extraction-failure rates, alerts, "
-                                   "the coverage table and rollups by province and level.")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     monitoring_args(p)
     p.add_argument("--out", "-o", metavar="FILE", default="report.html", help="output file (default report.html)")
     p.add_argument("--days", type=int, default=90, metavar="N", help="chart the last N days (default 90)")
     p.add_argument("--since", type=iso_date, metavar="DATE", help="chart from DATE instead (YYYY-MM-DD)")
-    p.set_defaults(func=run, portal=None)

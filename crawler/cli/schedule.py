@@ -6,12 +6,14 @@ import argparse
 import json
 import logging
 import sys
+from contextlib import closing
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from crawler.cli.common import (
     UsageError,
     duration,
+    open_cli_store,
     parse_pairs,
     parse_vars,
     registry_args,
@@ -23,12 +25,21 @@ from crawler.cli.monitoring import (
     portal_meta,
 )
 from crawler.registry import load_registry
-from pipelines.storage import open_store, resolve_store_url
+from pipelines.storage import resolve_store_url
 
 if TYPE_CHECKING:
     pass
 
 logger = logging.getLogger(__name__)
+
+
+HELP = "long-running scheduler: crawl each portal every `every`, in child processes"
+DESCRIPTION = ("Crawl each portal of the registry every `every` (its registry key, or --every) "
+               "plus jitter, one crawl per child process, at most --max-parallel at once. "
+               "Next-due times and per-portal leases live in the store, so several workers "
+               "(processes or machines) on one store share the portals and never crawl one "
+               "twice at once; a dead worker's portals are taken over when its lease expires. "
+               "Logs one line when a crawl starts and one when it ends. SIGTERM stops cleanly.")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,12 +51,8 @@ def run(args: argparse.Namespace) -> int:
     registry = load_registry(args.portals, placeholders=url_vars)
     portals = registry.select(args.portal)  # unknown ids: a usage error now, not in the loop
     if args.status:
-        store = open_store(store_url)
-        store.open(create=False)  # read-only: a missing store is an error, never created
-        try:
+        with closing(open_cli_store(args)) as store:  # read-only: a missing store is an error, never created
             rows = schedule_status(store, portals)
-        finally:
-            store.close()
         if args.json:
             print(json.dumps(rows, ensure_ascii=False, indent=1))
             return 0
@@ -91,14 +98,7 @@ def run(args: argparse.Namespace) -> int:
             metrics.stop()
 
 
-def add_parser(sub: Any) -> None:
-    p = sub.add_parser("schedule", help="long-running scheduler: crawl each portal every `every`, in child processes",
-                       description="Crawl each portal of the registry every `every` (its registry key, or --every) "
-                                   "plus jitter, one crawl per child process, at most --max-parallel at once. "
-                                   "Next-due times and per-portal leases live in the store, so several workers "
-                                   "(processes or machines) on one store share the portals and never crawl one "
-                                   "twice at once; a dead worker's portals are taken over when its lease expires. "
-                                   "Logs one line when a crawl starts and one when it ends. SIGTERM stops cleanly.")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     registry_args(p, "schedule")
     store_arg(p)
     p.add_argument("-s", "--set", metavar="NAME=VALUE", action="append",
@@ -127,4 +127,3 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--metrics-host", default="127.0.0.1", metavar="HOST",
                    help="address for --metrics-port (default 127.0.0.1)")
     p.add_argument("--rules", metavar="FILE", help="alert rules used by the metrics (default: bundled rules)")
-    p.set_defaults(func=run)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import difflib
 import sys
+from contextlib import closing
 from typing import Any
 
 from crawler.cli.common import (
@@ -22,6 +23,12 @@ from pipelines.storage import SearchQuery, SearchResult, Store
 from pipelines.storage.searching import MAX_PER_PAGE, province_key
 from pipelines.storage.story_views import collapsed_search
 
+HELP = "full-text search, with or without diacritics"
+DESCRIPTION = ("Search titles, summaries and bodies in the query language: words are ANDed, "
+               "\"a phrase\", UBND OR HĐND, -excluded, prefix*. 'hoi nghi' finds 'Hội nghị'; exact "
+               "diacritics rank first; abbreviations (UBND) find their long forms. Prints the total and "
+               "one page of hits. --json prints the /api/search answer (total, page, hits, facets).")
+
 
 def query_from_args(args: argparse.Namespace, text: str = "") -> dict[str, Any]:
     """The filters of ``search`` and ``export`` as :class:`SearchQuery` keyword arguments."""
@@ -31,8 +38,7 @@ def query_from_args(args: argparse.Namespace, text: str = "") -> dict[str, Any]:
 
 def run(args: argparse.Namespace) -> int:
     per_page = args.per_page if args.per_page is not None else args.limit
-    store = open_cli_store(args)
-    try:
+    with closing(open_cli_store(args)) as store:
         query = SearchQuery.paged(args.page, per_page, sort=args.sort, facets=args.json,
                                   **query_from_args(args, args.query))
         if args.collapse:
@@ -40,8 +46,6 @@ def run(args: argparse.Namespace) -> int:
         else:
             result, collapsed = store.search(query), []
         warnings = filter_warnings(args, store) if not result.total else []
-    finally:
-        store.close()
     for warning in warnings:
         print(f"portalnews search: warning: {terminal_text(warning)}", file=sys.stderr)
     by_id = {c.hit.document.id: c for c in collapsed}
@@ -139,13 +143,7 @@ def _day(value: str) -> str:
     return value if len(value) > 10 else value + "T00:00:00"
 
 
-def add_parser(sub: Any) -> None:
-    p = sub.add_parser(
-        "search", help="full-text search, with or without diacritics",
-        description="Search titles, summaries and bodies in the query language: words are ANDed, "
-                    "\"a phrase\", UBND OR HĐND, -excluded, prefix*. 'hoi nghi' finds 'Hội nghị'; exact "
-                    "diacritics rank first; abbreviations (UBND) find their long forms. Prints the total and "
-                    "one page of hits. --json prints the /api/search answer (total, page, hits, facets).")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("query", help="the query (see README, \"Search language\")")
     store_arg(p)
     add_filter_args(p)
@@ -159,5 +157,4 @@ def add_parser(sub: Any) -> None:
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="one JSON object: total, page, per_page, hits, facets")
     out.add_argument("--jsonl", action="store_true", help="one JSON object per hit, one per line")
-    p.set_defaults(func=run)
 

@@ -22,6 +22,12 @@ from pipelines.storage.base import redact_url
 logger = logging.getLogger(__name__)
 
 
+HELP = "serve Prometheus metrics (--metrics) until SIGTERM"
+DESCRIPTION = ("Serve GET /metrics in the Prometheus text format: per-portal gauges "
+               "(health, articles, freshness, last crawl, HTTP errors, extraction failures, "
+               "firing alerts) and counters (crawls, pages, new articles, errors).")
+
+
 def run(args: argparse.Namespace) -> int:
     import signal
     import threading
@@ -61,15 +67,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(sub: Any) -> None:
-    p = sub.add_parser("serve", help="serve Prometheus metrics (--metrics) until SIGTERM",
-                       description="Serve GET /metrics in the Prometheus text format: per-portal gauges "
-                                   "(health, articles, freshness, last crawl, HTTP errors, extraction failures, "
-                                   "firing alerts) and counters (crawls, pages, new articles, errors).")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     monitoring_args(p)
     p.add_argument("--metrics", action="store_true", help="serve /metrics")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=9464, help="port (default 9464)")
     p.add_argument("--cache", type=float, default=5.0, metavar="S",
                    help="reuse the metrics for S seconds between scrapes (default 5)")
-    p.set_defaults(func=run, portal=None)

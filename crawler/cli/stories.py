@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import argparse
-from typing import Any
+from contextlib import closing
 
 from crawler.cli.common import iso_date, open_cli_store, positive_int, store_arg
 from pipelines.output import json_line, terminal_text
 from pipelines.storage.story_views import largest_stories
 
+HELP = "the largest stories: one text published on several portals"
+DESCRIPTION = ("List the stories of two or more documents (a press release and its reprints, found when "
+               "the documents were stored), most portals first: the first publication (the source) and "
+               "every copy with its portal and date.")
+
 
 def run(args: argparse.Namespace) -> int:
-    store = open_cli_store(args)
-    try:
+    with closing(open_cli_store(args)) as store:
         stories = largest_stories(store.story_groups(), since=args.since, min_portals=args.min_portals,
                                   limit=args.limit)
-    finally:
-        store.close()
     if args.json:
         print(json_line([s.to_dict() for s in stories], indent=1))
         return 0
@@ -35,16 +37,10 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_parser(sub: Any) -> None:
-    p = sub.add_parser(
-        "stories", help="the largest stories: one text published on several portals",
-        description="List the stories of two or more documents (a press release and its reprints, found when "
-                    "the documents were stored), most portals first: the first publication (the source) and "
-                    "every copy with its portal and date.")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     store_arg(p)
     p.add_argument("--since", type=iso_date, metavar="DATE", help="only stories first published on or after DATE")
     p.add_argument("--min-portals", type=positive_int, default=1, metavar="N",
                    help="only stories on N portals or more (default 1)")
     p.add_argument("--limit", type=positive_int, default=20, metavar="N", help="at most N stories (default 20)")
     p.add_argument("--json", action="store_true", help="one JSON list: story_id, size, portals, source and copies")
-    p.set_defaults(func=run)

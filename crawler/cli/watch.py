@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from contextlib import closing
 
 from crawler.cli.common import UsageError, open_cli_store, store_arg, table
 from pipelines.admin import load_provinces
@@ -18,6 +18,11 @@ from pipelines.monitoring.watch import WatchlistError, new_watchlist
 from pipelines.output import json_line, terminal_text
 from pipelines.search import abbreviations_from_settings, parse
 from pipelines.storage.watchlists import NoticeState, Watchlist, WatchlistExists, Watchlists
+
+HELP = "saved searches notified after each crawl"
+DESCRIPTION = ("Watchlists: a saved query (the language and filters of `search`). After each "
+               "crawl, the alert webhook and email get one notice per watchlist listing its new "
+               "matching articles, never the same article twice.")
 
 
 def _known(lists: list[Watchlist]) -> str:
@@ -35,15 +40,12 @@ def run_add(args: argparse.Namespace) -> int:
     if args.province and load_provinces().resolve(args.province) is None:
         print(f"portalnews watch: warning: {terminal_text(repr(args.province))} is not a province portalnews "
               "knows: the watchlist matches only portals whose registry spells it so", file=sys.stderr)
-    store = open_cli_store(args, create=True)  # saving a watchlist may start a store
-    try:
+    with closing(open_cli_store(args, create=True)) as store:  # saving a watchlist may start a store
         try:
             store.add_watchlist(watchlist)
         except WatchlistExists:
             raise UsageError(f"a watchlist named {name!r} exists already (known: {_known(store.watchlists())}); "
                              f"remove it first: portalnews watch remove {name!r}") from None
-    finally:
-        store.close()
     print(terminal_text(f"saved watchlist {name!r}: {understood}" + (f" (as written: {watchlist.query})"
                                                                       if understood != watchlist.query else "")))
     print("its new articles are notified after each crawl through PORTALNEWS_ALERT_WEBHOOK and the alert email")
@@ -57,12 +59,9 @@ def _filters(w: Watchlist) -> str:
 
 
 def run_list(args: argparse.Namespace) -> int:
-    store = open_cli_store(args)
-    try:
+    with closing(open_cli_store(args)) as store:
         lists = store.watchlists()
         counts = {w.key: _counts(store, w) for w in lists}
-    finally:
-        store.close()
     if args.json:
         print(json_line([{**w.to_dict(), **counts[w.key]} for w in lists], indent=1))
         return 0
@@ -82,13 +81,10 @@ def _counts(store: Watchlists, w: Watchlist) -> dict[str, int]:
 
 
 def run_remove(args: argparse.Namespace) -> int:
-    store = open_cli_store(args)
-    try:
+    with closing(open_cli_store(args)) as store:
         removed = store.remove_watchlist(args.name)
         if removed is None:
             raise UsageError(f"no watchlist named {args.name!r} (known: {_known(store.watchlists())})")
-    finally:
-        store.close()
     print(terminal_text(f"removed watchlist {removed.name!r}"))
     return 0
 
@@ -97,11 +93,8 @@ def run_check(args: argparse.Namespace) -> int:
     from pipelines.monitoring.notify import NotifyConfig
     from pipelines.monitoring.watch import check_watchlists
 
-    store = open_cli_store(args)
-    try:
+    with closing(open_cli_store(args)) as store:
         report = check_watchlists(store, NotifyConfig.from_settings())
-    finally:
-        store.close()
     if args.json:
         print(json_line(report.to_dict(), indent=1))
     else:
@@ -111,11 +104,7 @@ def run_check(args: argparse.Namespace) -> int:
     return 1 if report.articles_kept else 0
 
 
-def add_parser(sub: Any) -> None:
-    p = sub.add_parser("watch", help="saved searches notified after each crawl",
-                       description="Watchlists: a saved query (the language and filters of `search`). After each "
-                                   "crawl, the alert webhook and email get one notice per watchlist listing its new "
-                                   "matching articles, never the same article twice.")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     actions = p.add_subparsers(dest="watch_command", metavar="ACTION", required=True)
     add = actions.add_parser("add", help="save a watchlist", description="Save a watchlist; articles first seen "
                              "from now on that match it are notified.")

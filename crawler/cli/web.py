@@ -6,12 +6,18 @@ import argparse
 import os
 import socket
 import sys
-from typing import Any
 
 from crawler.cli.common import UsageError, store_arg
 from crawler.cli.monitoring import monitoring_rules, portal_meta
 from pipelines.storage import resolve_store_url
 from pipelines.storage.base import redact_url
+
+HELP = "the analysts' web app: search, articles, export, coverage, /api/search"
+DESCRIPTION = ("Serve the search page (/), articles (/article/ID), streamed exports "
+               "(/export), live coverage (/coverage) and the JSON API (/api/search) from the "
+               "store, read-only. Listens on 127.0.0.1 by default; any other --host needs "
+               "PORTALNEWS_WEB_TOKEN, and then every request must carry the token "
+               "(Authorization: Bearer TOKEN, or open /?token=TOKEN once).")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,13 +70,7 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def add_parser(sub: Any) -> None:
-    p = sub.add_parser("web", help="the analysts' web app: search, articles, export, coverage, /api/search",
-                       description="Serve the search page (/), articles (/article/ID), streamed exports "
-                                   "(/export), live coverage (/coverage) and the JSON API (/api/search) from the "
-                                   "store, read-only. Listens on 127.0.0.1 by default; any other --host needs "
-                                   "PORTALNEWS_WEB_TOKEN, and then every request must carry the token "
-                                   "(Authorization: Bearer TOKEN, or open /?token=TOKEN once).")
+def add_arguments(p: argparse.ArgumentParser) -> None:
     store_arg(p)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8080, help="port (default 8080)")
@@ -78,4 +78,3 @@ def add_parser(sub: Any) -> None:
                    "or the bundled ones)")
     p.add_argument("--portals", metavar="FILE", help="registry for portal names, provinces and levels on /coverage "
                    "(default: $PORTALNEWS_PORTALS; else the crawls' own records)")
-    p.set_defaults(func=run)

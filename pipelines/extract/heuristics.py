@@ -434,10 +434,10 @@ _VIEW_PART_RE = re.compile(
 _SPAN_NOW = datetime(MAX_YEAR, 12, 30, tzinfo=VN_TZ)
 _META_GLUE_RE = re.compile(r"\b(?:lúc|vào|gmt|utc|am|pm|sa|ch)\b|[+\-]\d{1,2}\b", re.IGNORECASE)
 _LETTER_WORD = re.compile(r"[^\W\d_]{2,}")
-# "Chuyên mục: Tin tức", "Category: News" in a meta line.
+# "Chuyên mục: Tin tức", "Category: News" in a meta line, up to the next separator or the end.
 _CATEGORY_PART_RE = re.compile(
-    r"(?:chuyên\s+mục|danh\s+mục|thể\s+loại|lĩnh\s+vực|categor(?:y|ies)|filed\s+under)\s*[:：]\s*[^|·•\n]{0,60}$|"
-    r"(?:chuyên\s+mục|danh\s+mục|thể\s+loại|lĩnh\s+vực|categor(?:y|ies)|filed\s+under)\s*[:：]\s*[^|·•\n]{0,60}?(?=\s*[|·•])",
+    r"(?:chuyên\s+mục|danh\s+mục|thể\s+loại|lĩnh\s+vực|categor(?:y|ies)|filed\s+under)\s*[:：]\s*"
+    r"[^|·•\n]{0,60}?(?=\s*[|·•]|$)",
     re.IGNORECASE,
 )
 # "Tác giả: Thùy Linh", "Viết bởi Hoàng Minh Đức", "By Minh Anh" beside a date: a byline part

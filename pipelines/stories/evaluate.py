@@ -81,6 +81,18 @@ def detect(articles: Mapping[str, Mapping[str, Any]], params: SignatureParams, r
     return index.all_fields()
 
 
+class _Share:
+    """A rate of :class:`Scores`, read as an attribute: counter ``part`` over counter ``whole``,
+    or ``empty`` while ``whole`` is 0."""
+
+    def __init__(self, part: str, whole: str, empty: float) -> None:
+        self.part, self.whole, self.empty = part, whole, empty
+
+    def __get__(self, scores: object, owner: type | None = None) -> float:
+        whole: int = getattr(scores, self.whole)
+        return getattr(scores, self.part) / whole if whole else self.empty
+
+
 @dataclass
 class Scores:
     """Figures for one split."""
@@ -102,29 +114,12 @@ class Scores:
     false_merges: list[tuple[str, str]] = field(default_factory=list)
     missed_pairs: list[tuple[str, str]] = field(default_factory=list)
 
-    @property
-    def precision(self) -> float:
-        return self.correct_pairs / self.predicted_pairs if self.predicted_pairs else 1.0
-
-    @property
-    def recall(self) -> float:
-        return self.correct_pairs / self.true_pairs if self.true_pairs else 1.0
-
-    @property
-    def source_share(self) -> float:
-        return self.source_right / self.stories if self.stories else 1.0
-
-    @property
-    def source_share_with_copies(self) -> float:
-        return self.source_right_with_copies / self.stories_with_copies if self.stories_with_copies else 1.0
-
-    @property
-    def hard_rate(self) -> float:
-        return self.hard_merged / self.hard_pairs if self.hard_pairs else 0.0
-
-    @property
-    def similar_rate(self) -> float:
-        return self.similar_merged / self.similar_pairs if self.similar_pairs else 0.0
+    precision = _Share("correct_pairs", "predicted_pairs", 1.0)
+    recall = _Share("correct_pairs", "true_pairs", 1.0)
+    source_share = _Share("source_right", "stories", 1.0)
+    source_share_with_copies = _Share("source_right_with_copies", "stories_with_copies", 1.0)
+    hard_rate = _Share("hard_merged", "hard_pairs", 0.0)
+    similar_rate = _Share("similar_merged", "similar_pairs", 0.0)
 
     def as_dict(self) -> dict[str, Any]:
         return {
