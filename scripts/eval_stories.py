@@ -17,7 +17,7 @@ usage: python scripts/eval_stories.py [--set tests/fixtures/stories] [--load 100
    :func:`synthetic_signatures`) are indexed and ``--added`` more are added one at a time:
    ms per document for the index (candidates + verification + merge), against a baseline
    of the same documents added to an index of 1,000 documents, in the same run.  Memory: tracemalloc of the
-   index (signatures + band table + stories) at the load, and of datasketch's own
+   index (signatures + band table + stories) at the load, and (when installed) of datasketch's own
    ``MinHashLSH`` with the same bands on 10,000 signatures for comparison.
 
 Exit code 1 when the test half misses a target (precision >= 0.98, recall >= 0.95, source
@@ -187,19 +187,9 @@ def cost(data: EvalSet, params: SignatureParams, rule: StoryRule, load: int, add
     at_load_ms, at_load_cpu_ms, verified = timed_adds(index)
     candidates = (index.candidates - seen) / len(extra)
 
-    # datasketch's own MinHashLSH with the same bands, for the memory comparison.
-    from datasketch import LeanMinHash, MinHashLSH
-
-    n_ds = min(10_000, load)
-    gc.collect()
-    tracemalloc.start()
-    lsh = MinHashLSH(num_perm=params.num_perm, params=(params.bands, params.rows))
-    for i, s in enumerate(sigs[:n_ds]):
-        lsh.insert(i, LeanMinHash(seed=params.seed, hashvalues=s.hashvalues, scheme="affine32"),
-                   check_duplication=False)
-    ds_mem = tracemalloc.get_traced_memory()[0]
-    tracemalloc.stop()
-    del lsh
+    # datasketch's own MinHashLSH with the same bands, for the memory comparison (when it is
+    # installed: the project no longer depends on it, see pipelines/stories/signature.py).
+    ds_mem, n_ds = datasketch_lsh_memory(sigs, params, min(10_000, load))
     return {
         "load": load, "added": added, "signature_ms": round(sig_ms, 3), "signature_cpu_ms": round(sig_cpu_ms, 3),
         "add_ms_at_1000": round(base_ms, 3), f"add_ms_at_{load}": round(at_load_ms, 3),
@@ -207,8 +197,27 @@ def cost(data: EvalSet, params: SignatureParams, rule: StoryRule, load: int, add
         "candidates_per_added_doc": round(candidates, 2), "verified_per_added_doc": round(verified, 2), "documents_merged_into_stories_at_load": merged,
         "index_build_s_with_tracemalloc": round(load_s, 1), "index_memory_mb": round(mem / 2**20, 1),
         "index_bytes_per_doc": round(mem / load), "band_keys_per_doc": len(band_keys(sigs[0], params)),
-        "datasketch_lsh_bytes_per_doc": round(ds_mem / n_ds), "datasketch_lsh_docs": n_ds,
+        "datasketch_lsh_bytes_per_doc": round(ds_mem / n_ds) if n_ds else None, "datasketch_lsh_docs": n_ds,
     }
+
+
+def datasketch_lsh_memory(sigs: list[Signature], params: SignatureParams, n: int) -> tuple[int, int]:
+    """tracemalloc bytes of datasketch's ``MinHashLSH`` holding the first ``n`` signatures with
+    the same bands, and ``n``; (0, 0) when datasketch is not installed."""
+    try:
+        from datasketch import LeanMinHash, MinHashLSH
+    except ImportError:
+        return 0, 0
+    gc.collect()
+    tracemalloc.start()
+    lsh = MinHashLSH(num_perm=params.num_perm, params=(params.bands, params.rows))
+    for i, s in enumerate(sigs[:n]):
+        lsh.insert(i, LeanMinHash(seed=params.seed, hashvalues=s.hashvalues, scheme="affine32"),
+                   check_duplication=False)
+    mem = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    del lsh
+    return mem, n
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -295,7 +304,8 @@ def main(argv: list[str] | None = None) -> int:
               f"{c['documents_merged_into_stories_at_load']} documents of the load joined a story")
         print(f"  index memory at {args.load}: {c['index_memory_mb']} MB ({c['index_bytes_per_doc']} B a document, "
               f"{c['band_keys_per_doc']} band keys a document); datasketch MinHashLSH, same bands: "
-              f"{c['datasketch_lsh_bytes_per_doc']} B a document (measured on {c['datasketch_lsh_docs']})")
+              + (f"{c['datasketch_lsh_bytes_per_doc']} B a document (measured on {c['datasketch_lsh_docs']})"
+                 if c["datasketch_lsh_docs"] else "not measured (datasketch is not installed)"))
     if args.json:
         args.json.write_text(json.dumps(out, ensure_ascii=False, indent=1), encoding="utf-8")
     if test is None:

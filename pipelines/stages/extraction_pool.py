@@ -96,7 +96,7 @@ def extract_one(html: str, url: str, profile: str, profiles: ProfileSet | None,
     seconds = time.thread_time() - started
     signature = None
     if result.is_article and result.body:
-        # imported here, not by the fork server: datasketch brings scipy (about 45 MB) into
+        # imported here, not by the fork server: the signing brings numpy (about 15 MB) into
         # every process that imports it, and the fork server never signs
         from pipelines.stories import make_signature
 

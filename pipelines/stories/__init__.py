@@ -5,7 +5,7 @@ says it needs and runs the same algorithm against its own tables.
 
 * :mod:`pipelines.stories.text` — the text a signature is made of (captions, source lines,
   bylines, datelines removed; folded words; distinctive tokens);
-* :mod:`pipelines.stories.signature` — MinHash (datasketch) of word shingles, LSH band keys;
+* :mod:`pipelines.stories.signature` — MinHash of word shingles, LSH band keys;
 * :mod:`pipelines.stories.verify` — the "same story" decision for one candidate pair;
 * :mod:`pipelines.stories.bands` — the band table in memory;
 * :mod:`pipelines.stories.assign` — incremental, order-independent stories and their ids.
