@@ -43,6 +43,8 @@ SCHEDULER_DISK_QUEUE = "scrapy.squeues.PickleFifoDiskQueue"
 SCHEDULER_MEMORY_QUEUE = "scrapy.squeues.FifoMemoryQueue"
 
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+# Scrapy's downloader with CONCURRENT_REQUESTS_PER_DOMAIN held under that reactor (crawler/downloader.py)
+DOWNLOADER = "crawler.downloader.HostLimitDownloader"
 FEED_EXPORT_ENCODING = "utf-8"
 LOG_LEVEL = "INFO"
 # One line per dropped or failed page, never the page's HTML (crawler/logformatter.py).

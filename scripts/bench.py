@@ -82,6 +82,9 @@ BARE_SETTINGS = {
     "SCHEDULER_DISK_QUEUE": "scrapy.squeues.PickleFifoDiskQueue",
     "SCHEDULER_MEMORY_QUEUE": "scrapy.squeues.FifoMemoryQueue",
     "TWISTED_REACTOR": "twisted.internet.asyncioreactor.AsyncioSelectorReactor",
+    # Scrapy's downloader with the per-host limit held (crawler/downloader.py): without it the
+    # bare spider would run more requests per host at once than ours
+    "DOWNLOADER": "crawler.downloader.HostLimitDownloader",
     "RETRY_TIMES": 2, "DOWNLOAD_TIMEOUT": 30, "REDIRECT_MAX_TIMES": 5,
 }
 _LOGSTATS = re.compile(r"Crawled (\d+) pages \(at (\d+) pages/min\)")
