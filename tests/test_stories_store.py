@@ -116,6 +116,31 @@ def test_export_carries_story_fields_and_import_reads_them_back(story_store: tup
     assert code == 1 and "story_size 'many' is not a whole number" in err
 
 
+def test_import_with_stories_later_finds_the_same_stories_on_reconcile(
+        story_store: tuple[str, dict[str, str], Path], capsys: pytest.CaptureFixture[str]) -> None:
+    """A bulk load with ``--stories later`` leaves every document a story of its own (nothing
+    signed); ``stories --reconcile`` then finds exactly the stories of an import that
+    reconciled at its end."""
+    url, _, tmp = story_store
+    src = tmp / "articles.jsonl"
+    later = f"sqlite:///{tmp / 'later.db'}"
+    code, _, err = run_main(capsys, "import", "--stories", "later", "--store", later, str(src))
+    assert code == 0, err
+    assert "stories left for later" in err and "portalnews stories --reconcile" in err
+    with open_store(later) as store:
+        docs = list(store.iter_documents())
+    assert docs and all(d.story_size == 1 and d.is_source and d.story_id == d.id for d in docs)
+    assert json.loads(run_main(capsys, "stories", "--store", later, "--json")[1]) == []
+    code, out, err = run_main(capsys, "stories", "--reconcile", "--store", later, "--json", "--limit", "500")
+    assert code == 0, err
+    assert f"signed {len(docs)} document(s) loaded without their story signature" in err
+    expected = json.loads(run_main(capsys, "stories", "--store", url, "--json", "--limit", "500")[1])
+    assert json.loads(out) == expected and expected
+    # nothing is left to sign: a second reconciliation (a crawl's) has no work
+    code, _, err = run_main(capsys, "stories", "--reconcile", "--store", later, "--json")
+    assert code == 0 and "reconciled 0 document(s)" in err and "signed" not in err
+
+
 def test_coverage_gives_each_portal_its_reprint_and_own_shares(story_store: tuple[str, dict[str, str], Path],
                                                               capsys: pytest.CaptureFixture[str]) -> None:
     url, _, _ = story_store

@@ -171,7 +171,11 @@ def run(args: argparse.Namespace) -> int:
         try:
             importer = Importer(store, source, sys.stderr)
             bulk = getattr(store, "bulk_import", None)  # SQLite: deferred index merges, a big cache
-            with bulk() if callable(bulk) else contextlib.nullcontext():
+            later = args.stories == "later"
+            if later and not callable(bulk):
+                raise UsageError("--stories later works on SQLite stores only (an engine signs each article "
+                                 "as it indexes it)")
+            with bulk(stories=not later) if callable(bulk) else contextlib.nullcontext():
                 try:
                     importer.run(iter(stream))
                 except UnicodeDecodeError as exc:
@@ -179,7 +183,11 @@ def run(args: argparse.Namespace) -> int:
             refresh = getattr(store, "refresh", None)
             if callable(refresh):  # a search engine: what was imported is searchable now
                 refresh()
-            store.reconcile_stories()  # the imported documents join their stories
+            if later:
+                print("portalnews import: stories left for later: `portalnews stories --reconcile` (or the next "
+                      "crawl) signs the imported documents and finds their stories", file=sys.stderr)
+            else:
+                store.reconcile_stories()  # the imported documents join their stories
         finally:
             store.close()
     finally:
@@ -191,4 +199,10 @@ def run(args: argparse.Namespace) -> int:
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", metavar="FILE", help="the export file, or - for standard input")
+    p.add_argument("--stories", choices=("now", "later"), default="now",
+                   help="now (default): sign every new document and put it into its story (a press release "
+                        "and its reprints) before returning; later (SQLite, for bulk loads): store the new "
+                        "documents unsigned, each a story of its own, and leave signing and reconciliation "
+                        "to `portalnews stories --reconcile` or the next crawl (milliseconds a document: "
+                        "hours at a million)")
     store_arg(p)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from contextlib import closing
 
 from crawler.cli.common import iso_date, open_cli_store, positive_int, store_arg
@@ -17,6 +18,10 @@ DESCRIPTION = ("List the stories of two or more documents (a press release and i
 
 def run(args: argparse.Namespace) -> int:
     with closing(open_cli_store(args)) as store:
+        if args.reconcile:
+            report = store.reconcile_stories()
+            print(f"reconciled {report.documents} document(s) into their stories in {report.batches} batch(es)"
+                  + "".join(f"; {terminal_text(note)}" for note in report.notes), file=sys.stderr, flush=True)
         stories = largest_stories(store.story_groups(), since=args.since, min_portals=args.min_portals,
                                   limit=args.limit)
     if args.json:
@@ -43,4 +48,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-portals", type=positive_int, default=1, metavar="N",
                    help="only stories on N portals or more (default 1)")
     p.add_argument("--limit", type=positive_int, default=20, metavar="N", help="at most N stories (default 20)")
+    p.add_argument("--reconcile", action="store_true",
+                   help="first sign the documents `portalnews import --stories later` stored and put every "
+                        "pending document into its story (what a crawl does at its end)")
     p.add_argument("--json", action="store_true", help="one JSON list: story_id, size, portals, source and copies")

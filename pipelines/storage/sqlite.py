@@ -55,7 +55,7 @@ from pipelines.storage.base import (
 from pipelines.storage.coordination_sqlite import SQLiteCoordination
 from pipelines.storage.searching import facet_values, make_hit, prepare
 from pipelines.storage.sqlite_search import SearchIndex, document_from_row
-from pipelines.storage.stories_sqlite import add_document, reconcile_sqlite
+from pipelines.storage.stories_sqlite import add_document, add_unsigned, reconcile_sqlite
 from pipelines.storage.watchlists_sqlite import SQLiteWatchlists
 from pipelines.stories.reconcile import ReconcileReport
 
@@ -97,6 +97,8 @@ class SQLiteStore(SQLiteCoordination, SQLiteWatchlists, Store):
         self._conns: list[sqlite3.Connection] = []
         self._abbreviations: Abbreviations | None = None
         self._index: SearchIndex | None = None
+        #: Set by :meth:`bulk_import` with ``stories=False``: new documents are not signed.
+        self._stories_later = False
 
     @property
     def search_index(self) -> SearchIndex:
@@ -261,7 +263,10 @@ class SQLiteStore(SQLiteCoordination, SQLiteWatchlists, Store):
                 [*values, doc.crawled_at, extra],
             )
             self.search_index.add(conn, int(cur.lastrowid or 0), doc)
-            add_document(conn, int(cur.lastrowid or 0), doc)
+            if self._stories_later:
+                add_unsigned(conn, int(cur.lastrowid or 0), doc)
+            else:
+                add_document(conn, int(cur.lastrowid or 0), doc)
             self._observe(conn, doc)
             return UpsertResult(inserted=1)
         rid = int(row["rid"])
@@ -305,12 +310,16 @@ class SQLiteStore(SQLiteCoordination, SQLiteWatchlists, Store):
         return result
 
     @contextlib.contextmanager
-    def bulk_import(self) -> Iterator[None]:
+    def bulk_import(self, stories: bool = True) -> Iterator[None]:
         """A large import (``portalnews import``): a bigger page cache for this connection, and
         the full-text index's merges deferred (FTS5 ``automerge`` 0; its ``crisismerge`` still
         bounds the segments) until the end, when an import that at least doubled the store is
-        merged into one segment (``optimize``: smaller and faster to search)."""
+        merged into one segment (``optimize``: smaller and faster to search).  With
+        ``stories=False`` (``--stories later``) the new documents are stored unsigned, each a
+        story of its own, and the next :meth:`reconcile_stories` signs them and finds their
+        stories (signing and reconciling template-heavy text costs milliseconds a document)."""
         conn = self._conn()
+        self._stories_later = not stories
         before = int(conn.execute("SELECT count(*) FROM search_meta").fetchone()[0])
         row = conn.execute("SELECT v FROM search_text_config WHERE k = 'automerge'").fetchone()
         automerge = int(row[0]) if row is not None else _FTS5_AUTOMERGE
@@ -325,6 +334,7 @@ class SQLiteStore(SQLiteCoordination, SQLiteWatchlists, Store):
                 with self._immediate() as c:
                     c.execute("INSERT INTO search_text(search_text) VALUES ('optimize')")
             conn.execute("PRAGMA cache_size = -2000")
+            self._stories_later = False
 
     @staticmethod
     def _merge_history(conn: sqlite3.Connection, doc_id: str, history: DocumentHistory) -> None:
@@ -389,7 +399,8 @@ class SQLiteStore(SQLiteCoordination, SQLiteWatchlists, Store):
 
     def reconcile_stories(self) -> ReconcileReport:
         """Put the documents written since the last reconciliation into their stories, one
-        ``BEGIN IMMEDIATE`` transaction a batch (:mod:`pipelines.storage.stories_sqlite`)."""
+        ``BEGIN IMMEDIATE`` transaction a batch (:mod:`pipelines.storage.stories_sqlite`);
+        documents a bulk load left unsigned (``bulk_import(stories=False)``) are signed first."""
         return reconcile_sqlite(self._immediate)
 
     def story_members(self, story_id: str) -> list[Document]:

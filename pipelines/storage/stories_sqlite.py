@@ -24,8 +24,10 @@ from pipelines.stories.reconcile import BATCH, ReconcileReport, StoredStoryDoc, 
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["SQLiteStoryTables", "add_document", "reconcile_sqlite", "sign_all"]
+__all__ = ["SQLiteStoryTables", "add_document", "add_unsigned", "reconcile_sqlite", "sign_all", "sign_unsigned"]
 
+#: ``store_meta`` key: the ``rid`` of the first document a bulk load left unsigned (absent: none).
+_UNSIGNED_FROM = "stories_unsigned_from"
 #: SQLite's default limit of host parameters is 32,766 (3.32+); stay well below it.
 _CHUNK = 900
 
@@ -45,20 +47,56 @@ def add_document(conn: sqlite3.Connection, rid: int, doc: Document, params: Sign
     doc.story_id, doc.story_size, doc.is_source = doc.id, 1, True
 
 
+def add_unsigned(conn: sqlite3.Connection, rid: int, doc: Document) -> None:
+    """A document stored for the first time by a bulk load that leaves stories for later
+    (``portalnews import --stories later``): a story of its own, without a signature and not
+    pending; :func:`sign_unsigned` (at the next reconciliation) signs it and makes it pending."""
+    conn.execute("UPDATE documents SET story_id = id, story_size = 1, is_source = 1 WHERE rid = ?", (rid,))
+    # where signing starts again (the first such document; a crawl's reconciliation reads one row)
+    conn.execute("INSERT OR IGNORE INTO store_meta(key, value) VALUES (?, ?)", (_UNSIGNED_FROM, str(rid)))
+    doc.story_id, doc.story_size, doc.is_source = doc.id, 1, True
+
+
+def _sign_rows(conn: sqlite3.Connection, rows: Sequence[sqlite3.Row], params: SignatureParams | None) -> None:
+    for row in rows:
+        signature = make_signature(row[1], params)
+        conn.execute("UPDATE documents SET story_signature = ?, story_id = COALESCE(story_id, id),"
+                     " story_size = COALESCE(story_size, 1), is_source = COALESCE(is_source, 1),"
+                     " story_pending = 1 WHERE rid = ?", (signature.to_bytes(), row[0]))
+        conn.executemany("INSERT OR IGNORE INTO story_bands(band, rid) VALUES (?, ?)",
+                         [(band, row[0]) for band in band_keys(signature, params)])
+
+
 def sign_all(conn: sqlite3.Connection, params: SignatureParams | None = None, batch: int = 2000) -> int:
     """Every document without a signature gets one (the migration to schema 4); the number."""
     n = 0
     while rows := conn.execute("SELECT rid, body FROM documents WHERE story_signature IS NULL LIMIT ?",
                                (batch,)).fetchall():
-        for row in rows:
-            signature = make_signature(row[1], params)
-            conn.execute("UPDATE documents SET story_signature = ?, story_id = COALESCE(story_id, id),"
-                         " story_size = COALESCE(story_size, 1), is_source = COALESCE(is_source, 1),"
-                         " story_pending = 1 WHERE rid = ?", (signature.to_bytes(), row[0]))
-            conn.executemany("INSERT OR IGNORE INTO story_bands(band, rid) VALUES (?, ?)",
-                             [(band, row[0]) for band in band_keys(signature, params)])
-            n += 1
+        _sign_rows(conn, rows, params)
+        n += len(rows)
     return n
+
+
+def sign_unsigned(immediate: Callable[[], contextlib.AbstractContextManager[sqlite3.Connection]],
+                  params: SignatureParams | None = None, batch: int = 2000) -> int:
+    """Like :func:`sign_all`, one ``BEGIN IMMEDIATE`` transaction a batch, in ``rid`` order (a
+    bulk load of a million documents is signed without holding the write lock for hours or
+    scanning the signed rows again); the number signed."""
+    with immediate() as conn:
+        row = conn.execute("SELECT value FROM store_meta WHERE key = ?", (_UNSIGNED_FROM,)).fetchone()
+    if row is None:
+        return 0
+    n, last = 0, int(row[0]) - 1
+    while True:
+        with immediate() as conn:
+            rows = conn.execute("SELECT rid, body FROM documents WHERE rid > ? AND story_signature IS NULL"
+                                " ORDER BY rid LIMIT ?", (last, batch)).fetchall()
+            if not rows:
+                conn.execute("DELETE FROM store_meta WHERE key = ?", (_UNSIGNED_FROM,))
+                return n
+            _sign_rows(conn, rows, params)
+        n += len(rows)
+        last = int(rows[-1][0])
 
 
 def _doc(row: sqlite3.Row, with_signature: bool) -> StoredStoryDoc:
@@ -134,14 +172,19 @@ class SQLiteStoryTables:
 
 def reconcile_sqlite(immediate: Callable[[], contextlib.AbstractContextManager[sqlite3.Connection]],
                      limit: int = BATCH) -> ReconcileReport:
-    """Every pending document, one ``BEGIN IMMEDIATE`` transaction a batch (``immediate``)."""
+    """Every pending document, one ``BEGIN IMMEDIATE`` transaction a batch (``immediate``);
+    first, the documents a bulk load left unsigned are signed and become pending."""
 
     @contextlib.contextmanager
     def batch() -> Iterator[SQLiteStoryTables]:
         with immediate() as conn:
             yield SQLiteStoryTables(conn)
 
-    return reconcile(batch, limit)
+    signed = sign_unsigned(immediate)
+    report = reconcile(batch, limit)
+    if signed:
+        report.notes.append(f"signed {signed} document(s) loaded without their story signature")
+    return report
 
 
 def reconcile_in(conn: sqlite3.Connection, limit: int = BATCH) -> ReconcileReport:
