@@ -411,21 +411,14 @@ def _filters(prep: PreparedSearch) -> tuple[list[str], list[Any]]:
         marks = ", ".join("?" * len(keys))
         where.append(f"(m.province_key IN ({marks}) OR m.current_key IN ({marks}))")
         params += keys + keys
-    if prep.level:
-        where.append("m.level = ?")
-        params.append(prep.level)
-    if prep.category_key:
-        where.append("m.category_key = ?")
-        params.append(prep.category_key)
-    if prep.since:
-        where.append("m.published_at >= ?")
-        params.append(prep.since)
-    if prep.until:
-        where.append("m.published_at < ?")
-        params.append(prep.until)
-    if prep.min_views is not None:
-        where.append("m.view_count >= ?")
-        params.append(prep.min_views)
+    single: tuple[tuple[str, Any], ...] = (
+        ("m.level = ?", prep.level or None), ("m.category_key = ?", prep.category_key or None),
+        ("m.published_at >= ?", prep.since or None), ("m.published_at < ?", prep.until or None),
+        ("m.view_count >= ?", prep.min_views))
+    for condition, value in single:  # one value each, a filter left out when it is None
+        if value is not None:
+            where.append(condition)
+            params.append(value)
     return where, params
 
 
