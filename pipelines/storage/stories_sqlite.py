@@ -95,21 +95,26 @@ class SQLiteStoryTables:
         return [_doc(r, True) for r in rows]
 
     def candidates(self, bands: Sequence[int], max_docs: int) -> set[str]:
-        rids: set[int] = set()
+        return set().union(*self.band_members(bands, max_docs).values())
+
+    def band_members(self, bands: Sequence[int], max_docs: int) -> dict[int, list[str]]:
+        """The keys of each band's documents (a band of more than ``max_docs``, or of none, is
+        left out): what :func:`~pipelines.stories.reconcile.reconcile_batch` asks once a batch."""
+        kept: dict[int, list[int]] = {}
         for band in bands:  # at most max_docs + 1 index entries read a band
             found = self._band_rids.get(band)
             if found is None:
                 found = self._band_rids[band] = [r[0] for r in self.conn.execute(
                     "SELECT rid FROM story_bands WHERE band = ? LIMIT ?", (band, max_docs + 1))]
-            if len(found) <= max_docs:
-                rids.update(found)
+            if found and len(found) <= max_docs:
+                kept[band] = found
         ids = self._ids
-        missing = sorted(rid for rid in rids if rid not in ids)
+        missing = sorted({rid for rids in kept.values() for rid in rids if rid not in ids})
         for i in range(0, len(missing), _CHUNK):
             chunk = missing[i:i + _CHUNK]
             ids.update(self.conn.execute(
                 f"SELECT rid, id FROM documents WHERE rid IN ({', '.join('?' * len(chunk))})", chunk))
-        return {ids[rid] for rid in rids if rid in ids}
+        return {band: [ids[rid] for rid in rids if rid in ids] for band, rids in kept.items()}
 
     def signed(self, keys: Sequence[str]) -> dict[str, StoredStoryDoc]:
         out: dict[str, StoredStoryDoc] = {}
