@@ -84,6 +84,10 @@ class PageItem:
     #: (:func:`pipelines.stories.make_signature`, as bytes), so that the store does not sign it
     #: on the crawl's process; None: the store signs the body itself.
     story_signature: bytes | None = None
+    #: The indexed forms of the article's title, summary and body made where it was extracted,
+    #: with the store's abbreviations (:class:`pipelines.search.IndexedTexts`); None: the store
+    #: analyses the text itself.
+    indexed_texts: Any = None
 
     def __post_init__(self) -> None:
         self.kind = PageKind(self.kind)

@@ -24,7 +24,15 @@ from pipelines.search.abbreviations import (
 from pipelines.search.analysis import IndexText, clean, fold, index_text, normalize_tones, words
 from pipelines.search.dsl import exact_filter, to_dsl
 from pipelines.search.evaluate import IndexedDocument, is_exact, matches
-from pipelines.search.fields import FIELD_WEIGHTS, Form, TextField, engine_properties, index_fields
+from pipelines.search.fields import (
+    FIELD_WEIGHTS,
+    Form,
+    IndexedTexts,
+    TextField,
+    engine_properties,
+    index_fields,
+    indexed_texts,
+)
 from pipelines.search.fts5 import Fts5Columns, Fts5Expression, to_fts5
 from pipelines.search.highlight import Highlight, highlight, snippet
 from pipelines.search.query import Query, parse
@@ -39,6 +47,7 @@ __all__ = [
     "Highlight",
     "IndexText",
     "IndexedDocument",
+    "IndexedTexts",
     "Query",
     "TextField",
     "abbreviations_from_settings",
@@ -50,6 +59,7 @@ __all__ = [
     "highlight",
     "index_fields",
     "index_text",
+    "indexed_texts",
     "is_exact",
     "load_abbreviations",
     "matches",

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
 from pipelines.search.abbreviations import Abbreviations, default_abbreviations
-from pipelines.search.analysis import index_text
+from pipelines.search.analysis import IndexText, index_text
 
 logger = logging.getLogger(__name__)
 
@@ -24,11 +25,13 @@ __all__ = [
     "EXACT_WEIGHT",
     "FIELD_WEIGHTS",
     "Form",
+    "IndexedTexts",
     "TextField",
     "column_weights",
     "engine_properties",
     "field_name",
     "index_fields",
+    "indexed_texts",
     "search_fields",
 ]
 
@@ -79,14 +82,48 @@ def column_weights(columns: tuple[str, ...]) -> tuple[float, ...]:
 _FIELD_NAMES = tuple((f.value, field_name(f, Form.EXACT), field_name(f, Form.FOLDED)) for f in TextField)
 
 
-def index_fields(document: Mapping[str, Any], abbreviations: Abbreviations | None = None) -> dict[str, str]:
+#: A document's (title, summary, body).
+Texts = tuple["str | None", "str | None", "str | None"]
+
+
+@dataclass(frozen=True)
+class IndexedTexts:
+    """The indexed forms of a document's three text fields (:func:`index_text` of each, in
+    :class:`TextField` order), made where the page was extracted (the crawl's extraction
+    worker) so that the crawl's own process does not analyse them again: ``fingerprint`` of the
+    abbreviations they were made with, ``texts`` they were made from.  A store uses them only
+    for those very texts and its own abbreviations (:meth:`for_texts`); else it analyses the
+    text itself, so a document carrying them is indexed exactly as one without."""
+
+    fingerprint: str
+    texts: Texts
+    fields: tuple[IndexText, IndexText, IndexText]
+
+    def for_texts(self, texts: Texts, abbreviations: Abbreviations) -> tuple[IndexText, ...] | None:
+        """The indexed forms when they were made of ``texts`` with ``abbreviations``, else None."""
+        if self.fingerprint != abbreviations.fingerprint or self.texts != texts:
+            return None
+        return self.fields
+
+
+def indexed_texts(texts: Texts, abbreviations: Abbreviations) -> IndexedTexts:
+    """:class:`IndexedTexts` of ``texts`` (title, summary, body)."""
+    title, summary, body = (index_text(t, abbreviations) for t in texts)
+    return IndexedTexts(abbreviations.fingerprint, texts, (title, summary, body))
+
+
+def index_fields(document: Mapping[str, Any], abbreviations: Abbreviations | None = None,
+                 indexed: IndexedTexts | None = None) -> dict[str, str]:
     """The six sibling fields of one document (``title``, ``summary``, ``body`` read from
-    ``document``; a missing or None field is indexed as empty)."""
+    ``document``; a missing or None field is indexed as empty).  ``indexed``: the forms made
+    beforehand, used when they fit the document's texts and ``abbreviations``."""
     abbr = abbreviations if abbreviations is not None else default_abbreviations()
+    values = [document.get(key) for key, _, _ in _FIELD_NAMES]
+    texts: Texts = (*(v if isinstance(v, str) else None for v in values),)  # type: ignore[assignment]
+    made = indexed.for_texts(texts, abbr) if indexed is not None else None
     out: dict[str, str] = {}
-    for key, exact_name, folded_name in _FIELD_NAMES:
-        value = document.get(key)
-        text = index_text(value if isinstance(value, str) else None, abbr)
+    for i, (_, exact_name, folded_name) in enumerate(_FIELD_NAMES):
+        text = made[i] if made is not None else index_text(texts[i], abbr)
         out[exact_name] = text.exact
         out[folded_name] = text.folded
     return out

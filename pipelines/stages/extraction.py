@@ -35,6 +35,7 @@ from pipelines.stages.extraction_pool import (
     default_workers,
     extract_one,
 )
+from pipelines.storage.extension import crawl_store
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +92,11 @@ class ExtractionPipeline:
             else:
                 self.portal_profiles[portal.id] = portal.profile
         if self.workers:
-            self.pool = ExtractionPool(self.workers, self.profiles_dir, self.worker_init)
+            # the workers analyse an article's text for the search index too, with the store's
+            # abbreviations (in-process extraction leaves that to the storage thread)
+            owner = crawl_store(self.crawler)
+            self.pool = ExtractionPool(self.workers, self.profiles_dir, self.worker_init,
+                                       owner.abbreviations() if owner is not None else None)
             self.pool.start()
         self.stats.set_value("portalnews/extraction_workers", self.workers)
 
@@ -118,13 +123,15 @@ class ExtractionPipeline:
             if isinstance(exc, WorkerCrashed):
                 self.stats.inc_value("portalnews/extraction_worker_crashes")
             return item
-        result, content_hash, seconds, signature = extracted
+        result, content_hash, seconds, signature, indexed = extracted
         self.seconds += seconds
         self.pages += 1
         adapter.update(kind=result.page_kind, reason=result.reason, fields=result.article_fields(url),
                        content_hash=content_hash)
         if signature is not None and "story_signature" in adapter.field_names():
             adapter["story_signature"] = signature  # the body's, for the store (see PageItem)
+        if indexed is not None and "indexed_texts" in adapter.field_names():
+            adapter["indexed_texts"] = indexed
         self.stats.inc_value(f"portalnews/pages/{result.page_kind}")
         return item
 

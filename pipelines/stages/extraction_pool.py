@@ -43,14 +43,16 @@ from twisted.python.failure import Failure
 
 from pipelines.extract import PageExtraction, extract_page
 from pipelines.extract.profiles import ProfileSet, load_profiles
+from pipelines.search import Abbreviations, IndexedTexts, indexed_texts
 
 logger = logging.getLogger(__name__)
 
 __all__ = ["Extracted", "ExtractionFailed", "ExtractionPool", "WorkerCrashed", "default_workers", "extract_one"]
 
 # (result, sha1 of the page's UTF-8 text, CPU seconds the extraction took, the story signature
-# of an article's body as Signature.to_bytes, else None)
-Extracted = tuple[PageExtraction, str, float, "bytes | None"]
+# of an article's body as Signature.to_bytes, else None, the indexed forms of an article's
+# text made with the store's abbreviations when they were given, else None)
+Extracted = tuple[PageExtraction, str, float, "bytes | None", "IndexedTexts | None"]
 # (html, url, profile name, fetch time)
 Job = tuple[str, str, str, "datetime | str | None"]
 
@@ -84,29 +86,34 @@ def default_workers(cpu_count: int | None = None) -> int:
 
 
 def extract_one(html: str, url: str, profile: str, profiles: ProfileSet | None,
-                fetched_at: datetime | str | None) -> Extracted:
+                fetched_at: datetime | str | None, abbreviations: Abbreviations | None = None) -> Extracted:
     """Extract one page and hash its text: the same work in-process and in a worker, timed in
     CPU time of the thread that does it (a wall clock would count the time other processes
     on a shared machine hold the core).  An article's body is signed for stories here too
     (:func:`pipelines.stories.make_signature`, pure work on the body: in a worker it stays off
-    the crawl's process); the signing is not part of the extraction time."""
+    the crawl's process); the signing is not part of the extraction time.  With the store's
+    ``abbreviations``, an article's title, summary and body are analysed for the search index
+    here as well (:func:`pipelines.search.indexed_texts`, not timed either)."""
     started = time.thread_time()
     result = extract_page(html, url, profile=profile, profiles=profiles, fetched_at=fetched_at)
     digest = hashlib.sha1(html.encode("utf-8", "replace")).hexdigest()
     seconds = time.thread_time() - started
-    signature = None
+    signature = indexed = None
     if result.is_article and result.body:
         # imported here, not by the fork server: the signing brings numpy (about 15 MB) into
         # every process that imports it, and the fork server never signs
         from pipelines.stories import make_signature
 
         signature = make_signature(result.body).to_bytes()
-    return result, digest, seconds, signature
+        if abbreviations is not None:  # the texts as the storage stage makes the document of them
+            indexed = indexed_texts((result.title or "", result.summary, result.body), abbreviations)
+    return result, digest, seconds, signature, indexed
 
 
 # --- inside a worker process -------------------------------------------------------------
 
 _worker_profiles: ProfileSet | None = None
+_worker_abbreviations: Abbreviations | None = None
 
 
 def _gone(pid: int) -> bool:
@@ -134,17 +141,19 @@ def _watch_crawl(crawl_pid: int) -> None:
             os._exit(0)
 
 
-def _init_worker(profiles_dir: str | None, hook: str | None, crawl_pid: int) -> None:
-    global _worker_profiles
+def _init_worker(profiles_dir: str | None, hook: str | None, crawl_pid: int,
+                 abbreviations: Abbreviations | None = None) -> None:
+    global _worker_profiles, _worker_abbreviations
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     threading.Thread(target=_watch_crawl, args=(crawl_pid,), name="crawl-watch", daemon=True).start()
     _worker_profiles = load_profiles(Path(profiles_dir) if profiles_dir else None)
+    _worker_abbreviations = abbreviations
     if hook:
         _resolve(hook)()
 
 
 def _extract_in_worker(html: str, url: str, profile: str, fetched_at: datetime | str | None) -> Extracted:
-    return extract_one(html, url, profile, _worker_profiles, fetched_at)
+    return extract_one(html, url, profile, _worker_profiles, fetched_at, _worker_abbreviations)
 
 
 def _extract_batch(jobs: list[Job]) -> list[tuple[bool, Extracted | str]]:
@@ -152,7 +161,7 @@ def _extract_batch(jobs: list[Job]) -> list[tuple[bool, Extracted | str]]:
     out: list[tuple[bool, Extracted | str]] = []
     for html, url, profile, fetched_at in jobs:
         try:
-            out.append((True, extract_one(html, url, profile, _worker_profiles, fetched_at)))
+            out.append((True, extract_one(html, url, profile, _worker_profiles, fetched_at, _worker_abbreviations)))
         except Exception as exc:  # one page's error is that page's, not its batch's
             out.append((False, f"{type(exc).__name__}: {exc}"))
     return out
@@ -197,12 +206,15 @@ def _as_deferred(future: Future[Extracted]) -> Deferred[Extracted]:
 class ExtractionPool:
     """``workers`` processes extracting pages for one crawl (see the module docstring)."""
 
-    def __init__(self, workers: int, profiles_dir: str | None = None, worker_init: str | None = None) -> None:
+    def __init__(self, workers: int, profiles_dir: str | None = None, worker_init: str | None = None,
+                 abbreviations: Abbreviations | None = None) -> None:
         if workers < 1:
             raise ValueError("an extraction pool needs at least one worker")
         self.workers = workers
         self.profiles_dir = profiles_dir
         self.worker_init = worker_init
+        # the store's abbreviations, sent to each worker once, at its start
+        self.abbreviations = abbreviations
         self.restarts = 0
         self.crashes = 0
         self._executor: ProcessPoolExecutor | None = None
@@ -214,7 +226,7 @@ class ExtractionPool:
 
     def _new(self, workers: int) -> ProcessPoolExecutor:
         return ProcessPoolExecutor(max_workers=workers, mp_context=_context(), initializer=_init_worker,
-                                   initargs=(self.profiles_dir, self.worker_init, os.getpid()))
+                                   initargs=(self.profiles_dir, self.worker_init, os.getpid(), self.abbreviations))
 
     def start(self) -> None:
         """Start the workers now (not at the first page), so that their start-up is not a page's."""

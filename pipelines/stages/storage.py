@@ -178,7 +178,8 @@ class StoragePipeline:
         meta = self.portal_meta.get(doc["portal_id"], {})
         return Document(**doc, portal_name=meta.get("name"), province=meta.get("province"),
                         level=meta.get("level"), current_province=meta.get("current_province"),
-                        story_signature=adapter.get("story_signature"))
+                        story_signature=adapter.get("story_signature"),
+                        indexed_texts=adapter.get("indexed_texts"))
 
     def item_dropped(self, item: Any, response: Any, exception: BaseException, spider: Spider) -> None:
         adapter = ItemAdapter(item) if ItemAdapter.is_item(item) else None

@@ -32,6 +32,7 @@ from w3lib.url import canonicalize_url
 
 from pipelines.admin import current_province
 from pipelines.model.record import DictRecord
+from pipelines.search.fields import IndexedTexts
 from pipelines.storage.coordination import Coordination
 from pipelines.storage.watchlists import Watchlists
 from pipelines.stories import order_key
@@ -123,6 +124,10 @@ class Document:
     #: the extraction worker so that the crawl's own process does not sign; the store signs
     #: the body itself when it is absent.  Not a stored field.
     story_signature: bytes | None = field(default=None, repr=False, compare=False)
+    #: The indexed forms of the title, summary and body (:func:`pipelines.search.indexed_texts`),
+    #: made by the extraction worker; the store analyses the text itself when they are absent
+    #: or were made of other text or with other abbreviations.  Not a stored field.
+    indexed_texts: IndexedTexts | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.is_source is not None:
@@ -137,6 +142,7 @@ class Document:
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data.pop("story_signature")  # made again from the body when needed
+        data.pop("indexed_texts")  # made again from the text when needed
         if not data["extra"]:
             data.pop("extra")
         return data

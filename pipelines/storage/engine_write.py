@@ -119,13 +119,14 @@ class WriteReport:
         return self.documents + self.pages + self.runs
 
 
-_DOC_FIELDS = tuple(f for f in Document.__dataclass_fields__ if f != "extra")
+_DOC_FIELDS = tuple(f for f in Document.__dataclass_fields__ if f not in ("extra", "indexed_texts"))
 
 
 def search_source(doc: Document, abbreviations: Abbreviations | None) -> dict[str, Any]:
     """What a document is searched by: the sibling text fields (:mod:`pipelines.search.fields`;
     indexed, not kept in ``_source``) and the filter and facet values."""
-    text = index_fields({"title": doc.title, "summary": doc.summary, "body": doc.body}, abbreviations)
+    text = index_fields({"title": doc.title, "summary": doc.summary, "body": doc.body}, abbreviations,
+                        doc.indexed_texts)
     return {**text, **indexed_values(doc)}
 
 

@@ -21,6 +21,7 @@ from scrapy import signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
 
+from pipelines.search import Abbreviations
 from pipelines.storage.base import Store, StoreError, redact_url
 from pipelines.storage.factory import open_store, resolve_store_url
 
@@ -67,6 +68,13 @@ class StoreExtension:
                 self._opened = True
                 logger.debug("store %s opened", self.url)
         return self._store
+
+    def abbreviations(self) -> Abbreviations | None:
+        """The abbreviations the store indexes documents with (read without opening it), for
+        the extraction workers that analyse an article's text for the index beforehand;
+        None when the store does not say."""
+        found = getattr(self._store, "abbreviations", None)
+        return found if isinstance(found, Abbreviations) else None
 
     def close(self) -> None:
         """Close the store (once; the engine_stopped signal calls this)."""

@@ -109,6 +109,11 @@ class SQLiteStore(SQLiteCoordination, SQLiteWatchlists, Store):
         return self._index
 
     # --- connection handling ----------------------------------------------
+    @property
+    def abbreviations(self) -> Abbreviations:
+        """The abbreviations documents are indexed and searched with (``PORTALNEWS_ABBREVIATIONS``, read once)."""
+        return self.search_index.abbreviations
+
     def _conn(self) -> sqlite3.Connection:
         conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
         if conn is None:

@@ -29,7 +29,7 @@ from typing import Any
 
 from pipelines.search import Abbreviations
 from pipelines.search.analysis import index_text
-from pipelines.search.fields import Form, TextField, column_weights, field_name
+from pipelines.search.fields import Form, IndexedTexts, TextField, column_weights, field_name
 from pipelines.search.fts5 import to_fts5
 from pipelines.storage.base import Document, Facet, SortOrder
 from pipelines.storage.searching import EXACT_FACETS_UP_TO, PreparedSearch, indexed_values
@@ -88,16 +88,20 @@ def _texts(doc: Document | sqlite3.Row | Mapping[str, Any]) -> Texts:
     return get("title"), get("summary"), get("body")
 
 
-def _row_values(texts: Texts, abbr: Abbreviations | None, keys: Mapping[str, Any] | None = None
-                ) -> tuple[list[str], dict[str, list[list[str]]]]:
+def _row_values(texts: Texts, abbr: Abbreviations | None, keys: Mapping[str, Any] | None = None,
+                indexed: IndexedTexts | None = None) -> tuple[list[str], dict[str, list[list[str]]]]:
     """The six column values of a document's text, and the abbreviation keys each field got
-    (``keys``: use those, the ones it was indexed with)."""
+    (``keys``: use those, the ones it was indexed with; ``indexed``: the forms the extraction
+    made, when they fit ``texts`` and ``abbr``)."""
     values: list[str] = []
     used: dict[str, list[list[str]]] = {}
-    for f, text in zip(TextField, texts, strict=True):
+    made = indexed.for_texts(texts, abbr) if indexed is not None and abbr is not None and keys is None else None
+    for i, (f, text) in enumerate(zip(TextField, texts, strict=True)):
         given = keys.get(f.value) if keys is not None else None
         if keys is not None:
             it = index_text(text, keys=(given[0], given[1]) if given else ((), ()))
+        elif made is not None:
+            it = made[i]
         else:
             it = index_text(text, abbr)
         values += [it.exact, it.folded]
@@ -124,7 +128,7 @@ class SearchIndex:
         else:
             if previous is not None:
                 self.remove_text(conn, rid, _texts(previous), previous["index_keys"])
-            values, used = _row_values(texts, self.abbreviations)
+            values, used = _row_values(texts, self.abbreviations, indexed=doc.indexed_texts)
             conn.execute(_INSERT_TEXT, [rid, *values])
             keys_json = json.dumps(used, ensure_ascii=False, separators=(",", ":")) if used else None
         v = indexed_values(doc)

@@ -29,7 +29,7 @@ stories of one.  Pure: no store, no I/O of its own.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -81,6 +81,11 @@ class StoryTables(Protocol):
     def candidates(self, bands: Sequence[int], max_docs: int) -> set[str]:
         """The keys of every document that has one of ``bands``, leaving out the bands that
         more than ``max_docs`` documents have (:data:`MAX_BAND_DOCS`)."""
+
+    # Optional: ``band_members(bands, max_docs) -> Mapping[int, Sequence[str]]``, the keys of
+    # the documents of each band (bands with more than ``max_docs`` documents, or none, left
+    # out).  A backend that answers it cheaply for a whole batch (SQLite) gets it used instead
+    # of one :meth:`candidates` call a document; see :class:`_Candidates`.
 
     def signed(self, keys: Sequence[str]) -> dict[str, StoredStoryDoc]:
         """These documents with their signatures (unknown keys are absent)."""
@@ -194,6 +199,48 @@ class _SignedRows:
         return rows[novel <= rule.max_novel]
 
 
+class _Candidates:
+    """The candidates of a batch's pending documents as row numbers of one :class:`_SignedRows`
+    table.  A document's candidates arrive as groups of keys (the members of each of its bands,
+    or the one set :meth:`StoryTables.candidates` gave); each distinct group is turned into an
+    array of numbers once per batch, and a document's candidates are the union of its groups'
+    arrays (numpy): on a template-heavy crawl the pending documents of a batch share most of
+    their bands, and one Python set (then one dictionary look-up) per candidate key was half of
+    the reconciliation.  Keys outside the table (no usable signature) get numbers past its rows,
+    so that they are counted as candidates as before and never verified."""
+
+    def __init__(self, table: _SignedRows) -> None:
+        self.rows = len(table.docs)
+        self.number: dict[str, int] = dict(table.row)
+        self._arrays: dict[int, np.ndarray] = {}
+
+    def _of(self, key: str) -> int:
+        n = self.number.get(key)
+        if n is None:
+            n = self.number[key] = len(self.number)
+        return n
+
+    def _array(self, group: Collection[str]) -> np.ndarray:
+        found = self._arrays.get(id(group))
+        if found is None:
+            found = self._arrays[id(group)] = np.fromiter((self._of(k) for k in group), dtype=np.int64,
+                                                          count=len(group))
+        return found
+
+    def of(self, key: str, groups: Sequence[Collection[str]]) -> tuple[int, np.ndarray]:
+        """How many distinct candidates ``key`` has (itself left out), and the sorted rows of
+        those in the table."""
+        if not groups:
+            return 0, np.empty(0, dtype=np.int64)
+        arrays = [self._array(g) for g in groups]
+        mask = np.zeros(len(self.number) + 1, dtype=bool)  # a set of numbers: sorted, no repeats
+        for a in arrays:
+            mask[a] = True
+        mask[self._of(key)] = False
+        numbers = np.flatnonzero(mask)
+        return len(numbers), numbers[numbers < self.rows]
+
+
 def _signed_rows(docs: Iterable[StoredStoryDoc], num_perm: int) -> _SignedRows | None:
     """The documents with a signature of ``num_perm`` values, by key (None: there are none)."""
     usable = sorted((d for d in docs if d.signature is not None and len(d.signature.hashvalues) == num_perm),
@@ -213,26 +260,39 @@ def reconcile_batch(tables: StoryTables, limit: int = BATCH, params: SignaturePa
     report.documents, report.batches = len(pending), 1
     mine = {p.key: p for p in pending}
     bands = {p.key: band_keys(p.signature, params) if p.signature is not None else [] for p in pending}
-    found = {key: tables.candidates(b, max_band_docs) - {key} if b else set() for key, b in bands.items()}
-    others = sorted({c for cs in found.values() for c in cs} - set(mine))
+    # each document's candidates as groups of keys that may contain the document itself (the
+    # groups are shared between documents: the same band, the same list)
+    groups: dict[str, list[Collection[str]]]
+    band_members = getattr(tables, "band_members", None)
+    if band_members is not None:
+        wanted = sorted({b for bs in bands.values() for b in bs})
+        members_of: Mapping[int, Sequence[str]] = band_members(wanted, max_band_docs) if wanted else {}
+        groups = {key: [g for b in bs if (g := members_of.get(b))] for key, bs in bands.items()}
+    else:
+        groups = {key: [tables.candidates(bs, max_band_docs)] if bs else [] for key, bs in bands.items()}
+    distinct = {id(g): g for gs in groups.values() for g in gs}
+    others = sorted({c for g in distinct.values() for c in g} - set(mine))
     known = tables.signed(others) if others else {}
     uf = _UnionFind()
     for p in pending:
         uf.find(_doc(p.key))
         if p.story_id is not None:
             uf.union(_doc(p.key), _story(p.story_id))
-    by_size: dict[int, _SignedRows | None] = {}
+    by_size: dict[int, tuple[_SignedRows, _Candidates] | None] = {}
     for p in pending:
         if p.signature is None:
             continue
-        report.candidates += len(found[p.key])
         size = len(p.signature.hashvalues)
         if size not in by_size:
-            by_size[size] = _signed_rows([*mine.values(), *known.values()], size)
-        table = by_size[size]
-        if table is None or not found[p.key]:
+            made = _signed_rows([*mine.values(), *known.values()], size)
+            by_size[size] = (made, _Candidates(made)) if made is not None else None
+        found = by_size[size]
+        assert found is not None  # p itself has a signature of this size
+        table, candidates = found
+        count, rows = candidates.of(p.key, groups[p.key])
+        report.candidates += count
+        if not count:
             continue
-        rows = np.sort(np.fromiter((r for c in found[p.key] if (r := table.row.get(c)) is not None), dtype=np.int64))
         for r in table.plausible(p.signature, rows, rule).tolist():
             other = table.docs[r]
             c = other.key
