@@ -99,6 +99,16 @@ class OriginScope:
         """Whether ``url`` is in the origin of a portal other than ``portal_id``."""
         return any(self.allows(other, url) for other in self._registry if other != portal_id)
 
+    def start_move(self, portal_id: str, source: str, url: str) -> Origin | None:
+        """Where a start URL that redirects from ``source`` to ``url`` moves the portal: the
+        origin of ``url`` if ``source`` is on the registry origin and ``url`` on that origin
+        moved to https or to its ``www.`` twin; None for anything else."""
+        target = links.origin(url)
+        registry = self._registry.get(portal_id)
+        if target is None or registry is None or links.origin(source) != registry:
+            return None
+        return target if links.moved_origin(registry, target) else None
+
     def move(self, portal_id: str, target: Origin) -> bool:
         """Move the portal to ``target`` if that is its registry origin moved to https or to
         its ``www.`` twin; False (nothing changes) for anything else."""
@@ -136,11 +146,11 @@ class ScopeMiddleware:
             return None
         redirect_urls = request.meta.get("redirect_urls") or []
         source = redirect_urls[0] if redirect_urls else None
-        target = links.origin(request.url)
-        if (target is not None and source is not None and request.meta.get("role") == PageRole.START
-                and links.origin(source) == scope.registry_origin(portal_id) and scope.move(portal_id, target)):
-            self._moved(portal_id, source, request.url, scope, target)
-            return None
+        if source is not None and request.meta.get("role") == PageRole.START:
+            target = scope.start_move(portal_id, source, request.url)
+            if target is not None and scope.move(portal_id, target):
+                self._moved(portal_id, source, request.url, scope, target)
+                return None
         reasons = request.meta.get("redirect_reasons") or []
         status = next((r for r in reasons if isinstance(r, int)), 0)
         raise left_origin(self.crawler, scope, portal_id, request.url, source, status)
@@ -177,10 +187,7 @@ def check_redirect(crawler: Crawler, request: Request, target: str, status: int)
             or not scope.of_another_portal(portal_id, target)):
         return
     source = (request.meta.get("redirect_urls") or [request.url])[0]
-    moved = links.origin(target)
-    registry = scope.registry_origin(portal_id)
-    if (moved is not None and registry is not None and request.meta.get("role") == PageRole.START
-            and links.origin(source) == registry and links.moved_origin(registry, moved)):
+    if request.meta.get("role") == PageRole.START and scope.start_move(portal_id, source, target) is not None:
         return
     raise left_origin(crawler, scope, portal_id, target, source, status)
 
