@@ -255,7 +255,7 @@ class SQLiteStore(SQLiteCoordination, SQLiteWatchlists, Store):
     def _upsert_one(self, conn: sqlite3.Connection, doc: Document) -> UpsertResult:
         row = conn.execute(
             "SELECT d.rid, d.content_hash, d.view_count, d.version, d.title, d.summary, d.body, m.rid AS indexed,"
-            " m.index_keys"
+            " m.index_keys, m.portal_id, m.province_key, m.current_key, m.level, m.category_key, m.published_at"
             " FROM documents d LEFT JOIN search_meta m ON m.rid = d.rid WHERE d.id = ?",
             (doc.id,),
         ).fetchone()

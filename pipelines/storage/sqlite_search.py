@@ -9,6 +9,13 @@
   document's previous text (from ``documents``) and the abbreviation keys it got then
   (``search_meta.index_keys``), so a later change of the abbreviation list cannot leave stale
   tokens behind.
+* its seventh column, ``filters`` (weight 0: it never changes a score), holds one token per
+  filter value of the document (:func:`filter_tokens`: portal, province keys, level, category,
+  year and month).  A search with words and selective filters adds the filters' tokens to its
+  MATCH expression (:func:`_narrowing`), so FTS5 intersects the doclists and a common word in one
+  province and year reads a few thousand rows instead of testing every match of the word against
+  the filters (1,000,000 articles: 200 -> ~100 ms).  The filters are still checked on
+  ``search_meta``: the tokens only narrow.
 * ``search_meta`` — one narrow row per document (rowid = ``documents.rid``) with what searches
   filter, sort and count by: portal, URL, date, month, views, province keys, current province,
   level, category.  Its indexes serve the date and views orders and the filters; facets group
@@ -21,10 +28,13 @@ and answers :meth:`SearchIndex.search`.  Schema: step 3 of :mod:`pipelines.stora
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
+import re
 import sqlite3
 from collections.abc import Iterator, Mapping
+from enum import StrEnum
 from typing import Any
 
 from pipelines.search import Abbreviations
@@ -38,10 +48,14 @@ logger = logging.getLogger(__name__)
 
 __all__ = ["COLUMNS", "FacetCounts", "Found", "SearchIndex", "document_from_row"]
 
-#: The FTS5 columns, field by field: title_exact, title_folded, summary_exact …
-COLUMNS: tuple[str, ...] = tuple(field_name(f, form) for f in TextField for form in (Form.EXACT, Form.FOLDED))
+#: The FTS5 column of the filter tokens (:func:`filter_tokens`).
+FILTER_COLUMN = "filters"
+#: The FTS5 columns, field by field: title_exact, title_folded, summary_exact … then ``filters``.
+COLUMNS: tuple[str, ...] = (*(field_name(f, form) for f in TextField for form in (Form.EXACT, Form.FOLDED)),
+                            FILTER_COLUMN)
 _WEIGHTS = ", ".join(f"{w:g}" for w in column_weights(COLUMNS))
 _SCORE = f"-bm25(search_text, {_WEIGHTS})"
+_FILTER_VALUES = "m.portal_id, m.province_key, m.current_key, m.level, m.category_key, m.published_at"
 _META_COLUMNS = ("rid", "portal_id", "url", "published_at", "month", "view_count", "province_key", "current_key",
                  "current_province", "level", "category", "category_key", "index_keys")
 _INSERT_TEXT = (f"INSERT INTO search_text(rowid, {', '.join(COLUMNS)}) VALUES (?, {', '.join('?' * len(COLUMNS))})")
@@ -63,10 +77,56 @@ RANK_ALL_UP_TO = 30_000
 RANK_CANDIDATES = 5_000
 #: The newest documents that estimate how many a query matches (:func:`_estimate`).
 PROBE = 2_000
+#: A date filter narrows by its months' tokens when it spans at most this many months.
+NARROW_MONTHS = 36
 _TITLE_COLUMNS = "{" + " ".join(field_name(TextField.TITLE, form) for form in (Form.EXACT, Form.FOLDED)) + "}"
 
 Texts = tuple[str | None, str | None, str | None]  # title, summary, body
 FacetCounts = dict[Facet, list[tuple[Any, int]]]
+
+
+class FilterToken(StrEnum):
+    """The prefix of each kind of filter token."""
+
+    PORTAL = "fo"
+    PROVINCE = "fp"  # the registry's province key and the current one alike
+    LEVEL = "fl"
+    CATEGORY = "fk"
+    YEAR = "fy"
+    MONTH = "fm"
+
+
+_YEAR_MONTH = re.compile(r"(\d{4})-(\d{2})")
+
+
+def _token(kind: FilterToken, value: str) -> str:
+    """A filter value as one FTS5 token: letters and hex digits only, whatever the value (a
+    portal id with dots or dashes, a category with spaces); a collision would only narrow less,
+    since the filters are checked on ``search_meta`` too."""
+    return kind + hashlib.blake2b(value.encode(), digest_size=8).hexdigest()
+
+
+def filter_tokens(portal_id: str | None, province_key: str | None, current_key: str | None, level: str | None,
+                  category_key: str | None, published_at: str | None) -> str:
+    """The ``filters`` column of a document: a token for each of its filter values.  Dates by the
+    text of ``published_at`` (``2024-05`` of ``2024-05-31T23:00:00+07:00``), as the date filters
+    compare it."""
+    tokens = [_token(FilterToken.PORTAL, portal_id)] if portal_id else []
+    tokens += [_token(FilterToken.PROVINCE, k) for k in sorted({k for k in (province_key, current_key) if k})]
+    if level:
+        tokens.append(_token(FilterToken.LEVEL, level))
+    if category_key:
+        tokens.append(_token(FilterToken.CATEGORY, category_key))
+    ym = _YEAR_MONTH.match(published_at or "")
+    if ym:
+        tokens += [f"{FilterToken.YEAR}{ym[1]}", f"{FilterToken.MONTH}{ym[1]}{ym[2]}"]
+    return " ".join(tokens)
+
+
+def _row_tokens(row: Mapping[str, Any] | sqlite3.Row) -> str:
+    """:func:`filter_tokens` of a ``search_meta`` row."""
+    return filter_tokens(row["portal_id"], row["province_key"], row["current_key"], row["level"],
+                         row["category_key"], row["published_at"])
 
 
 class Found:
@@ -119,29 +179,39 @@ class SearchIndex:
     # --- keeping the index in step with documents -------------------------------------------
     def add(self, conn: sqlite3.Connection, rid: int, doc: Document, previous: sqlite3.Row | None = None) -> None:
         """Index ``doc`` under ``rid``.  ``previous``: its row as stored before this write
-        (``title``, ``summary``, ``body``, ``index_keys``), whose tokens are removed first when
-        the text changed; only the filter values are rewritten otherwise."""
+        (``title``, ``summary``, ``body``, ``index_keys`` and the filter values of
+        ``search_meta``), whose tokens are removed first when the text or a filter value changed;
+        only ``search_meta`` is rewritten otherwise."""
         texts = _texts(doc)
+        v = indexed_values(doc)
+        tokens = filter_tokens(doc.portal_id, v["province_key"], v["current_key"], doc.level, v["category_key"],
+                               doc.published_at)
         keys_json: str | None
         if previous is not None and _texts(previous) == texts:
             keys_json = previous["index_keys"]
+            if _row_tokens(previous) != tokens:  # same text, other filter values: its row again
+                values = self.remove_text(conn, rid, texts, keys_json, _row_tokens(previous))
+                conn.execute(_INSERT_TEXT, [rid, *values, tokens])
         else:
             if previous is not None:
-                self.remove_text(conn, rid, _texts(previous), previous["index_keys"])
+                self.remove_text(conn, rid, _texts(previous), previous["index_keys"], _row_tokens(previous))
             values, used = _row_values(texts, self.abbreviations, indexed=doc.indexed_texts)
-            conn.execute(_INSERT_TEXT, [rid, *values])
+            conn.execute(_INSERT_TEXT, [rid, *values, tokens])
             keys_json = json.dumps(used, ensure_ascii=False, separators=(",", ":")) if used else None
-        v = indexed_values(doc)
         conn.execute(_UPSERT_META, [rid, doc.portal_id, doc.url, doc.published_at, v["month"], doc.view_count,
                                     v["province_key"], v["current_key"], doc.current_province, doc.level,
                                     doc.category, v["category_key"], keys_json])
 
     @staticmethod
-    def remove_text(conn: sqlite3.Connection, rid: int, texts: Texts, keys_json: str | None) -> None:
-        """Remove the tokens a row was indexed with (contentless FTS5 needs them given back)."""
+    def remove_text(conn: sqlite3.Connection, rid: int, texts: Texts, keys_json: str | None, tokens: str
+                    ) -> list[str]:
+        """Remove the tokens a row was indexed with (contentless FTS5 needs them given back:
+        its text's, with the abbreviation keys it got then, and its filter ``tokens``); the
+        text columns' values."""
         keys = json.loads(keys_json) if keys_json else {}
         values, _ = _row_values(texts, None, keys)
-        conn.execute(_DELETE_TEXT, [rid, *values])
+        conn.execute(_DELETE_TEXT, [rid, *values, tokens])
+        return values
 
     def rebuild(self, conn: sqlite3.Connection, batch: int = 2000) -> int:
         """Index every document again with the current abbreviations (``portalnews reindex``,
@@ -156,6 +226,27 @@ class SearchIndex:
                 n += 1
         conn.execute("INSERT OR REPLACE INTO store_meta(key, value) VALUES ('abbreviations', ?)",
                      (self.abbreviations.fingerprint,))
+        return n
+
+    @staticmethod
+    def refill_text(conn: sqlite3.Connection, batch: int = 2000) -> int:
+        """Fill an empty ``search_text`` from the documents, each with the abbreviation keys it
+        was indexed with (``search_meta.index_keys``: the same tokens as before, whatever the
+        abbreviation list is now) and its filter tokens, then merge it into one segment (the
+        migration to schema 6); the number of documents."""
+        conn.execute("INSERT INTO search_text(search_text, rank) VALUES ('automerge', 0)")
+        n = 0
+        cur = conn.execute(f"SELECT d.rid, d.title, d.summary, d.body, m.index_keys, {_FILTER_VALUES}"
+                           " FROM documents d JOIN search_meta m ON m.rid = d.rid ORDER BY d.rid")
+        while rows := cur.fetchmany(batch):
+            conn.executemany(_INSERT_TEXT, [
+                [row["rid"], *_row_values(_texts(row), None, json.loads(row["index_keys"] or "{}"))[0],
+                 _row_tokens(row)] for row in rows])
+            n += len(rows)
+            if n % 100_000 < batch:
+                logger.info("search index: %d documents indexed again", n)
+        conn.execute("INSERT INTO search_text(search_text) VALUES ('optimize')")
+        conn.execute("INSERT INTO search_text(search_text, rank) VALUES ('automerge', 4)")  # FTS5's default
         return n
 
     # --- searching -----------------------------------------------------------------------------
@@ -188,7 +279,9 @@ class SearchIndex:
         _clear_temp(conn)
         documents = _documents(conn)
         where, params = _filters(prep)
-        text_matches, estimate = _estimate(conn, match, where, params, documents)
+        narrowing = _narrowing(conn, prep)
+        found_by = match if narrowing is None else f"({match}) AND {narrowing}"  # only to find the matches
+        text_matches, estimate = _estimate(conn, found_by, where, params, documents)
         source, cond, cparams = "search_text", "", list(params)
         if where:
             if text_matches * 20 < documents:  # few matches of the text: look their filter values up
@@ -202,13 +295,13 @@ class SearchIndex:
         if estimate <= RANK_ALL_UP_TO:
             n = conn.execute(f"INSERT INTO temp.search_hits(rid, score) SELECT search_text.rowid, {_SCORE}"
                              f" FROM {source} WHERE search_text MATCH ?{cond} LIMIT ?",
-                             [match, *cparams, RANK_ALL_UP_TO + 1]).rowcount
+                             [found_by, *cparams, RANK_ALL_UP_TO + 1]).rowcount
             scored = n <= RANK_ALL_UP_TO
             if not scored:
                 conn.execute("DELETE FROM temp.search_hits")
         if not scored:
             conn.execute(f"INSERT INTO temp.search_hits(rid) SELECT search_text.rowid FROM {source}"
-                         f" WHERE search_text MATCH ?{cond}", [match, *cparams])
+                         f" WHERE search_text MATCH ?{cond}", [found_by, *cparams])
         total = int(conn.execute("SELECT count(*) FROM temp.search_hits").fetchone()[0])
         ranked_all = True
         if prep.sort is SortOrder.RELEVANCE:
@@ -359,6 +452,60 @@ def _walk_the_order(total: int, prep: PreparedSearch, documents: int) -> bool:
     (about WALK_FACTOR times the cost of sorting one match), so it wins once
     ``total ** 2 > WALK_FACTOR * (offset + limit) * documents``."""
     return total > 0 and total * total > WALK_FACTOR * (prep.offset + prep.limit) * documents
+
+
+def _narrowing(conn: sqlite3.Connection, prep: PreparedSearch) -> str | None:
+    """The FTS5 expression of the filter tokens a search's filters need (every document that
+    passes the filters has them), ANDed to its words to find the matches: FTS5 then reads the
+    rows that have both, instead of every match of the words.  None without a filter that has
+    tokens; a date range of more than :data:`NARROW_MONTHS` months narrows by nothing (its
+    tokens would cost more than they save).  ``bm25()`` is unchanged: the ``filters`` column
+    weighs 0."""
+    groups: list[list[str]] = []
+    if prep.portals:
+        groups.append([_token(FilterToken.PORTAL, p) for p in prep.portals])
+    if prep.province_keys:
+        groups.append([_token(FilterToken.PROVINCE, k) for k in sorted(prep.province_keys)])
+    if prep.level:
+        groups.append([_token(FilterToken.LEVEL, prep.level)])
+    if prep.category_key:
+        groups.append([_token(FilterToken.CATEGORY, prep.category_key)])
+    if prep.since or prep.until:
+        months = _date_tokens(conn, prep.since, prep.until)
+        if months:
+            groups.append(months)
+    if not groups:
+        return None
+    column = "{" + FILTER_COLUMN + "}"
+    return " AND ".join(f"{column} : ({' OR '.join(group)})" for group in groups)
+
+
+def _date_tokens(conn: sqlite3.Connection, since: str | None, until: str | None) -> list[str] | None:
+    """The year and month tokens of every month from ``since`` to ``until`` (both included:
+    ``published_at`` >= since and < until has its month in between); whole years as one year
+    token.  An open end is the store's first or last date (its date index: instant).  None for
+    a range of more than :data:`NARROW_MONTHS` months, or bounds that are not dates."""
+    if not since:
+        since = conn.execute("SELECT min(published_at) FROM search_meta").fetchone()[0]
+    if not until:
+        until = conn.execute("SELECT max(published_at) FROM search_meta").fetchone()[0]
+    low, high = _YEAR_MONTH.match(since or ""), _YEAR_MONTH.match(until or "")
+    if low is None or high is None:
+        return None
+    first, last = int(low[1]) * 12 + int(low[2]) - 1, int(high[1]) * 12 + int(high[2]) - 1
+    if last < first or last - first + 1 > NARROW_MONTHS:
+        return None
+    tokens: list[str] = []
+    month = first
+    while month <= last:
+        year = month // 12
+        if month % 12 == 0 and month + 11 <= last:  # a whole year
+            tokens.append(f"{FilterToken.YEAR}{year:04d}")
+            month += 12
+        else:
+            tokens.append(f"{FilterToken.MONTH}{year:04d}{month % 12 + 1:02d}")
+            month += 1
+    return tokens
 
 
 def _documents(conn: sqlite3.Connection) -> int:
