@@ -70,6 +70,24 @@ def test_a_filtered_search_finds_exactly_the_matching_documents_with_unchanged_s
     assert filtered == [hit for hit in everything if hit[0] in passing]
 
 
+def test_filters_that_tokens_say_exactly_are_not_checked_again(store: SQLiteStore) -> None:
+    from pipelines.storage.searching import prepare
+    from pipelines.storage.sqlite_search import _narrowing
+
+    conn = store._conn()
+
+    def exact(**filters: object) -> bool | None:
+        narrowing = _narrowing(conn, prepare(SearchQuery(text="x", **filters)))  # type: ignore[arg-type]
+        return None if narrowing is None else narrowing.exact
+
+    assert exact(province="Đắk Lắk", since="2024-01-01", until="2024-12-31") is True
+    assert exact(portals=["bentre:8080"], level="commune", category="Thông báo") is True
+    assert exact(province="Đắk Lắk", min_views=10) is False
+    assert exact(since="2024-01-15") is False
+    assert store.search(SearchQuery(text="giao thong", province="Atlantis")).total == 0
+    assert exact(min_views=10) is None
+
+
 def _filtered(store: SQLiteStore, filters: dict[str, object]) -> list[Document]:
     """The documents that pass ``filters``, by a search without words (search_meta only)."""
     return [h.document for h in store.search(SearchQuery(limit=1000, **filters))]  # type: ignore[arg-type]
@@ -96,9 +114,12 @@ def test_an_article_whose_date_changed_is_found_under_its_new_month_only(store: 
 
 def test_date_tokens_cover_the_range_with_whole_years_and_stop_at_long_ranges(store: SQLiteStore) -> None:
     conn = store._conn()
-    assert _date_tokens(conn, "2024-01-01", "2025-01-01") == ["fy2024", "fm202501"]
-    assert _date_tokens(conn, "2023-11-20", "2024-02-01") == ["fm202311", "fm202312", "fm202401", "fm202402"]
-    assert _date_tokens(conn, "2024-05-01", None) == [f"fm{y}{m:02d}" for y, m in
-                                                     [(2024, m) for m in range(5, 13)]] + ["fy2025"]
-    assert _date_tokens(conn, "2020-01-01", f"{2020 + NARROW_MONTHS // 12}-02-01") is None
-    assert _date_tokens(conn, "yesterday", "2024-01-01") is None
+    assert _date_tokens(conn, "2024-01-01", "2025-01-01") == (["fy2024"], True)
+    assert _date_tokens(conn, "2023-11-20", "2024-02-01") == (["fm202311", "fm202312", "fm202401"], False)
+    assert _date_tokens(conn, "2023-12-01", "2024-02-10T00:00:00+07:00") == (["fm202312", "fm202401", "fm202402"],
+                                                                             False)
+    last = conn.execute("SELECT max(published_at) FROM search_meta").fetchone()[0]
+    assert last.startswith("2025-12")
+    assert _date_tokens(conn, "2024-05-01", None) == ([f"fm2024{m:02d}" for m in range(5, 13)] + ["fy2025"], True)
+    assert _date_tokens(conn, "2020-01-01", f"{2020 + NARROW_MONTHS // 12}-02-01") == (None, False)
+    assert _date_tokens(conn, "yesterday", "2024-01-01") == (None, False)

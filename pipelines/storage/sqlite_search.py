@@ -28,12 +28,12 @@ and answers :meth:`SearchIndex.search`.  Schema: step 3 of :mod:`pipelines.stora
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import re
 import sqlite3
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -100,10 +100,9 @@ _YEAR_MONTH = re.compile(r"(\d{4})-(\d{2})")
 
 
 def _token(kind: FilterToken, value: str) -> str:
-    """A filter value as one FTS5 token: letters and hex digits only, whatever the value (a
-    portal id with dots or dashes, a category with spaces); a collision would only narrow less,
-    since the filters are checked on ``search_meta`` too."""
-    return kind + hashlib.blake2b(value.encode(), digest_size=8).hexdigest()
+    """A filter value as one FTS5 token: its UTF-8 in hex digits, so that any value (a portal
+    id with dots or dashes, a category with spaces) is one token and two values never share one."""
+    return kind + value.encode().hex()
 
 
 def filter_tokens(portal_id: str | None, province_key: str | None, current_key: str | None, level: str | None,
@@ -280,7 +279,9 @@ class SearchIndex:
         documents = _documents(conn)
         where, params = _filters(prep)
         narrowing = _narrowing(conn, prep)
-        found_by = match if narrowing is None else f"({match}) AND {narrowing}"  # only to find the matches
+        found_by = match if narrowing is None else f"({match}) AND {narrowing.expression}"  # to find the matches
+        if narrowing is not None and narrowing.exact:  # the tokens say all the filters say
+            where, params = [], []
         text_matches, estimate = _estimate(conn, found_by, where, params, documents)
         source, cond, cparams = "search_text", "", list(params)
         if where:
@@ -454,14 +455,24 @@ def _walk_the_order(total: int, prep: PreparedSearch, documents: int) -> bool:
     return total > 0 and total * total > WALK_FACTOR * (prep.offset + prep.limit) * documents
 
 
-def _narrowing(conn: sqlite3.Connection, prep: PreparedSearch) -> str | None:
-    """The FTS5 expression of the filter tokens a search's filters need (every document that
-    passes the filters has them), ANDed to its words to find the matches: FTS5 then reads the
-    rows that have both, instead of every match of the words.  None without a filter that has
-    tokens; a date range of more than :data:`NARROW_MONTHS` months narrows by nothing (its
-    tokens would cost more than they save).  ``bm25()`` is unchanged: the ``filters`` column
-    weighs 0."""
+@dataclass(frozen=True)
+class Narrowing:
+    """The FTS5 expression of a search's filter tokens, and whether it says all its filters say
+    (then ``search_meta`` need not check them)."""
+
+    expression: str
+    exact: bool
+
+
+def _narrowing(conn: sqlite3.Connection, prep: PreparedSearch) -> Narrowing | None:
+    """The filter tokens a search's filters need (every document that passes the filters has
+    them), to be ANDed to its words to find the matches: FTS5 then reads the rows that have
+    both, instead of every match of the words.  None without a filter that has tokens.  Not
+    exact with a views filter (no tokens) or dates that are not whole months; a date range of
+    more than :data:`NARROW_MONTHS` months narrows by nothing (its tokens would cost more than
+    they save).  ``bm25()`` is unchanged: the ``filters`` column weighs 0."""
     groups: list[list[str]] = []
+    exact = prep.min_views is None and prep.province_keys != frozenset()
     if prep.portals:
         groups.append([_token(FilterToken.PORTAL, p) for p in prep.portals])
     if prep.province_keys:
@@ -471,41 +482,50 @@ def _narrowing(conn: sqlite3.Connection, prep: PreparedSearch) -> str | None:
     if prep.category_key:
         groups.append([_token(FilterToken.CATEGORY, prep.category_key)])
     if prep.since or prep.until:
-        months = _date_tokens(conn, prep.since, prep.until)
+        months, whole = _date_tokens(conn, prep.since, prep.until)
+        exact = exact and whole
         if months:
             groups.append(months)
     if not groups:
         return None
     column = "{" + FILTER_COLUMN + "}"
-    return " AND ".join(f"{column} : ({' OR '.join(group)})" for group in groups)
+    return Narrowing(" AND ".join(f"{column} : ({' OR '.join(group)})" for group in groups), exact)
 
 
-def _date_tokens(conn: sqlite3.Connection, since: str | None, until: str | None) -> list[str] | None:
-    """The year and month tokens of every month from ``since`` to ``until`` (both included:
-    ``published_at`` >= since and < until has its month in between); whole years as one year
-    token.  An open end is the store's first or last date (its date index: instant).  None for
-    a range of more than :data:`NARROW_MONTHS` months, or bounds that are not dates."""
+_MONTH_START = re.compile(r"\d{4}-\d{2}-01\Z")
+
+
+def _date_tokens(conn: sqlite3.Connection, since: str | None, until: str | None) -> tuple[list[str] | None, bool]:
+    """The year and month tokens of the months from ``since`` to ``until`` (``published_at`` >=
+    since and < until: until's month is left out when until is its first day), whole years as
+    one year token, and whether they say exactly that (both bounds the first day of a month, or
+    open).  An open end is the store's first or last date (its date index: instant).  No tokens
+    for a range of more than :data:`NARROW_MONTHS` months, or bounds that are not dates."""
+    whole = all(bound is None or _MONTH_START.match(bound) for bound in (since, until))
     if not since:
         since = conn.execute("SELECT min(published_at) FROM search_meta").fetchone()[0]
     if not until:
-        until = conn.execute("SELECT max(published_at) FROM search_meta").fetchone()[0]
-    low, high = _YEAR_MONTH.match(since or ""), _YEAR_MONTH.match(until or "")
+        last = conn.execute("SELECT max(published_at) FROM search_meta").fetchone()[0]
+        high, end = _YEAR_MONTH.match(last or ""), 0
+    else:
+        high, end = _YEAR_MONTH.match(until), 1 if _MONTH_START.match(until) else 0
+    low = _YEAR_MONTH.match(since or "")
     if low is None or high is None:
-        return None
-    first, last = int(low[1]) * 12 + int(low[2]) - 1, int(high[1]) * 12 + int(high[2]) - 1
-    if last < first or last - first + 1 > NARROW_MONTHS:
-        return None
+        return None, False
+    first, last_month = int(low[1]) * 12 + int(low[2]) - 1, int(high[1]) * 12 + int(high[2]) - 1 - end
+    if last_month < first or last_month - first + 1 > NARROW_MONTHS:
+        return None, False
     tokens: list[str] = []
     month = first
-    while month <= last:
+    while month <= last_month:
         year = month // 12
-        if month % 12 == 0 and month + 11 <= last:  # a whole year
+        if month % 12 == 0 and month + 11 <= last_month:  # a whole year
             tokens.append(f"{FilterToken.YEAR}{year:04d}")
             month += 12
         else:
             tokens.append(f"{FilterToken.MONTH}{year:04d}{month % 12 + 1:02d}")
             month += 1
-    return tokens
+    return tokens, whole
 
 
 def _documents(conn: sqlite3.Connection) -> int:
